@@ -1,0 +1,57 @@
+"""Clustering and attribution quality on a labelled crawl: scan, export, run the corpus scorer.
+
+    python benchmarks/quality.py [--crawl DIR] [--labels FILE] [--jobs N] [--keep DIR]
+
+Prints the scorer's figures and the scan's speed. The default is the development corpus in
+../shared/corpus/dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
+
+from dedup.models import Params  # noqa: E402
+from dedup.pipeline import scan  # noqa: E402
+from dedup.store import Store  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--crawl", default=str(HERE.parent / "shared/corpus/dev/crawl"))
+    ap.add_argument("--labels", default=str(HERE.parent / "shared/corpus/dev/labels.json"))
+    ap.add_argument("--scorer", default=str(HERE.parent / "shared/corpus/score.py"))
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--keep", help="keep the database and predictions in this directory")
+    a = ap.parse_args()
+    out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dedup-quality-"))
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "dedup.db"
+    db.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    summary = scan(a.crawl, db, Params(), jobs=a.jobs)
+    secs = time.perf_counter() - t0
+    pred = out / "pred.jsonl"
+    store = Store(db, create=False)
+    with pred.open("w", encoding="utf-8") as f:
+        for row in store.export_rows():
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    store.close()
+    print(f"scan: {summary.documents} documents, {summary.clusters} clusters, {summary.skipped} skipped "
+          f"in {secs:.1f} s = {summary.documents / secs:.0f} docs/s with --jobs {a.jobs}")
+    res = subprocess.run([sys.executable, a.scorer, "--labels", a.labels, "--pred", str(pred)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    print(res.stdout, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

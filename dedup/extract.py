@@ -1,0 +1,512 @@
+"""SourceFile -> Documents (or Skipped): the readers for .html, .txt, .json and .jsonl.
+
+Each reader returns the main text as published plus the metadata attribution needs: title,
+publish time (with where it came from and how sure it is), credit lines, canonical URL and the
+names the page gives its own site. Nothing here compares documents.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import urlsplit
+
+import lxml.etree
+import lxml.html
+
+from dedup.dates import find_times, parse_time, year_from_path
+from dedup.decode import DecodeFailure, decode_bytes
+from dedup.models import Document, Skipped, SourceFile
+
+# A credit line names where the text came from.
+CREDIT = re.compile(
+    r"(?:来源|稿源|信息来源|文章来源|转载自|转自|出处|来自)\s*[:：]\s*"
+    r"(?:<[^>]*>)?\s*([^\s|｜,，。;；:：()（）\[\]【】<>《》]{2,30})"
+)
+# Names that say nothing about a source.
+VAGUE_CREDITS = {"网络", "互联网", "网友", "网络整理", "本站", "本网", "未知", "综合", "网络综合", "原创", "作者"}
+TITLE_SEPARATORS = re.compile(r"\s*(?:_|\||｜|-{1,2}|–|—|::)\s*")
+
+DROP_TAGS = {
+    "script", "style", "noscript", "template", "iframe", "form", "textarea", "button", "select",
+    "input", "header", "footer", "nav", "aside", "svg", "canvas", "video", "audio", "object", "head",
+}  # fmt: skip
+BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "tr", "blockquote", "pre", "dd", "dt", "dl", "figure", "figcaption", "center", "td",
+}  # fmt: skip
+# Class/id words of page furniture: comments, sharing, related-story lists, sidebars, footers.
+FURNITURE = re.compile(
+    r"(?:^|[-_ ])(?:comments?|cmt|discuss|share|relate[ds]?|related|recommend|sidebar|side|hot|"
+    r"nav|navigation|menu|crumbs?|breadcrumbs?|footer|foot|copyright|statement|disclaimer|"
+    r"other-q|hot-q|prenext|pre-next|next-post|post_next_post|tags?|toolbar|login|search|ad|ads|"
+    r"advert|banner|qrcode|right|rightbar|gov-top|topbar|top-bar|weui-msg)(?:$|[-_ ])",
+    re.I,
+)
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+TIME_META = (
+    "article:published_time",
+    "og:release_date",
+    "datepublished",
+    "pubdate",
+    "publishdate",
+    "publish_date",
+    "publishtime",
+    "publish_time",
+    "apub:time",
+    "ptime",
+    "release_date",
+    "dc.date.issued",
+    "dc.date",
+    "date",
+)
+URL_KEYS = ("url", "link", "href", "source_url", "canonical_url", "article_url")
+TITLE_KEYS = ("title", "headline", "name")
+TEXT_KEYS = ("content", "text", "body", "article", "article_text", "content_text", "contents", "content_html", "html")
+TIME_KEYS = (
+    "publish_time", "published_at", "published", "pub_time", "pubtime", "pub_date", "publish_date",
+    "datePublished", "date_published", "pubDate", "date", "time", "created_at", "create_time", "ctime",
+)  # fmt: skip
+SOURCE_KEYS = ("source", "source_name", "media", "media_name", "site_name", "from", "author_source")
+
+
+def site_of(path: str, url: str) -> str:
+    """The site a document belongs to: the URL's host, else the mirror's top folder."""
+    if url:
+        host = urlsplit(url).hostname
+        if host:
+            return host.lower()
+    top = path.split("/", 1)[0]
+    return top.lower() if "." in top and "/" in path else ""
+
+
+def clean_credit(name: str) -> str | None:
+    name = name.strip(" \t\u3000·•:：")
+    if len(name) < 2 or name in VAGUE_CREDITS or name.isdigit():
+        return None
+    return name
+
+
+def credits_in(text: str) -> list[str]:
+    """Names credited in `来源：X`-style lines of some text, in order, without repeats."""
+    out: list[str] = []
+    for m in CREDIT.finditer(text):
+        name = clean_credit(m.group(1))
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def split_title(title: str) -> tuple[str, list[str]]:
+    """'Story_Site Name' -> ('Story', ['Site Name']): a page title usually ends with the site's name."""
+    title = title.strip()
+    names: list[str] = []
+    while True:
+        seps = list(TITLE_SEPARATORS.finditer(title))
+        if not seps:
+            break
+        last = seps[-1]
+        tail = title[last.end() :].strip()
+        # The site name is short and last; a short piece like '1-4月' inside the title is not one.
+        if not tail or len(tail) > 16 or last.start() < 4:
+            break
+        names.insert(0, tail)
+        title = title[: last.start()].strip()
+    return title, names
+
+
+# --------------------------------------------------------------------------- html
+
+
+def _class_id(el) -> str:
+    return f"{el.get('class', '')} {el.get('id', '')}"
+
+
+def _is_hidden(el) -> bool:
+    if el.get("hidden") is not None or el.get("aria-hidden", "").lower() == "true":
+        return True
+    style = el.get("style")
+    return bool(style and HIDDEN_STYLE.search(style))
+
+
+def block_text(el) -> str:
+    """The text of an element with a line break at every block boundary and <br>."""
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in BLOCK_TAGS:
+            parts.append("\n")
+        if tag == "br":
+            parts.append("\n")
+        if node.text and tag:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if tag in BLOCK_TAGS:
+            parts.append("\n")
+
+    walk(el)
+    text = "".join(parts)
+    lines = [ln.strip() for ln in text.splitlines()]
+    return "\n".join(ln for ln in lines if ln)
+
+
+INLINE_TAGS = {"span", "font", "strong", "b", "em", "i", "u", "a", "sup", "sub", "small", "big", "img", "br"}
+
+
+def _is_leaf_block(el) -> bool:
+    """A block whose descendants are all inline: a paragraph in all but name."""
+    return all(not isinstance(d.tag, str) or d.tag in INLINE_TAGS for d in el.iterdescendants())
+
+
+def _paragraph_score(el) -> int:
+    """Text held directly by an element's paragraphs, links discounted (readability's idea).
+
+    Only direct children count, so the innermost container of the paragraphs wins over the page
+    wrappers around it (which hold the headline, the byline and the furniture as well).
+    """
+    score = 0
+    if el.text and el.text.strip():
+        score += len(el.text.strip())
+    for child in el:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag in ("p", "section", "blockquote", "div", "span", "font") or tag in INLINE_TAGS:
+            if tag not in ("p",) and not _is_leaf_block(child):
+                continue  # a container, judged on its own
+            t = child.text_content().strip()
+            links = sum(len(a.text_content()) for a in child.iter("a"))
+            if tag == "a":
+                links = len(t)
+            if len(t) - links > 10:
+                score += len(t) - 2 * links
+        if child.tail and child.tail.strip():
+            score += len(child.tail.strip())
+    return score
+
+
+def _meta_map(tree) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for m in tree.iter("meta"):
+        key = (m.get("property") or m.get("name") or m.get("itemprop") or m.get("http-equiv") or "").strip()
+        content = m.get("content")
+        if key and content is not None and key.lower() not in meta:
+            meta[key.lower()] = content.strip()
+    return meta
+
+
+def _json_ld(tree) -> list[dict]:
+    out = []
+    for s in tree.iter("script"):
+        if (s.get("type") or "").lower() == "application/ld+json" and s.text:
+            try:
+                data = json.loads(s.text)
+            except ValueError:
+                continue
+            items = data if isinstance(data, list) else [data]
+            out.extend(d for d in items if isinstance(d, dict))
+    return out
+
+
+SCRIPT_EPOCH = re.compile(r"""\b(?:ct|publish_time|pubtime|create_time|ptime)\s*[=:]\s*["']?(\d{10}|\d{13})["']?""")
+
+
+def _html_time(tree, meta, ld, header_text, script_text, year_hint):
+    """Best publish time: the visible header (it has the minutes), then metadata, then scripts."""
+    candidates: list[tuple[str, float, str]] = []
+    for key in TIME_META:
+        if key in meta:
+            got = parse_time(meta[key], year_hint)
+            if got:
+                candidates.append((got[0], got[1], f"meta {key}"))
+                break
+    for d in ld:
+        for key in ("datePublished", "pubDate", "dateCreated"):
+            if d.get(key):
+                got = parse_time(d[key], year_hint)
+                if got:
+                    candidates.append((got[0], got[1], f"json-ld {key}"))
+    for iso, conf in find_times(header_text, year_hint)[:1]:
+        candidates.append((iso, conf, "page text"))
+    m = SCRIPT_EPOCH.search(script_text)
+    if m:
+        got = parse_time(m.group(1))
+        if got:
+            candidates.append((got[0], 0.9, "page script timestamp"))
+    if not candidates:
+        return None, None, 0.0
+    # The most precise statement wins; among equals, the first found (metadata before text).
+    best = max(candidates, key=lambda c: c[1])
+    # A date-only meta and a full visible time on the same day: the visible one is more precise.
+    return best[0], best[2], best[1]
+
+
+def read_html(text: str, path: str, url_hint: str = "") -> Document:
+    """Main text and metadata of an HTML page."""
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
+    try:
+        tree = lxml.html.document_fromstring(text)
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise ValueError(f"unparseable HTML: {exc}") from None
+    meta = _meta_map(tree)
+    ld = _json_ld(tree)
+    script_text = " ".join(s.text or "" for s in tree.iter("script") if (s.get("type") or "") != "application/ld+json")
+    title_tag = tree.find(".//title")
+    page_title = title_tag.text_content().strip() if title_tag is not None else ""
+    story_title, site_names = split_title(page_title)
+    for key in ("og:site_name", "sitename", "application-name"):
+        if meta.get(key):
+            site_names.insert(0, meta[key])
+    canonical = ""
+    for link in tree.iter("link"):
+        if (link.get("rel") or "").lower() == "canonical" and link.get("href"):
+            canonical = link.get("href").strip()
+            break
+    if not canonical:
+        canonical = meta.get("og:url", "")
+    for d in ld:
+        if not canonical and isinstance(d.get("@id"), str) and d["@id"].startswith("http"):
+            canonical = d["@id"]
+    url = url_hint or canonical
+
+    body = tree.find("body")
+    if body is None:
+        body = tree
+    # Remove what a reader never sees, then the page furniture.
+    for el in list(body.iter()):
+        if not isinstance(el.tag, str):
+            if el.getparent() is not None:
+                el.drop_tree()
+            continue
+    for el in list(body.iter()):
+        parent = el.getparent()
+        if parent is None or not isinstance(el.tag, str):
+            continue
+        if el.tag in DROP_TAGS or _is_hidden(el):
+            el.drop_tree()
+    h1 = body.find(".//h1")
+    h1_text = h1.text_content().strip() if h1 is not None else ""
+    full_visible = block_text(body)
+
+    for el in list(body.iter()):
+        if el.getparent() is None or not isinstance(el.tag, str):
+            continue
+        if FURNITURE.search(_class_id(el)) and el.tag not in ("body", "article"):
+            el.drop_tree()
+    best, best_score = None, 0
+    for el in body.iter():
+        if not isinstance(el.tag, str) or el.tag in ("p", "a", "h1", "h2", "li"):
+            continue
+        score = _paragraph_score(el)
+        if score >= best_score and score > 0:
+            best, best_score = el, score
+    # Descend while one child holds nearly all of it: the innermost container is the article.
+    while best is not None:
+        inner = max((c for c in best if isinstance(c.tag, str)), key=_paragraph_score, default=None)
+        if inner is None or _paragraph_score(inner) < 0.9 * best_score:
+            break
+        best, best_score = inner, _paragraph_score(inner)
+    main = block_text(best) if best is not None else ""
+
+    # Title: the page's own headline, checked against the <title> and og:title.
+    og_title = meta.get("og:title") or meta.get("articletitle") or ""
+    title = h1_text or og_title or story_title
+    if h1_text and og_title and h1_text != og_title and og_title in page_title:
+        title = og_title
+
+    # The header zone (between the headline and the body) carries the time and credit line.
+    header = full_visible
+    if main:
+        first_line = main.split("\n", 1)[0][:30]
+        cut = full_visible.find(first_line) if first_line else -1
+        if cut > 0:
+            header = full_visible[:cut]
+    if h1_text and h1_text in header:
+        header = header[header.find(h1_text) :]
+    year_hint = year_from_path(url, path)
+    published, how, conf = _html_time(tree, meta, ld, header, script_text, year_hint)
+
+    credits = []
+    for key in ("source", "contentsource", "article:source", "author_source"):
+        name = clean_credit(meta.get(key, ""))
+        if name and name not in credits:
+            credits.append(name)
+    for name in credits_in(header) + credits_in(main):
+        if name not in credits:
+            credits.append(name)
+    return Document(
+        path=path,
+        file_path=path,
+        kind="html",
+        url=url,
+        canonical_url=canonical,
+        title=_one_line(title),
+        published_at=published,
+        time_source=how,
+        time_confidence=conf,
+        credits=credits,
+        site_names=[_one_line(n) for n in site_names if n],
+        text=main,
+    )
+
+
+def _one_line(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+# --------------------------------------------------------------------------- txt
+
+TIME_LINE = re.compile(r"^\s*(?:发布时间|发布日期|时间|日期|发表于)?\s*[:：]?\s*(?:19|20)\d{2}\s*[-/.年]")
+HEAD_CREDIT = re.compile(r"^\s*(?:来源|稿源|转载自|出处)\s*[:：]")
+
+
+def read_txt(text: str, path: str) -> Document:
+    """A text page: optional credit and timestamp lines, the title, then the body."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    credits: list[str] = []
+    published = how = None
+    conf = 0.0
+    title = ""
+    i = 0
+    year_hint = year_from_path(path)
+    while i < len(lines):
+        ln = lines[i].strip()
+        i += 1
+        if not ln:
+            continue
+        if HEAD_CREDIT.match(ln):
+            credits.extend(c for c in credits_in(ln) if c not in credits)
+            continue
+        if TIME_LINE.match(ln) and published is None and len(ln) < 40:
+            got = parse_time(ln, year_hint)
+            if got:
+                published, conf, how = got[0], got[1], "text header line"
+                continue
+        title = ln if len(ln) <= 80 else ""
+        if not title:
+            i -= 1
+        break
+    body = "\n".join(ln.strip() for ln in lines[i:] if ln.strip())
+    for name in credits_in(body):
+        if name not in credits:
+            credits.append(name)
+    # A content farm's .txt page names itself in its own credit line: that is a site name too.
+    return Document(
+        path=path,
+        file_path=path,
+        kind="txt",
+        title=title,
+        published_at=published,
+        time_source=how,
+        time_confidence=conf,
+        credits=credits,
+        text=body,
+    )
+
+
+# --------------------------------------------------------------------------- json
+
+
+def _first(obj: dict, keys) -> object:
+    for k in keys:
+        v = obj.get(k)
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def read_record(obj: dict, path: str, file_path: str, kind: str) -> Document:
+    """One article object from a .json file or a .jsonl line."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    url = str(_first(obj, URL_KEYS) or "")
+    title = str(_first(obj, TITLE_KEYS) or "")
+    raw = _first(obj, TEXT_KEYS)
+    if isinstance(raw, list):
+        raw = "\n".join(str(p) for p in raw)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("no article text (none of content/text/body)")
+    if re.search(r"<(?:p|div|br|span)\b", raw[:2000], re.I):
+        doc = read_html(f"<html><body><div>{raw}</div></body></html>", path, url)
+        text = doc.text
+    else:
+        text = "\n".join(ln.strip() for ln in raw.splitlines() if ln.strip())
+    year_hint = year_from_path(url, file_path)
+    published = how = None
+    conf = 0.0
+    for key in TIME_KEYS:
+        if obj.get(key) not in (None, ""):
+            got = parse_time(obj[key], year_hint)
+            if got:
+                published, conf, how = got[0], got[1], f"json {key}"
+                break
+    credits = []
+    src = _first(obj, SOURCE_KEYS)
+    if isinstance(src, str):
+        name = clean_credit(src)
+        if name:
+            credits.append(name)
+    for name in credits_in(text):
+        if name not in credits:
+            credits.append(name)
+    return Document(
+        path=path,
+        file_path=file_path,
+        kind=kind,
+        url=url,
+        canonical_url=url,
+        title=_one_line(title),
+        published_at=published,
+        time_source=how,
+        time_confidence=conf,
+        credits=credits,
+        text=text,
+    )
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def extract_documents(sf: SourceFile) -> list[Document | Skipped]:
+    """Read one file into its documents; every failure is a Skipped with a one-line reason."""
+    try:
+        decoded = decode_bytes(sf.data)
+    except DecodeFailure as exc:
+        return [Skipped(sf.path, str(exc))]
+    text = decoded.text
+    out: list[Document | Skipped] = []
+    if sf.kind == "jsonl":
+        for n, line in enumerate(text.split("\n")):
+            if not line.strip():
+                continue
+            rec_path = f"{sf.path}#{n}"
+            try:
+                doc = read_record(json.loads(line), rec_path, sf.path, "jsonl")
+            except ValueError as exc:
+                out.append(Skipped(rec_path, f"line {n + 1}: {_short(exc)}"))
+                continue
+            out.append(doc)
+    else:
+        try:
+            if sf.kind == "html":
+                doc = read_html(text, sf.path)
+            elif sf.kind == "txt":
+                doc = read_txt(text, sf.path)
+            else:
+                doc = read_record(json.loads(text), sf.path, sf.path, "json")
+        except ValueError as exc:
+            return [Skipped(sf.path, _short(exc))]
+        out.append(doc)
+    for d in out:
+        if isinstance(d, Document):
+            d.encoding = decoded.encoding
+            d.site = site_of(d.file_path, d.url)
+            if not d.text.strip():
+                out[out.index(d)] = Skipped(d.path, "no article text found")
+    return out
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

@@ -1,0 +1,152 @@
+"""Plain data passed between the pipeline stages; no I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from dedup.errors import ConfigError
+
+# Roles a member can have in a cluster.
+ROLE_ORIGINAL = "original"
+ROLE_COPY = "copy"
+ROLE_COMPILATION = "compilation"
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every knob that changes what the scan computes; `fingerprint` names the combination."""
+
+    shingle_size: int = 3  # word k-shingles
+    num_perm: int = 128
+    seed: int = 1
+    scheme: str = "affine32"  # datasketch 2.x permutation scheme, stored with the signatures
+    lsh_bands: int = 42
+    lsh_rows: int = 3
+    jaccard_threshold: float = 0.5  # a verified pair at or above this is a copy
+    containment_threshold: float = 0.8  # ... or the smaller text is this much inside the larger
+    min_shingles: int = 20  # fewer shingles: too little content to ever join a cluster
+    number_agreement: float = 0.7  # share of the smaller side's numbers the other must carry
+    tokenizer: str = "jieba-0.42 precise HMM=off"
+
+    def __post_init__(self) -> None:
+        if self.shingle_size < 1:
+            raise ConfigError("shingle_size must be >= 1")
+        if self.lsh_bands * self.lsh_rows > self.num_perm:
+            raise ConfigError(
+                f"lsh_bands * lsh_rows = {self.lsh_bands * self.lsh_rows} exceeds "
+                f"num_perm = {self.num_perm}: lower the bands or rows"
+            )
+        for name in ("jaccard_threshold", "containment_threshold", "number_agreement"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        if self.min_shingles < 1:
+            raise ConfigError("min_shingles must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def signature_fingerprint(self) -> str:
+        """Hash of the knobs that shape a document's signature (stored signatures need it equal)."""
+        keys = ("shingle_size", "num_perm", "seed", "scheme", "tokenizer")
+        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @property
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class SourceFile:
+    """One file found under the crawl root."""
+
+    path: str  # relative to the crawl root, '/'-separated
+    kind: str  # html | txt | json | jsonl
+    size: int
+    mtime: float
+    sha1: str
+    data: bytes = field(repr=False, default=b"")
+
+
+@dataclass
+class Skipped:
+    """A file or record that could not be read, with the reason (stored, counted, printed)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Document:
+    """One article: what the page says, before comparison."""
+
+    path: str  # relative path, '#N' appended for the N-th record of a .jsonl file
+    file_path: str
+    kind: str
+    site: str = ""
+    url: str = ""
+    canonical_url: str = ""
+    title: str = ""
+    published_at: str | None = None  # ISO 8601 with offset
+    time_source: str | None = None  # where the time came from (meta, text, json, ...)
+    time_confidence: float = 0.0
+    credits: list[str] = field(default_factory=list)  # names in 来源/转载自/... lines
+    site_names: list[str] = field(default_factory=list)  # names the page gives its own site
+    text: str = ""  # main text as published
+    encoding: str = "utf-8"
+    # filled by the shingling stage
+    content_hash: str = ""
+    n_tokens: int = 0
+    n_shingles: int = 0
+    numbers: list[str] = field(default_factory=list)
+    boilerplate: list[str] = field(default_factory=list)  # platform boilerplate found in the text
+    signature: bytes = field(default=b"", repr=False)
+    status: str = "ok"  # ok | too_short
+
+
+@dataclass
+class Member:
+    doc_id: int
+    role: str
+    similarity: float = 1.0
+    parent_id: int | None = None
+
+
+@dataclass
+class Cluster:
+    """A group of documents carrying the same story."""
+
+    key: str  # stable key: content hash of the earliest-added representative
+    members: list[Member]
+    original_id: int | None = None
+    confidence: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    external_source: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    root: str
+    files_seen: int = 0
+    files_new: int = 0
+    files_unchanged: int = 0
+    documents: int = 0
+    documents_new: int = 0
+    skipped: int = 0
+    too_short: int = 0
+    clusters: int = 0
+    clustered_documents: int = 0
+    compilations: int = 0
+    seconds: float = 0.0
+    skipped_examples: list[Skipped] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["skipped_examples"] = [asdict(s) for s in self.skipped_examples]
+        return d

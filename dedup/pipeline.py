@@ -1,0 +1,243 @@
+"""Composes the stages: scan(root, db, params, progress) -> RunSummary.
+
+Streaming part (per file, in worker processes): read -> decode -> extract -> normalize ->
+tokenize -> shingle -> sign. Only new or changed files are read: an unchanged file (same size and
+mtime, or same SHA-1) keeps its stored documents and signatures. Barrier part (in this process,
+from stored signatures): cluster -> attribute -> store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from dedup.attribute import DocInfo, load_sources, pick_original, profile_sites
+from dedup.cluster import DocSig, cluster_documents
+from dedup.discover import discover_files, read_source
+from dedup.errors import DedupError
+from dedup.extract import extract_documents
+from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
+from dedup.normalize import load_patterns, normalize_text
+from dedup.shingle import content_hash, numbers, shingles, tokenize
+from dedup.signature import from_bytes, make_signature, to_bytes
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+_worker_state: dict = {}
+
+
+def _init_worker(params: Params, boilerplate_path: str | None) -> None:
+    _worker_state["params"] = params
+    _worker_state["patterns"] = load_patterns(Path(boilerplate_path) if boilerplate_path else None)
+
+
+def prepare_document(doc: Document, params: Params, patterns) -> Document:
+    """Normalize, tokenize, shingle and sign one document (in place)."""
+    norm = normalize_text(doc.text, patterns)
+    doc.boilerplate = norm.boilerplate
+    for line in norm.credits:
+        from dedup.extract import credits_in
+
+        for name in credits_in(line):
+            if name not in doc.credits:
+                doc.credits.append(name)
+    tokens = tokenize(norm.text)
+    sh = shingles(tokens, params.shingle_size)
+    doc.n_tokens = len(tokens)
+    doc.n_shingles = len(sh)
+    doc.content_hash = content_hash(tokens)
+    doc.numbers = numbers(norm.text)
+    if len(sh) < params.min_shingles:
+        doc.status = "too_short"
+        doc.signature = b""
+    else:
+        doc.signature = to_bytes(make_signature(sh, params.num_perm, params.seed, params.scheme))
+    return doc
+
+
+def process_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Skipped]]:
+    """Worker: one file -> its prepared documents and skips (never raises for a bad file)."""
+    params = _worker_state["params"]
+    patterns = _worker_state["patterns"]
+    try:
+        read_source(Path(root), sf)
+    except OSError as exc:
+        return sf, [Skipped(sf.path, f"cannot read: {exc.strerror}")]
+    out: list[Document | Skipped] = []
+    for item in extract_documents(sf):
+        if isinstance(item, Document):
+            try:
+                item = prepare_document(item, params, patterns)
+            except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
+                log.exception("%s: failed to prepare", item.path)
+                item = Skipped(item.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
+        out.append(item)
+    sf.data = b""
+    return sf, out
+
+
+def _map(root: Path, files: list[SourceFile], params: Params, jobs: int, boilerplate: Path | None) -> Iterator:
+    bp = str(boilerplate) if boilerplate else None
+    if jobs <= 1 or len(files) < 20:
+        _init_worker(params, bp)
+        for sf in files:
+            yield process_file(str(root), sf)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(params, bp)) as ex:
+        yield from ex.map(process_file, [str(root)] * len(files), files, chunksize=16)
+
+
+def scan(
+    root: Path | str,
+    db_path: Path | str,
+    params: Params | None = None,
+    progress: Progress | None = None,
+    jobs: int | None = None,
+    boilerplate: Path | None = None,
+    sources: Path | None = None,
+) -> RunSummary:
+    """Scan a crawl directory into the database and recompute clusters and originals."""
+    from dedup.store import Store
+
+    params = params or Params()
+    root = Path(root)
+    if not root.is_dir():
+        raise DedupError(f"crawl directory {root} does not exist or is not a directory")
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    load_patterns(boilerplate)  # fail on a bad data file before any work
+    known_sources = load_sources(sources)
+    t0 = time.perf_counter()
+    store = Store(db_path)
+    try:
+        store.check_params(params)
+        run_id = store.start_run(str(root.resolve()), params)
+        summary = RunSummary(run_id=run_id, root=str(root))
+        try:
+            _scan_files(store, root, params, summary, progress, jobs, boilerplate)
+            _cluster_and_attribute(store, params, summary, progress, known_sources)
+        except BaseException:
+            store.finish_run(run_id, summary.to_dict(), status="failed")
+            raise
+        summary.seconds = round(time.perf_counter() - t0, 2)
+        store.finish_run(run_id, summary.to_dict())
+    finally:
+        store.close()
+    return summary
+
+
+def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate) -> None:
+    states = store.file_states()
+    seen: set[str] = set()
+    todo: list[SourceFile] = []
+    unchanged: list[str] = []
+    for sf, rel in discover_files(root):
+        seen.add(rel)
+        summary.files_seen += 1
+        if sf is None:
+            ext = os.path.splitext(rel)[1] or "(none)"
+            if states.get(rel, (None, None, None, None))[3] != "unsupported":
+                with store.write():
+                    store.db["files"].upsert(
+                        {"path": rel, "status": "unsupported", "reason": f"unsupported file type {ext}",
+                         "run_id": summary.run_id},
+                        pk="path",
+                    )  # fmt: skip
+            continue
+        old = states.get(rel)
+        if old and old[0] == sf.size and old[1] == sf.mtime and old[3] in ("ok", "skipped"):
+            unchanged.append(rel)
+            continue
+        todo.append(sf)
+    store.touch_files(unchanged, summary.run_id)
+    summary.files_unchanged = len(unchanged)
+    summary.files_new = len(todo)
+    store.mark_gone(seen, summary.run_id)
+    done = 0
+    for sf, items in _map(root, todo, params, jobs, boilerplate):
+        docs = [d for d in items if isinstance(d, Document)]
+        skipped = [s for s in items if isinstance(s, Skipped)]
+        old = states.get(sf.path)
+        if old and old[2] == sf.sha1 and old[3] in ("ok", "skipped"):
+            # Touched but not changed: the stored documents stand.
+            store.touch_files([sf.path], summary.run_id)
+            with store.write():
+                store.db.execute("UPDATE files SET mtime = ? WHERE path = ?", [sf.mtime, sf.path])
+        else:
+            status = "ok" if docs else "skipped"
+            reason = skipped[0].reason if skipped and not docs else None
+            store.save_file(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, summary.run_id,
+                            docs, skipped, params.signature_fingerprint)  # fmt: skip
+            summary.documents_new += len(docs)
+        for s in skipped:
+            log.warning("skipped %s: %s", s.path, s.reason)
+            if len(summary.skipped_examples) < 20:
+                summary.skipped_examples.append(s)
+        done += 1
+        if progress:
+            progress("read", done, len(todo))
+
+
+def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress, known_sources) -> None:
+    if progress:
+        progress("cluster", 0, 1)
+    sigs = [
+        DocSig(i, h, n, from_bytes(blob, params.scheme), tuple(json.loads(nums or "[]")))
+        for i, h, n, blob, nums in store.clusterable()
+    ]
+    groups = cluster_documents(sigs, params)
+    infos = {d["id"]: d for d in store.doc_infos()}
+    site_docs: dict[str, list[DocInfo]] = defaultdict(list)
+    site_names: dict[str, list[list[str]]] = defaultdict(list)
+    docinfo: dict[int, DocInfo] = {}
+    for i, d in infos.items():
+        di = DocInfo(i, d["path"], d["site"] or "", d["url"] or "", d["canonical_url"] or "", d["title"] or "",
+                     d["published_at"], d["time_confidence"] or 0.0, d["credits"], d["boilerplate"])  # fmt: skip
+        docinfo[i] = di
+        site_docs[di.site].append(di)
+        site_names[di.site].append(d["site_names"])
+    profiles = profile_sites(site_docs, site_names, known_sources)
+    store.save_sites(profiles.values())
+    rows = []
+    for g in groups:
+        att = pick_original(g.members, docinfo, profiles)
+        non_comp = sorted(i for i, r in g.members.items() if r != ROLE_COMPILATION)
+        key_doc = non_comp[0] if non_comp else min(g.members)
+        times = sorted(docinfo[i].published_at for i in g.members if docinfo[i].published_at)
+        orig = docinfo.get(att.original_id) if att.original_id else None
+        rows.append(
+            {
+                "key": f"doc:{key_doc}",
+                "size": len(g.members),
+                "n_compilations": sum(1 for r in g.members.values() if r == ROLE_COMPILATION),
+                "title": (orig or docinfo[key_doc]).title,
+                "original_id": att.original_id,
+                "external_source": att.external_source,
+                "confidence": att.confidence,
+                "reasons": json.dumps(att.reasons, ensure_ascii=False),
+                "first_published": times[0] if times else None,
+                "sites": json.dumps(sorted({docinfo[i].site for i in g.members}), ensure_ascii=False),
+                "members": [
+                    {"document_id": i, "role": att.roles[i], "similarity": round(g.similarity.get(i, 0.0), 3),
+                     "parent_id": att.parents.get(i)}
+                    for i in sorted(g.members)
+                ],  # fmt: skip
+            }
+        )
+    store.save_clusters(rows, summary.run_id)
+    st = store.stats()
+    summary.documents = st["documents"]
+    summary.skipped = st["skipped"]
+    summary.too_short = store.db.execute("SELECT count(*) FROM documents WHERE status = 'too_short'").fetchone()[0]
+    summary.clusters = len(rows)
+    summary.clustered_documents = len({m for g in groups for m in g.members})
+    summary.compilations = len({m for g in groups for m, r in g.members.items() if r == ROLE_COMPILATION})
+    if progress:
+        progress("cluster", 1, 1)

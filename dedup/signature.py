@@ -1,0 +1,58 @@
+"""Shingles -> MinHash signatures (datasketch 2.x), to and from bytes, and their comparison.
+
+Signatures only compare when made with the same num_perm, seed and permutation scheme; the store
+keeps those with them (Params.signature_fingerprint) and refuses to mix.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash
+
+DTYPE = {"affine32": np.uint32, "affine64": np.uint64, "legacy": np.uint64}
+
+
+@lru_cache(maxsize=4)
+def _template(num_perm: int, seed: int, scheme: str) -> MinHash:
+    # Holds the permutations: made once per process, shared by every signature.
+    return MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+
+
+def make_signature(shingles: set[str], num_perm: int, seed: int, scheme: str) -> np.ndarray:
+    """MinHash hash values of a shingle set."""
+    t = _template(num_perm, seed, scheme)
+    m = MinHash(num_perm=num_perm, seed=seed, scheme=scheme, permutations=t.permutations)
+    m.update_batch([s.encode("utf-8") for s in shingles])
+    return m.hashvalues.copy()
+
+
+def to_bytes(values: np.ndarray) -> bytes:
+    return np.ascontiguousarray(values).tobytes()
+
+
+def from_bytes(blob: bytes, scheme: str) -> np.ndarray:
+    return np.frombuffer(blob, dtype=DTYPE[scheme])
+
+
+def lean(values: np.ndarray, seed: int, scheme: str) -> LeanMinHash:
+    """A LeanMinHash for datasketch's LSH index."""
+    return LeanMinHash(seed=seed, hashvalues=values, scheme=scheme)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Estimated Jaccard similarity of two signatures (share of equal hash values)."""
+    return float(np.count_nonzero(a == b)) / len(a)
+
+
+def containment(j: float, n_a: int, n_b: int) -> float:
+    """Estimated share of the smaller set inside the larger, from Jaccard and the set sizes.
+
+    |A∩B| = J (|A| + |B|) / (1 + J); divided by min(|A|, |B|). A truncated copy has a low Jaccard
+    with its full original but a containment near 1.
+    """
+    if min(n_a, n_b) == 0:
+        return 0.0
+    inter = j * (n_a + n_b) / (1.0 + j)
+    return min(1.0, inter / min(n_a, n_b))

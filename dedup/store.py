@@ -1,0 +1,398 @@
+"""The only sqlite-utils user: schema migrations, batched atomic writes and the queries.
+
+Tables (browse them with `sqlite3` or Datasette):
+  runs          one row per scan: root, parameters, counts, status
+  settings      key/value: the signature fingerprint the stored signatures were made with
+  files         every file seen: size, mtime, sha1, status (ok | skipped | unsupported | gone)
+  documents     one row per article (a .jsonl line is one): metadata, text, hashes, signature
+  skipped       files and records that could not be read, with the reason
+  sites         each site's names and role (publisher | platform | farm), and why
+  clusters      one row per story: size, probable original, confidence, reasons
+  memberships   document x cluster: role (original | copy | compilation), similarity, parent
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from dedup.errors import NotFoundError, StoreError
+from dedup.models import Document, Params, Skipped
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema. Never edit a released migration: add a new one.
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        root TEXT NOT NULL,
+        params TEXT NOT NULL,
+        params_fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT
+    );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files (
+        path TEXT PRIMARY KEY,
+        kind TEXT,
+        size INTEGER,
+        mtime REAL,
+        sha1 TEXT,
+        status TEXT NOT NULL,
+        reason TEXT,
+        run_id INTEGER REFERENCES runs(id)
+    );
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        file_path TEXT NOT NULL REFERENCES files(path),
+        kind TEXT NOT NULL,
+        site TEXT,
+        url TEXT,
+        canonical_url TEXT,
+        title TEXT,
+        published_at TEXT,
+        time_source TEXT,
+        time_confidence REAL,
+        credits TEXT,
+        site_names TEXT,
+        encoding TEXT,
+        text TEXT,
+        content_hash TEXT,
+        n_tokens INTEGER,
+        n_shingles INTEGER,
+        numbers TEXT,
+        boilerplate TEXT,
+        signature BLOB,
+        signature_fingerprint TEXT,
+        status TEXT NOT NULL,
+        first_run INTEGER REFERENCES runs(id),
+        last_run INTEGER REFERENCES runs(id)
+    );
+    CREATE INDEX documents_file ON documents(file_path);
+    CREATE INDEX documents_hash ON documents(content_hash);
+    CREATE INDEX documents_site ON documents(site);
+    CREATE TABLE skipped (
+        path TEXT PRIMARY KEY,
+        file_path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs(id)
+    );
+    CREATE TABLE sites (
+        site TEXT PRIMARY KEY,
+        names TEXT,
+        role TEXT NOT NULL,
+        role_reason TEXT,
+        n_documents INTEGER
+    );
+    CREATE TABLE clusters (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        n_compilations INTEGER NOT NULL,
+        title TEXT,
+        original_id INTEGER REFERENCES documents(id),
+        external_source TEXT,
+        confidence REAL,
+        reasons TEXT,
+        first_published TEXT,
+        sites TEXT,
+        run_id INTEGER REFERENCES runs(id),
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE memberships (
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        role TEXT NOT NULL,
+        similarity REAL,
+        parent_id INTEGER REFERENCES documents(id),
+        PRIMARY KEY (cluster_id, document_id)
+    );
+    CREATE INDEX memberships_document ON memberships(document_id);
+    """,
+]
+
+DOC_COLUMNS = (
+    "path", "file_path", "kind", "site", "url", "canonical_url", "title", "published_at",
+    "time_source", "time_confidence", "encoding", "text", "content_hash", "n_tokens",
+    "n_shingles", "status",
+)  # fmt: skip
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Store:
+    """A dedup database."""
+
+    def __init__(self, path: Path | str, create: bool = True) -> None:
+        path = Path(path)
+        if not create and not path.exists():
+            raise NotFoundError(f"no database at {path}: run `dedup scan CRAWL_DIR --db {path}` first")
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self.db = sqlite_utils.Database(self.conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One atomic write; BEGIN IMMEDIATE so a concurrent writer fails early, not mid-way."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"database schema version {version} is newer than this dedup ({len(MIGRATIONS)})")
+        for n in range(version, len(MIGRATIONS)):
+            # executescript commits first and runs the whole script, version bump included, as one
+            # transaction: a crash leaves the schema either before or after the migration.
+            self.conn.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[n]}; PRAGMA user_version = {n + 1}; COMMIT;")
+
+    # ------------------------------------------------------------------ runs and settings
+
+    def check_params(self, params: Params) -> None:
+        """Refuse to mix signatures made with other shingling or MinHash parameters."""
+        row = self.db.execute("SELECT value FROM settings WHERE key = 'signature_fingerprint'").fetchone()
+        if row and row[0] != params.signature_fingerprint:
+            raise StoreError(
+                "this database holds signatures made with other shingling/MinHash parameters "
+                f"({row[0]} != {params.signature_fingerprint}); use a new --db"
+            )
+
+    def start_run(self, root: str, params: Params) -> int:
+        with self.write():
+            self.db["settings"].upsert(
+                {"key": "signature_fingerprint", "value": params.signature_fingerprint}, pk="key"
+            )
+            self.db["settings"].upsert({"key": "params", "value": json.dumps(params.to_dict())}, pk="key")
+            cur = self.db.execute(
+                "INSERT INTO runs (started_at, root, params, params_fingerprint, status) VALUES (?, ?, ?, ?, 'running')",
+                [now(), root, json.dumps(params.to_dict()), params.fingerprint],
+            )
+        return cur.lastrowid
+
+    def finish_run(self, run_id: int, summary: dict, status: str = "done") -> None:
+        with self.write():
+            self.db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+                [now(), status, json.dumps(summary, ensure_ascii=False), run_id],
+            )
+
+    # ------------------------------------------------------------------ files and documents
+
+    def file_states(self) -> dict[str, tuple[int, float, str, str]]:
+        """path -> (size, mtime, sha1, status) of every file seen before."""
+        return {
+            r[0]: (r[1], r[2], r[3], r[4])
+            for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
+        }
+
+    def touch_files(self, paths: Iterable[str], run_id: int) -> None:
+        """Mark unchanged files and their documents as seen by this run."""
+        paths = list(paths)
+        with self.write():
+            for i in range(0, len(paths), 500):
+                chunk = paths[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"UPDATE files SET run_id = ? WHERE path IN ({marks})", [run_id, *chunk])
+                self.db.execute(
+                    f"UPDATE documents SET last_run = ? WHERE file_path IN ({marks})", [run_id, *chunk]
+                )
+
+    def save_file(self, path, kind, size, mtime, sha1, status, reason, run_id,
+                  docs: list[Document], skipped: list[Skipped], sig_fp: str) -> None:  # fmt: skip
+        """Replace what a file holds (its documents and skips) in one transaction."""
+        with self.write():
+            self.db["files"].upsert(
+                {"path": path, "kind": kind, "size": size, "mtime": mtime, "sha1": sha1,
+                 "status": status, "reason": reason, "run_id": run_id},
+                pk="path",
+            )  # fmt: skip
+            keep = {d.path for d in docs}
+            old = {r[0]: r[1] for r in self.db.execute("SELECT path, id FROM documents WHERE file_path = ?", [path])}
+            for p, doc_id in old.items():
+                if p not in keep:
+                    self.db.execute("DELETE FROM memberships WHERE document_id = ?", [doc_id])
+                    self.db.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", [doc_id])
+                    self.db.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", [doc_id])
+                    self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
+            self.db.execute("DELETE FROM skipped WHERE file_path = ?", [path])
+            for d in docs:
+                row = {c: getattr(d, c) for c in DOC_COLUMNS}
+                row.update(
+                    credits=json.dumps(d.credits, ensure_ascii=False),
+                    site_names=json.dumps(d.site_names, ensure_ascii=False),
+                    numbers=json.dumps(d.numbers),
+                    boilerplate=json.dumps(d.boilerplate, ensure_ascii=False),
+                    signature=d.signature or None,
+                    signature_fingerprint=sig_fp,
+                    last_run=run_id,
+                )
+                if d.path in old:
+                    self.db["documents"].update(old[d.path], row)
+                else:
+                    row["first_run"] = run_id
+                    self.db["documents"].insert(row)
+            for s in skipped:
+                self.db["skipped"].upsert({"path": s.path, "file_path": path, "reason": s.reason, "run_id": run_id}, pk="path")
+
+    def mark_gone(self, seen: set[str], run_id: int) -> int:
+        """Files no longer under the root: their documents leave the clustering (kept, marked)."""
+        gone = [p for (p,) in self.db.execute("SELECT path FROM files WHERE status != 'gone'") if p not in seen]
+        with self.write():
+            for p in gone:
+                self.db.execute("UPDATE files SET status = 'gone', run_id = ? WHERE path = ?", [run_id, p])
+                self.db.execute("UPDATE documents SET status = 'gone' WHERE file_path = ?", [p])
+        return len(gone)
+
+    def clusterable(self) -> Iterator[tuple]:
+        """(id, content_hash, n_shingles, signature, numbers) of documents that may join clusters."""
+        yield from self.db.execute(
+            "SELECT id, content_hash, n_shingles, signature, numbers FROM documents WHERE status = 'ok' ORDER BY id"
+        )
+
+    def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:
+        cols = "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, boilerplate"
+        if ids is None:
+            rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")
+        else:
+            ids = list(ids)
+            rows = self.db.execute(f"SELECT {cols} FROM documents WHERE id IN ({','.join('?' * len(ids))})", ids)
+        names = [c.strip() for c in cols.split(",")]
+        for r in rows:
+            d = dict(zip(names, r, strict=True))
+            for k in ("credits", "site_names", "boilerplate"):
+                d[k] = json.loads(d[k] or "[]")
+            yield d
+
+    # ------------------------------------------------------------------ clusters
+
+    def save_sites(self, profiles: Iterable) -> None:
+        with self.write():
+            self.db.execute("DELETE FROM sites")
+            self.db["sites"].insert_all(
+                {"site": p.site, "names": json.dumps(p.names, ensure_ascii=False), "role": p.role,
+                 "role_reason": p.role_reason, "n_documents": p.n_documents}
+                for p in profiles
+            )  # fmt: skip
+
+    def save_clusters(self, clusters: list[dict], run_id: int) -> None:
+        """Replace the clustering; a cluster keeps its id while its key (first document) is unchanged."""
+        with self.write():
+            ids = {k: i for k, i in self.db.execute("SELECT key, id FROM clusters")}
+            self.db.execute("DELETE FROM memberships")
+            self.db.execute("UPDATE clusters SET active = 0")
+            for c in clusters:
+                members = c.pop("members")
+                c["run_id"] = run_id
+                c["active"] = 1
+                if c["key"] in ids:
+                    c["id"] = ids[c["key"]]
+                    self.db["clusters"].update(c["id"], c)
+                else:
+                    c["id"] = self.db["clusters"].insert(c).last_pk
+                self.db["memberships"].insert_all({**m, "cluster_id": c["id"]} for m in members)
+
+    # ------------------------------------------------------------------ queries
+
+    def clusters(self, limit: int | None = None) -> list[dict]:
+        sql = """
+            SELECT c.*, d.site AS original_site, d.title AS original_title, d.published_at AS original_time,
+                   d.path AS original_path
+            FROM clusters c LEFT JOIN documents d ON d.id = c.original_id
+            WHERE c.active = 1 ORDER BY c.size DESC, c.id
+        """
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._decode_cluster(r) for r in self.db.query(sql)]
+
+    def cluster(self, cluster_id: int) -> dict:
+        rows = [r for r in self.db.query("SELECT * FROM clusters WHERE id = ? AND active = 1", [cluster_id])]
+        if not rows:
+            raise NotFoundError(f"no cluster {cluster_id}: `dedup clusters` lists them")
+        c = self._decode_cluster(rows[0])
+        c["members"] = list(
+            self.db.query(
+                """SELECT m.role, m.similarity, m.parent_id, d.id, d.path, d.site, d.url, d.title,
+                          d.published_at, d.time_source, d.credits, s.role AS site_role
+                   FROM memberships m JOIN documents d ON d.id = m.document_id
+                   LEFT JOIN sites s ON s.site = d.site
+                   WHERE m.cluster_id = ? ORDER BY coalesce(d.published_at, '9999'), d.path""",
+                [cluster_id],
+            )
+        )
+        for m in c["members"]:
+            m["credits"] = json.loads(m["credits"] or "[]")
+        return c
+
+    @staticmethod
+    def _decode_cluster(r: dict) -> dict:
+        r = dict(r)
+        r["reasons"] = json.loads(r.get("reasons") or "[]")
+        r["sites"] = json.loads(r.get("sites") or "[]")
+        return r
+
+    def export_rows(self) -> Iterator[dict]:
+        """One row per document: the five stable keys first, then the metadata."""
+        member_of: dict[int, list[tuple[int, str]]] = {}
+        for doc_id, cid, role in self.db.execute(
+            "SELECT m.document_id, m.cluster_id, m.role FROM memberships m JOIN clusters c ON c.id = m.cluster_id WHERE c.active = 1"
+        ):
+            member_of.setdefault(doc_id, []).append((cid, role))
+        for r in self.db.query(
+            "SELECT id, path, site, url, title, published_at, status FROM documents WHERE status != 'gone' ORDER BY path"
+        ):
+            ms = sorted(member_of.get(r["id"], []))
+            own = [cid for cid, role in ms if role != "compilation"]
+            comp = [cid for cid, role in ms if role == "compilation"]
+            if own:
+                cluster, contains = own[0], comp
+                role = next(role for cid, role in ms if cid == own[0])
+            elif comp:
+                cluster, contains, role = comp[0], comp[1:], "compilation"
+            else:
+                cluster, contains, role = None, [], "unique" if r["status"] == "ok" else r["status"]
+            yield {
+                "path": r["path"],
+                "cluster": cluster,
+                "original": role == "original" or cluster is None,  # no copies: its own original
+                "contains": contains,
+                "role": role,
+                "site": r["site"],
+                "url": r["url"],
+                "title": r["title"],
+                "published_at": r["published_at"],
+            }
+
+    def skipped_rows(self) -> list[dict]:
+        return list(self.db.query("SELECT path, reason FROM skipped ORDER BY path"))
+
+    def stats(self) -> dict:
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "documents": one("SELECT count(*) FROM documents WHERE status != 'gone'"),
+            "clusters": one("SELECT count(*) FROM clusters WHERE active = 1"),
+            "skipped": one("SELECT count(*) FROM skipped"),
+        }
