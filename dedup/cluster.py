@@ -16,6 +16,7 @@ threshold is only more verifications (s=0.1 still gives 4% of pairs as candidate
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -86,20 +87,26 @@ class UnionFind:
         return ra
 
 
-def numbers_agree(small: tuple[str, ...], big: tuple[str, ...], need: float) -> bool:
-    """Do the numbers of the smaller text reappear in the larger one?
+def number_conflicts(small: DocSig, big: DocSig) -> int:
+    """How many numbers one text states that the other contradicts.
 
     Template siblings (one bulletin template, other figures and dates) share almost all their
-    wording, so Jaccard alone cannot tell them from copies; their numbers differ. Copies with
-    typos, ads or truncation keep the numbers they carry. Fewer than 3 numbers: no verdict.
+    wording, so Jaccard alone cannot tell them from copies; their numbers differ. A copy states
+    only numbers of its original (typos, ads and boilerplate do not add figures). The larger text
+    may hold extra numbers in the part the smaller one lacks (a truncated copy), about in
+    proportion to that part; beyond that, its extra numbers count as conflicts too.
     """
-    if len(small) < 3:
-        return True
-    have = Counter(big)
-    hit = 0
-    for n, c in Counter(small).items():
-        hit += min(c, have.get(n, 0))
-    return hit / len(small) >= need
+    # Sets, not counts: a page that repeats its own text (a summary line, a mobile copy) repeats
+    # its numbers without stating new ones.
+    have_big, have_small = set(big.numbers), set(small.numbers)
+    missing = len(have_small - have_big)
+    uncovered = 1.0 - small.n_shingles / big.n_shingles if big.n_shingles else 0.0
+    if uncovered >= 0.15:
+        # The smaller text is a part of the larger (truncated, paragraphs dropped): the numbers
+        # of the missing part can be anywhere, so only contradictions count.
+        return missing
+    extra = len(have_big - have_small)
+    return missing + max(0, extra - math.ceil(len(have_big) * uncovered))
 
 
 def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
@@ -127,7 +134,7 @@ def verify(a: DocSig, b: DocSig, params: Params) -> Edge | None:
         kind = "contained"
     else:
         return None
-    if not numbers_agree(small.numbers, big.numbers, params.number_agreement):
+    if number_conflicts(small, big) >= params.max_number_conflicts:
         return None
     return Edge(big.doc_id, small.doc_id, j, c, kind)
 

@@ -27,7 +27,7 @@ class Params:
     jaccard_threshold: float = 0.5  # a verified pair at or above this is a copy
     containment_threshold: float = 0.8  # ... or the smaller text is this much inside the larger
     min_shingles: int = 20  # fewer shingles: too little content to ever join a cluster
-    number_agreement: float = 0.7  # share of the smaller side's numbers the other must carry
+    max_number_conflicts: int = 1  # numbers one side states and the other contradicts: siblings
     tokenizer: str = "jieba-0.42 precise HMM=off"
 
     def __post_init__(self) -> None:
@@ -38,7 +38,9 @@ class Params:
                 f"lsh_bands * lsh_rows = {self.lsh_bands * self.lsh_rows} exceeds "
                 f"num_perm = {self.num_perm}: lower the bands or rows"
             )
-        for name in ("jaccard_threshold", "containment_threshold", "number_agreement"):
+        if self.max_number_conflicts < 1:
+            raise ConfigError("max_number_conflicts must be >= 1")
+        for name in ("jaccard_threshold", "containment_threshold"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
