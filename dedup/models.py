@@ -26,8 +26,9 @@ class Params:
     lsh_rows: int = 3
     jaccard_threshold: float = 0.5  # a verified pair at or above this is a copy
     containment_threshold: float = 0.8  # ... or the smaller text is this much inside the larger
+    compilation_part: float = 0.75  # a story inside a compilation is at most this share of it
     min_shingles: int = 20  # fewer shingles: too little content to ever join a cluster
-    max_number_conflicts: int = 1  # numbers one side states and the other contradicts: siblings
+    max_number_conflicts: int = 1  # this many numbers contradicted: template siblings, not copies
     tokenizer: str = "jieba-0.42 precise HMM=off"
 
     def __post_init__(self) -> None:
