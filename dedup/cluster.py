@@ -157,16 +157,24 @@ def verify(a: DocSig, b: DocSig, params: Params) -> Edge | None:
     return Edge(big.doc_id, small.doc_id, j, c, kind)
 
 
-def find_compilations(edges: list[Edge], sizes: dict[int, int], params: Params) -> dict[int, set[int]]:
+def _overlap(a: DocSig, b: DocSig) -> float:
+    """Estimated share of the smaller text inside the larger."""
+    return containment(jaccard(a.signature, b.signature), a.n_shingles, b.n_shingles)
+
+
+def find_compilations(edges: list[Edge], sig: dict[int, DocSig], params: Params) -> dict[int, set[int]]:
     """Documents that wholly contain two or more different stories -> the documents they contain.
 
     A candidate holds at least two documents much smaller than itself. It is a compilation when
-    those documents fall into two or more clusters of the graph without the candidates' own edges
-    (so two truncations of one story, linked through the story's other copies, do not count).
+    those documents fall into two or more clusters of the graph without the candidates' own edges,
+    and those clusters are different texts: two truncations of one story that the graph failed to
+    link still overlap each other, two stories of a compilation do not.
     """
     inside: dict[int, set[int]] = defaultdict(set)
     for e in edges:
-        if e.containment >= params.containment_threshold and sizes[e.b] <= params.compilation_part * sizes[e.a]:
+        if e.containment >= params.containment_threshold and (
+            sig[e.b].n_shingles <= params.compilation_part * sig[e.a].n_shingles
+        ):
             inside[e.a].add(e.b)
     candidates = {x for x, ys in inside.items() if len(ys) >= 2}
     if not candidates:
@@ -177,7 +185,19 @@ def find_compilations(edges: list[Edge], sizes: dict[int, int], params: Params) 
             uf.union(e.a, e.b)
     out = {}
     for x in candidates:
-        stories = {uf.find(y) for y in inside[x] if y not in candidates}
+        parts: dict[int, list[int]] = defaultdict(list)
+        for y in inside[x] - candidates:
+            parts[uf.find(y)].append(y)
+        # Merge parts that overlap: they are pieces of one story, not two stories.
+        stories: list[list[int]] = []
+        for members in parts.values():
+            reps = sorted(members, key=lambda d: -sig[d].n_shingles)[:3]
+            for st in stories:
+                if any(_overlap(sig[a], sig[b]) >= 0.5 for a in reps for b in st[:3]):
+                    st.extend(reps)
+                    break
+            else:
+                stories.append(reps)
         if len(stories) >= 2:
             out[x] = inside[x] - candidates
     return out
@@ -196,8 +216,7 @@ def cluster_documents(docs: list[DocSig], params: Params) -> list[Group]:
         e = verify(sig[a], sig[b], params)
         if e is not None:
             edges.append(e)
-    sizes = {r.doc_id: r.n_shingles for r in reps}
-    compilations = find_compilations(edges, sizes, params)
+    compilations = find_compilations(edges, sig, params)
 
     # Copies of one compilation page are compilations too: they join nothing.
     uf = UnionFind()
