@@ -110,7 +110,18 @@ def decode_bytes(data: bytes) -> Decoded:
                 return Decoded(data[len(bom) :].decode(enc), enc, "bom")
             except UnicodeDecodeError as exc:
                 raise DecodeFailure(f"{enc} byte-order mark but invalid {enc} at byte {exc.start}") from None
-    if b"\x00" in data[:4096] and data.count(b"\x00") > len(data) // 8:
+    head = data[:4096]
+    if head.count(b"\x00") > 2:
+        # UTF-16 without a byte-order mark: ASCII markup leaves a NUL in every other byte.
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        for enc, zeros, half in (("utf-16-le", odd, len(head[1::2])), ("utf-16-be", even, len(head[0::2]))):
+            if zeros > 0.3 * half:
+                try:
+                    text = data.decode(enc)
+                except UnicodeDecodeError:
+                    continue
+                if is_plausible_chinese(text):
+                    return Decoded(text, enc, "detected")
         raise DecodeFailure("binary content (NUL bytes), not a text page")
     text = _strict_utf8(data)
     if text is not None:

@@ -1,0 +1,207 @@
+"""End to end: the real CLI on crawls written to disk, a real SQLite file, exact clusters."""
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dedup.cli import cli
+from tests.conftest import COMPILATION, EXAMPLE, EXPECTED_CLUSTERS, UNIQUE
+
+import pytest
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def export_rows(db: Path) -> dict[str, dict]:
+    r = run("export", "--db", db, "--format", "jsonl")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    return {row["path"]: row for row in rows}
+
+
+def clusters_of(rows: dict[str, dict]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for path, row in rows.items():
+        if row["cluster"] is not None and row["role"] != "compilation":
+            out.setdefault(row["cluster"], set()).add(path)
+    return out
+
+
+def test_scan_sample_crawl_gives_exact_clusters_and_originals(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    r = run("scan", crawl, "--db", db, "--jobs", "1")
+    assert r.exit_code == 0, r.output
+    assert "clusters" in r.output
+    rows = export_rows(db)
+    got = clusters_of(rows)
+    assert sorted(map(sorted, got.values())) == sorted(map(sorted, EXPECTED_CLUSTERS.values()))
+    for original, members in EXPECTED_CLUSTERS.items():
+        cid = rows[original]["cluster"]
+        flagged = [p for p, row in rows.items() if row["cluster"] == cid and row["original"]]
+        assert flagged == [original]
+        assert rows[original]["role"] == "original"
+    # The compilation belongs to all three stories and never joins them.
+    comp = rows[COMPILATION]
+    assert comp["role"] == "compilation" and comp["original"] is False
+    assert {comp["cluster"], *comp["contains"]} == {rows[o]["cluster"] for o in EXPECTED_CLUSTERS}
+    for path in UNIQUE:
+        assert rows[path]["cluster"] is None and rows[path]["original"] is True
+    # The five stable keys and the metadata.
+    gov = rows["www.qingchuan.gov.cn/2023/0309/art_1021_58731.html"]
+    assert list(gov)[:5] == ["path", "cluster", "original", "contains", "role"]
+    assert gov["site"] == "www.qingchuan.gov.cn"
+    assert gov["published_at"] == "2023-03-09T17:20:00+08:00"
+    assert gov["title"] == "青川市举行2023年防汛抢险综合应急演练"
+
+
+def test_rescan_reads_only_new_files_and_keeps_cluster_ids(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    assert run("scan", crawl, "--db", db, "--jobs", "1").exit_code == 0
+    before = export_rows(db)
+    r = run("scan", crawl, "--db", db, "--json")
+    summary = json.loads(r.output)
+    assert summary["files_new"] == 0 and summary["files_unchanged"] == 12
+    assert export_rows(db) == before
+    # A new repost arrives: only it is read, and it joins its story's existing cluster.
+    src = crawl / "www.sohu.com/2023/0312/656912345_121118820.html"
+    new = crawl / "www.toutiao.com/2023/0313/7210000000000000001.html"
+    new.parent.mkdir(parents=True)
+    new.write_bytes(src.read_bytes().replace(b"2023-03-12 14:05", b"2023-03-13 09:00"))
+    summary = json.loads(run("scan", crawl, "--db", db, "--json").output)
+    assert summary["files_new"] == 1
+    after = export_rows(db)
+    key = "www.toutiao.com/2023/0313/7210000000000000001.html"
+    assert after[key]["cluster"] == before["www.qcnews.cn/2023/0312/1000234567.html"]["cluster"]
+    assert after[key]["original"] is False
+
+
+def test_bad_files_are_recorded_and_do_not_stop_the_scan(crawl, tmp_path):
+    (crawl / "bad").mkdir()
+    (crawl / "bad/binary.html").write_bytes(bytes(range(256)) * 40)
+    (crawl / "bad/broken.json").write_text('{"title": "x", ', encoding="utf-8")
+    (crawl / "bad/empty.txt").write_bytes(b"")
+    good = (crawl / "feeds/crawl-20230315.jsonl").read_text(encoding="utf-8").splitlines()
+    (crawl / "bad/feed.jsonl").write_text(good[1] + "\n{not json\n" + good[2] + "\n", encoding="utf-8")
+    (crawl / "bad/picture.png").write_bytes(b"\x89PNG")
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(cli, ["scan", str(crawl), "--db", str(db), "--jobs", "1", "--quiet"])
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert "skipped bad/binary.html: binary content (NUL bytes), not a text page" in lines
+    assert "skipped bad/empty.txt: empty file" in lines
+    assert any(line.startswith("skipped bad/broken.json: ") for line in lines)
+    assert any(line.startswith("skipped bad/feed.jsonl#1: line 2: ") for line in lines)
+    rows = export_rows(db)
+    assert "bad/feed.jsonl#0" in rows and "bad/feed.jsonl#2" in rows
+    # The feed's two good lines are exact copies of the sample feed's unique stories.
+    assert len(clusters_of(rows)) == 5
+    assert rows["bad/feed.jsonl#0"]["cluster"] == rows["feeds/crawl-20230315.jsonl#1"]["cluster"]
+    r = run("skipped", "--db", db)
+    assert "bad/broken.json" in r.output
+
+
+def test_clusters_and_show(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    run("scan", crawl, "--db", db, "--jobs", "1")
+    rows = export_rows(db)
+    cid = rows["www.qcnews.cn/2023/0312/1000234567.html"]["cluster"]
+    r = run("clusters", "--db", db, "--json")
+    listed = [json.loads(line) for line in r.output.splitlines()]
+    assert [c["size"] for c in listed] == sorted((c["size"] for c in listed), reverse=True)
+    assert any(c["id"] == cid and c["original_site"] == "www.qcnews.cn" for c in listed)
+    r = run("show", cid, "--db", db)
+    assert r.exit_code == 0
+    assert "original" in r.output and "propagation" in r.output and "www.qcnews.cn" in r.output
+    shown = json.loads(run("show", cid, "--db", db, "--json").output)
+    assert shown["reasons"] and 0 < shown["confidence"] <= 1
+    roles = {m["path"]: m["role"] for m in shown["members"]}
+    assert roles["www.qcnews.cn/2023/0312/1000234567.html"] == "original"
+    assert roles[COMPILATION] == "compilation"
+
+
+def test_export_csv_to_file(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    run("scan", crawl, "--db", db, "--jobs", "1")
+    out = tmp_path / "out.csv"
+    assert run("export", "--db", db, "--format", "csv", "-o", out).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(rows) == 14
+    assert rows[0].keys() >= {"path", "cluster", "original", "contains", "role", "site", "url", "title", "published_at"}
+
+
+def test_errors_are_one_line(tmp_path):
+    r = CliRunner().invoke(cli, ["show", "1", "--db", str(tmp_path / "none.db")])
+    assert r.exit_code == 1
+    assert r.output.strip() == f"Error: no database at {tmp_path / 'none.db'}: run `dedup scan CRAWL_DIR --db {tmp_path / 'none.db'}` first"
+    r = CliRunner().invoke(cli, ["scan", str(tmp_path / "missing"), "--db", str(tmp_path / "d.db")])
+    assert r.exit_code == 2
+    assert f"Error: CRAWL_DIR {tmp_path / 'missing'} is not a directory" in r.output
+
+
+def test_show_unknown_cluster(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    run("scan", crawl, "--db", db, "--jobs", "1")
+    r = CliRunner().invoke(cli, ["show", "999", "--db", str(db)])
+    assert r.exit_code == 1
+    assert r.output.strip() == "Error: no cluster 999: `dedup clusters` lists them"
+
+
+def test_every_command_and_option_has_help():
+    for name, cmd in cli.commands.items():
+        assert cmd.help, name
+        for p in cmd.params:
+            if p.param_type_name == "option":
+                assert p.help, f"{name} {p.name}"
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="../shared/examples not beside the checkout")
+def test_example_compilation_joins_its_three_stories(tmp_path):
+    """The real example page: three 2023 stories reposted together in 2024 on a content farm."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    body = text.split("\n\n", 1)[1]
+    # Its three stories, cut at their headlines, become three 2023 originals on a publisher site.
+    heads = ["党建领航 创新未来 ——上饶市科技局推动党建与业务工作同频共振", "车间开启“直播带岗”", "发扬主人翁精神 干出第一等工作"]
+    parts = []
+    for i, h in enumerate(heads):
+        start = body.index(h) + len(h)
+        end = body.index(heads[i + 1]) if i + 1 < len(heads) else body.index("发布于:")
+        parts.append((h, body[start:end].strip()))
+    crawl = tmp_path / "crawl"
+    for i, (h, story) in enumerate(parts):
+        p = crawl / f"www.example-daily.cn/2023/070{i + 1}/{i + 1}.html"
+        p.parent.mkdir(parents=True)
+        paras = "".join(f"<p>{line.strip()}</p>" for line in story.splitlines() if line.strip())
+        p.write_text(
+            f'<html><head><meta charset="utf-8"><title>{h}_示例日报</title>'
+            f'<meta name="publishdate" content="2023-07-0{i + 1} 08:00"></head>'
+            f'<body><h1>{h}</h1><div class="content">{paras}</div></body></html>',
+            encoding="utf-8",
+        )
+        # Another platform's copy of each story.
+        q = crawl / f"www.163.com/2023/070{i + 2}/c{i}.json"
+        q.parent.mkdir(parents=True, exist_ok=True)
+        q.write_text(json.dumps({"url": f"https://www.163.com/dy/article/c{i}.html", "title": h, "content": story,
+                                 "publish_time": f"2023-07-0{i + 2} 10:00", "source": "示例日报"},
+                                ensure_ascii=False), encoding="utf-8")  # fmt: skip
+    farm = crawl / "www.zgcwenda-example.com/2024/0523/1.txt"
+    farm.parent.mkdir(parents=True)
+    shutil.copy(EXAMPLE, farm)
+    db = tmp_path / "d.db"
+    assert run("scan", crawl, "--db", db, "--jobs", "1").exit_code == 0
+    rows = export_rows(db)
+    got = clusters_of(rows)
+    assert len(got) == 3
+    for i in range(3):
+        orig = f"www.example-daily.cn/2023/070{i + 1}/{i + 1}.html"
+        assert rows[orig]["original"] is True
+        assert got[rows[orig]["cluster"]] == {orig, f"www.163.com/2023/070{i + 2}/c{i}.json"}
+    ex = rows["www.zgcwenda-example.com/2024/0523/1.txt"]
+    assert ex["role"] == "compilation" and ex["original"] is False
+    assert {ex["cluster"], *ex["contains"]} == set(got)
