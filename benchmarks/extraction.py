@@ -38,7 +38,7 @@ def main() -> int:
     ap.add_argument("--source", default=str(HERE.parent / "shared/corpus/source/xwlb_articles.jsonl.gz"))
     ap.add_argument("--show", type=int, default=0, help="print this many failures of each kind")
     a = ap.parse_args()
-    labels = json.load(open(a.labels, encoding="utf-8"))
+    labels = json.loads(Path(a.labels).read_text(encoding="utf-8"))
     docs_l, stories = labels["documents"], labels["stories"]
     texts = {}
     with gzip.open(a.source, "rt", encoding="utf-8") as f:
@@ -49,7 +49,7 @@ def main() -> int:
     docs: dict[str, Document] = {}
     skipped = []
     t0 = time.perf_counter()
-    for sf, rel in discover_files(root):
+    for sf, _rel in discover_files(root):
         if sf is None:
             continue
         for d in extract_documents(read_source(root, sf)):
@@ -90,10 +90,16 @@ def main() -> int:
             if r < 0.95 or p < 0.9:
                 fails["body"].append((path, round(r, 3), round(p, 3)))
     print(f"crawl: {a.crawl}")
-    print(f"documents: {len(docs)} extracted, {len(skipped)} skipped, {n} labelled; {len(docs) / secs:.0f} docs/s (1 core)")
+    print(
+        f"documents: {len(docs)} extracted, {len(skipped)} skipped, {n} labelled; "
+        f"{len(docs) / secs:.0f} docs/s (1 core)"
+    )
     print(f"title exact match: {title_ok}/{n} = {title_ok / n:.4f}")
     print(f"publish time within 60 s: {time_ok}/{time_n} = {time_ok / max(1, time_n):.4f}")
-    print(f"body recall (4-grams): {rec_sum / body_n:.4f}  precision: {prec_sum / body_n:.4f}  over {int(body_n)} documents")
+    print(
+        f"body recall (4-grams): {rec_sum / body_n:.4f}  precision: {prec_sum / body_n:.4f}  "
+        f"over {int(body_n)} documents"
+    )
     for k, v in fails.items():
         for row in v[: a.show]:
             print(k, *row)

@@ -45,8 +45,10 @@ def main() -> int:
         for row in store.export_rows():
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     store.close()
-    print(f"scan: {summary.documents} documents, {summary.clusters} clusters, {summary.skipped} skipped "
-          f"in {secs:.1f} s = {summary.documents / secs:.0f} docs/s with --jobs {a.jobs}")
+    print(
+        f"scan: {summary.documents} documents, {summary.clusters} clusters, {summary.skipped} skipped "
+        f"in {secs:.1f} s = {summary.documents / secs:.0f} docs/s with --jobs {a.jobs}"
+    )
     res = subprocess.run([sys.executable, a.scorer, "--labels", a.labels, "--pred", str(pred)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     print(res.stdout, end="")

@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dedup import DATA_DIR
 from dedup.errors import ConfigError
 from dedup.models import ROLE_COMPILATION, ROLE_COPY, ROLE_ORIGINAL
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_SOURCES = DATA_DIR / "sources.toml"
 ROLES = ("publisher", "platform", "farm", "unknown")
 ROLE_RANK = {"publisher": 0, "unknown": 1, "platform": 2, "farm": 3}
@@ -84,7 +84,9 @@ def load_sources(*paths: Path | None) -> list[Source]:
             if role not in ROLES or not entry.get("name"):
                 raise ConfigError(f"{path}: source #{n} needs a name and a role in {ROLES}")
             out.append(
-                Source(entry["name"], list(entry.get("aliases", [])), [d.lower() for d in entry.get("domains", [])], role)
+                Source(
+                    entry["name"], list(entry.get("aliases", [])), [d.lower() for d in entry.get("domains", [])], role
+                )
             )
     return out
 
@@ -206,7 +208,7 @@ def pick_original(members: dict[int, str], docs: dict[int, DocInfo], profiles: d
         )
 
     publishers = [d for d in candidates if role(d) == "publisher" and d.doc_id not in foreign]
-    ext_name, ext_count = (external.most_common(1)[0] if external else (None, 0))
+    ext_name, ext_count = external.most_common(1)[0] if external else (None, 0)
     if not votes and not publishers and ext_name and ext_count >= 2:
         reasons.append(f"{ext_count} members credit {ext_name}, which is not in the crawl")
         reasons.append("no publisher among the members: the original is external")

@@ -49,7 +49,9 @@ def cli(verbose: int) -> None:
 @cli.command()
 @click.argument("crawl_dir", type=click.Path(file_okay=False, path_type=Path))
 @DB_OPTION
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: CPUs, at most 4).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: CPUs, at most 4)."
+)
 @click.option("--boilerplate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Boilerplate pattern file to use instead of data/boilerplate.txt.")  # fmt: skip
 @click.option("--sources", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

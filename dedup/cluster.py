@@ -17,7 +17,7 @@ threshold is only more verifications (s=0.1 still gives 4% of pairs as candidate
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -7,7 +7,7 @@ with a lower confidence, and a month-day without a year needs a year from the UR
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -32,7 +32,7 @@ def _build(y: int, m: int, d: int, H: int | None, M: int | None, S: int | None, 
             zone = SHANGHAI
             if tz:
                 if tz == "Z":
-                    zone = timezone.utc
+                    zone = UTC
                 else:
                     sign = 1 if tz[0] == "+" else -1
                     digits = tz[1:].replace(":", "")

@@ -45,7 +45,9 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fff
 _HIGH = re.compile(r"[^\x00-\x7f]")
 # UTF-8 bytes of CJK text read as latin-1/cp1252: lead bytes e4-e9 show as these letters,
 # followed by continuation bytes 80-bf.
-_MOJIBAKE = re.compile("[\u00e4-\u00e9][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u02c6\u02dc\u2013-\u203a\u20ac\u2122]{2}")
+_MOJIBAKE = re.compile(
+    "[\u00e4-\u00e9][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u02c6\u02dc\u2013-\u203a\u20ac\u2122]{2}"
+)
 
 
 @dataclass

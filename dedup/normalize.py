@@ -12,9 +12,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dedup import DATA_DIR
 from dedup.errors import ConfigError
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_BOILERPLATE = DATA_DIR / "boilerplate.txt"
 
 # Credit, byline and editor lines: evidence for attribution, never part of the story's text.

@@ -21,7 +21,7 @@ from dedup.attribute import DocInfo, load_sources, pick_original, profile_sites
 from dedup.cluster import DocSig, cluster_documents
 from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
-from dedup.extract import extract_documents
+from dedup.extract import credits_in, extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
 from dedup.normalize import load_patterns, normalize_text
 from dedup.shingle import content_hash, numbers, shingles, tokenize
@@ -44,8 +44,6 @@ def prepare_document(doc: Document, params: Params, patterns) -> Document:
     norm = normalize_text(doc.text, patterns)
     doc.boilerplate = norm.boilerplate
     for line in norm.credits:
-        from dedup.extract import credits_in
-
         for name in credits_in(line):
             if name not in doc.credits:
                 doc.credits.append(name)
@@ -160,8 +158,7 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     summary.files_unchanged = len(unchanged)
     summary.files_new = len(todo)
     store.mark_gone(seen, summary.run_id)
-    done = 0
-    for sf, items in _map(root, todo, params, jobs, boilerplate):
+    for done, (sf, items) in enumerate(_map(root, todo, params, jobs, boilerplate), 1):
         docs = [d for d in items if isinstance(d, Document)]
         skipped = [s for s in items if isinstance(s, Skipped)]
         old = states.get(sf.path)
@@ -180,7 +177,6 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
             log.warning("skipped %s: %s", s.path, s.reason)
             if len(summary.skipped_examples) < 20:
                 summary.skipped_examples.append(s)
-        done += 1
         if progress:
             progress("read", done, len(todo))
 
@@ -225,8 +221,12 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
                 "first_published": times[0] if times else None,
                 "sites": json.dumps(sorted({docinfo[i].site for i in g.members}), ensure_ascii=False),
                 "members": [
-                    {"document_id": i, "role": att.roles[i], "similarity": round(g.similarity.get(i, 0.0), 3),
-                     "parent_id": att.parents.get(i)}
+                    {
+                        "document_id": i,
+                        "role": att.roles[i],
+                        "similarity": round(g.similarity.get(i, 0.0), 3),
+                        "parent_id": att.parents.get(i),
+                    }
                     for i in sorted(g.members)
                 ],  # fmt: skip
             }

@@ -188,7 +188,8 @@ class Store:
             )
             self.db["settings"].upsert({"key": "params", "value": json.dumps(params.to_dict())}, pk="key")
             cur = self.db.execute(
-                "INSERT INTO runs (started_at, root, params, params_fingerprint, status) VALUES (?, ?, ?, ?, 'running')",
+                "INSERT INTO runs (started_at, root, params, params_fingerprint, status) "
+                "VALUES (?, ?, ?, ?, 'running')",
                 [now(), root, json.dumps(params.to_dict()), params.fingerprint],
             )
         return cur.lastrowid
@@ -205,8 +206,7 @@ class Store:
     def file_states(self) -> dict[str, tuple[int, float, str, str]]:
         """path -> (size, mtime, sha1, status) of every file seen before."""
         return {
-            r[0]: (r[1], r[2], r[3], r[4])
-            for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
+            r[0]: (r[1], r[2], r[3], r[4]) for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
         }
 
     def touch_files(self, paths: Iterable[str], run_id: int) -> None:
@@ -217,9 +217,7 @@ class Store:
                 chunk = paths[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 self.db.execute(f"UPDATE files SET run_id = ? WHERE path IN ({marks})", [run_id, *chunk])
-                self.db.execute(
-                    f"UPDATE documents SET last_run = ? WHERE file_path IN ({marks})", [run_id, *chunk]
-                )
+                self.db.execute(f"UPDATE documents SET last_run = ? WHERE file_path IN ({marks})", [run_id, *chunk])
 
     def save_file(self, path, kind, size, mtime, sha1, status, reason, run_id,
                   docs: list[Document], skipped: list[Skipped], sig_fp: str) -> None:  # fmt: skip
@@ -256,7 +254,9 @@ class Store:
                     row["first_run"] = run_id
                     self.db["documents"].insert(row)
             for s in skipped:
-                self.db["skipped"].upsert({"path": s.path, "file_path": path, "reason": s.reason, "run_id": run_id}, pk="path")
+                self.db["skipped"].upsert(
+                    {"path": s.path, "file_path": path, "reason": s.reason, "run_id": run_id}, pk="path"
+                )
 
     def mark_gone(self, seen: set[str], run_id: int) -> int:
         """Files no longer under the root: their documents leave the clustering (kept, marked)."""
@@ -274,7 +274,9 @@ class Store:
         )
 
     def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:
-        cols = "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, boilerplate"
+        cols = (
+            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, boilerplate"
+        )
         if ids is None:
             rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")
         else:
@@ -358,11 +360,13 @@ class Store:
         """One row per document: the five stable keys first, then the metadata."""
         member_of: dict[int, list[tuple[int, str]]] = {}
         for doc_id, cid, role in self.db.execute(
-            "SELECT m.document_id, m.cluster_id, m.role FROM memberships m JOIN clusters c ON c.id = m.cluster_id WHERE c.active = 1"
+            "SELECT m.document_id, m.cluster_id, m.role FROM memberships m "
+            "JOIN clusters c ON c.id = m.cluster_id WHERE c.active = 1"
         ):
             member_of.setdefault(doc_id, []).append((cid, role))
         for r in self.db.query(
-            "SELECT id, path, site, url, title, published_at, status FROM documents WHERE status != 'gone' ORDER BY path"
+            "SELECT id, path, site, url, title, published_at, status FROM documents "
+            "WHERE status != 'gone' ORDER BY path"
         ):
             ms = sorted(member_of.get(r["id"], []))
             own = [cid for cid, role in ms if role != "compilation"]

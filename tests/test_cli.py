@@ -6,12 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dedup.cli import cli
 from tests.conftest import COMPILATION, EXAMPLE, EXPECTED_CLUSTERS, UNIQUE
-
-import pytest
 
 
 def run(*args):
@@ -42,7 +41,7 @@ def test_scan_sample_crawl_gives_exact_clusters_and_originals(crawl, tmp_path):
     rows = export_rows(db)
     got = clusters_of(rows)
     assert sorted(map(sorted, got.values())) == sorted(map(sorted, EXPECTED_CLUSTERS.values()))
-    for original, members in EXPECTED_CLUSTERS.items():
+    for original in EXPECTED_CLUSTERS:
         cid = rows[original]["cluster"]
         flagged = [p for p, row in rows.items() if row["cluster"] == cid and row["original"]]
         assert flagged == [original]
@@ -139,7 +138,10 @@ def test_export_csv_to_file(crawl, tmp_path):
 def test_errors_are_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["show", "1", "--db", str(tmp_path / "none.db")])
     assert r.exit_code == 1
-    assert r.output.strip() == f"Error: no database at {tmp_path / 'none.db'}: run `dedup scan CRAWL_DIR --db {tmp_path / 'none.db'}` first"
+    assert (
+        r.output.strip()
+        == f"Error: no database at {tmp_path / 'none.db'}: run `dedup scan CRAWL_DIR --db {tmp_path / 'none.db'}` first"
+    )
     r = CliRunner().invoke(cli, ["scan", str(tmp_path / "missing"), "--db", str(tmp_path / "d.db")])
     assert r.exit_code == 2
     assert f"Error: CRAWL_DIR {tmp_path / 'missing'} is not a directory" in r.output
@@ -167,7 +169,11 @@ def test_example_compilation_joins_its_three_stories(tmp_path):
     text = EXAMPLE.read_text(encoding="utf-8")
     body = text.split("\n\n", 1)[1]
     # Its three stories, cut at their headlines, become three 2023 originals on a publisher site.
-    heads = ["党建领航 创新未来 ——上饶市科技局推动党建与业务工作同频共振", "车间开启“直播带岗”", "发扬主人翁精神 干出第一等工作"]
+    heads = [
+        "党建领航 创新未来 ——上饶市科技局推动党建与业务工作同频共振",
+        "车间开启“直播带岗”",
+        "发扬主人翁精神 干出第一等工作",
+    ]
     parts = []
     for i, h in enumerate(heads):
         start = body.index(h) + len(h)

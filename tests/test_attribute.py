@@ -1,0 +1,126 @@
+"""Each kind of evidence on its own, the external original and the skewed clock."""
+
+import pytest
+
+from dedup.attribute import DocInfo, load_sources, pick_original, profile_sites
+from dedup.errors import ConfigError
+from dedup.models import ROLE_COMPILATION, ROLE_COPY
+
+SOURCES = load_sources()
+
+
+def doc(i, site, when=None, credits=(), boilerplate=(), conf=1.0):
+    return DocInfo(
+        i, f"{site}/{i}.html", site, f"https://{site}/{i}", "", "标题", when, conf, list(credits), list(boilerplate)
+    )
+
+
+def attribute(docs, names=None, roles=None):
+    by_site = {}
+    for d in docs:
+        by_site.setdefault(d.site, []).append(d)
+    names = names or {}
+    profiles = profile_sites(by_site, {s: [names.get(s, [])] for s in by_site}, SOURCES)
+    for site, role in (roles or {}).items():
+        profiles[site].role = role
+    members = {d.doc_id: ROLE_COPY for d in docs}
+    return pick_original(members, {d.doc_id: d for d in docs}, profiles)
+
+
+def test_credit_lines_name_the_original_even_when_it_is_not_earliest():
+    docs = [
+        doc(1, "www.qcnews.cn", "2023-03-12T08:30:00+08:00"),
+        doc(2, "www.sohu.com", "2023-03-12T07:00:00+08:00", ["青川日报"]),  # skewed clock
+        doc(3, "www.163.com", "2023-03-12T11:00:00+08:00", ["青川日报"]),
+        doc(4, "www.qingchuan-news.cn", "2023-03-12T06:00:00+08:00"),  # another publisher, earlier
+    ]
+    a = attribute(docs, names={"www.qcnews.cn": ["青川日报", "青川新闻网"]})
+    assert a.original_id == 1
+    assert any("2 members credit 青川日报 = www.qcnews.cn" in r for r in a.reasons)
+    assert a.parents[3] == 1
+
+
+def test_publisher_beats_an_earlier_platform_copy():
+    docs = [
+        doc(1, "www.citynews.cn", "2023-07-03T09:12:00+08:00"),
+        doc(2, "baijiahao.baidu.com", "2023-07-03T08:00:00+08:00"),
+    ]
+    a = attribute(docs)
+    assert a.original_id == 1
+    assert any("shows an earlier time" in r for r in a.reasons)
+
+
+def test_earliest_time_decides_between_equals():
+    docs = [
+        doc(1, "www.a-daily.cn", "2023-07-03T10:00:00+08:00"),
+        doc(2, "www.b-daily.cn", "2023-07-03T09:00:00+08:00"),
+    ]
+    a = attribute(docs)
+    assert a.original_id == 2
+    assert any("earliest credible time 2023-07-03 09:00" in r for r in a.reasons)
+
+
+def test_a_date_without_time_does_not_claim_the_whole_day():
+    docs = [
+        doc(1, "www.a-daily.cn", "2023-07-03T00:00:00+08:00", conf=0.6),
+        doc(2, "www.b-daily.cn", "2023-07-03T09:00:00+08:00"),
+    ]
+    assert attribute(docs).original_id == 2
+
+
+def test_a_publisher_that_credits_another_source_is_a_copy():
+    docs = [
+        doc(1, "www.city.gov.cn", "2023-07-03T10:00:00+08:00", ["某某日报"]),
+        doc(2, "www.bureau.gov.cn", "2023-07-03T11:00:00+08:00"),
+    ]
+    a = attribute(docs)
+    assert a.original_id == 2
+
+
+def test_external_original_when_all_members_credit_an_absent_source():
+    docs = [
+        doc(1, "www.sohu.com", "2023-07-03T10:00:00+08:00", ["远方日报"]),
+        doc(2, "www.163.com", "2023-07-03T11:00:00+08:00", ["远方日报"]),
+        doc(3, "www.farm-wenda.com", "2023-07-04T11:00:00+08:00", ["远方日报"], ["发布于:某县"]),
+    ]
+    a = attribute(docs)
+    assert a.original_id is None and a.external_source == "远方日报"
+    assert any("not in the crawl" in r for r in a.reasons)
+
+
+def test_site_roles():
+    by_site = {
+        "www.farm.com": [
+            doc(1, "www.farm.com", boilerplate=["发布于:某县"]),
+            doc(2, "www.farm.com", boilerplate=["x"]),
+        ],
+        "www.bureau.gov.cn": [doc(3, "www.bureau.gov.cn")],
+        "mp.weixin.qq.com": [doc(4, "mp.weixin.qq.com")],
+        "www.daily.cn": [doc(5, "www.daily.cn", credits=["某日报"]), doc(6, "www.daily.cn", credits=["某日报"])],
+    }
+    p = profile_sites(by_site, {}, SOURCES)
+    assert p["www.farm.com"].role == "farm"
+    assert p["www.bureau.gov.cn"].role == "publisher"
+    assert p["mp.weixin.qq.com"].role == "platform" and "微信公众号" in p["mp.weixin.qq.com"].names
+    assert p["www.daily.cn"].role == "publisher" and "某日报" in p["www.daily.cn"].names
+
+
+def test_compilations_are_never_the_original():
+    docs = [
+        doc(1, "www.a-daily.cn", "2023-07-03T10:00:00+08:00"),
+        doc(2, "www.b-daily.cn", "2023-07-01T09:00:00+08:00"),
+    ]
+    by_site = {d.site: [d] for d in docs}
+    profiles = profile_sites(by_site, {}, SOURCES)
+    a = pick_original({1: ROLE_COPY, 2: ROLE_COMPILATION}, {d.doc_id: d for d in docs}, profiles)
+    assert a.original_id == 1 and a.roles[2] == ROLE_COMPILATION
+
+
+def test_sources_file_errors(tmp_path):
+    bad = tmp_path / "s.toml"
+    bad.write_text('[[source]]\nname = "x"\nrole = "owner"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="needs a name and a role"):
+        load_sources(bad)
+    extra = tmp_path / "e.toml"
+    extra.write_text('[[source]]\nname = "青川日报"\ndomains = ["qcnews.cn"]\nrole = "publisher"\n', encoding="utf-8")
+    assert any(s.name == "青川日报" for s in load_sources(extra))

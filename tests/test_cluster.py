@@ -1,0 +1,106 @@
+"""Clustering on real story texts: copies join, template siblings and compilations do not merge."""
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup.cluster import DocSig, UnionFind, cluster_documents, number_conflicts
+from dedup.discover import read_source
+from dedup.extract import extract_documents
+from dedup.models import ROLE_COMPILATION, Params, SourceFile
+from dedup.normalize import load_patterns, normalize_text
+from dedup.shingle import content_hash, numbers, shingles, tokenize
+from dedup.signature import make_signature
+from tests.conftest import BUS, FLOOD, SAMPLE, TREES
+
+P = Params()
+PATTERNS = load_patterns()
+
+
+def story(path: str) -> str:
+    (d,) = extract_documents(read_source(SAMPLE, SourceFile(path, "html", 0, 0, "")))
+    return d.text
+
+
+def sig(doc_id: int, text: str) -> DocSig:
+    norm = normalize_text(text, PATTERNS).text
+    toks = tokenize(norm)
+    sh = shingles(toks, P.shingle_size)
+    return DocSig(doc_id, content_hash(toks), len(sh), make_signature(sh, P.num_perm, P.seed, P.scheme),
+                  tuple(numbers(norm)))  # fmt: skip
+
+
+TREES_T, BUS_T, FLOOD_T = story(TREES), story(BUS), story(FLOOD)
+
+
+def sibling(text: str) -> str:
+    """The same bulletin template with other figures: what a city writes every month."""
+    out = []
+    for ch in text:
+        out.append(str((int(ch) + 3) % 10) if ch.isdigit() else ch)
+    return "".join(out)
+
+
+def typo(text: str) -> str:
+    return text.replace("活动", "活洞", 1).replace("工作", "公作", 1)
+
+
+def groups_as_sets(groups) -> list[set[int]]:
+    return sorted(({i for i, r in g.members.items() if r != ROLE_COMPILATION} for g in groups), key=min)
+
+
+def test_copies_join_and_unrelated_stay_apart():
+    docs = [
+        sig(1, TREES_T),
+        sig(2, typo(TREES_T)),  # a copy with typos
+        sig(3, TREES_T[: len(TREES_T) * 6 // 10]),  # truncated to 60 %
+        sig(4, "发布于：某县\n" + TREES_T),  # boilerplate around it
+        sig(5, BUS_T),
+        sig(6, TREES_T),  # exact copy
+    ]
+    assert groups_as_sets(cluster_documents(docs, P)) == [{1, 2, 3, 4, 6}]
+
+
+def test_template_sibling_is_not_a_copy():
+    docs = [sig(1, TREES_T), sig(2, typo(TREES_T)), sig(3, sibling(TREES_T)), sig(4, sibling(typo(TREES_T)))]
+    assert groups_as_sets(cluster_documents(docs, P)) == [{1, 2}, {3, 4}]
+    assert number_conflicts(docs[0], docs[2]) >= 1
+
+
+def test_compilation_joins_each_story_and_merges_none():
+    comp = sig(9, TREES_T + "\n" + FLOOD_T + "\n" + BUS_T)
+    docs = [sig(1, TREES_T), sig(2, typo(TREES_T)), sig(3, FLOOD_T), sig(4, typo(FLOOD_T)), sig(5, BUS_T),
+            sig(6, typo(BUS_T)), comp]  # fmt: skip
+    groups = cluster_documents(docs, P)
+    assert groups_as_sets(groups) == [{1, 2}, {3, 4}, {5, 6}]
+    for g in groups:
+        assert g.members[9] == ROLE_COMPILATION
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_clusters_partition_the_input_whatever_the_order(rnd: random.Random):
+    texts = [TREES_T, typo(TREES_T), BUS_T, typo(BUS_T), FLOOD_T, sibling(FLOOD_T)]
+    order = list(range(len(texts)))
+    rnd.shuffle(order)
+    docs = [sig(i, texts[i]) for i in order]
+    got = groups_as_sets(cluster_documents(docs, P))
+    assert got == [{0, 1}, {2, 3}]
+    seen = [i for g in got for i in g]
+    assert len(seen) == len(set(seen))
+
+
+def test_too_little_content_never_joins():
+    docs = [sig(1, "短讯。"), sig(2, "短讯。"), sig(3, TREES_T), sig(4, TREES_T)]
+    # The pipeline gates short documents before clustering; clustering alone groups exact copies.
+    short = [d for d in docs if d.n_shingles >= P.min_shingles]
+    assert groups_as_sets(cluster_documents(short, P)) == [{3, 4}]
+
+
+def test_union_find():
+    uf = UnionFind()
+    uf.union(1, 2)
+    uf.union(3, 4)
+    uf.union(2, 4)
+    assert len({uf.find(i) for i in (1, 2, 3, 4)}) == 1 and uf.find(5) == 5

@@ -1,0 +1,99 @@
+"""The readers on real pages from the sample crawl and the example page."""
+
+import json
+
+import pytest
+
+from dedup.discover import discover_files, read_source
+from dedup.extract import extract_documents, read_html, read_txt, split_title
+from dedup.models import Document, Skipped, SourceFile
+from tests.conftest import EXAMPLE, SAMPLE
+
+
+def docs_of(path: str) -> list:
+    sf = SourceFile(path, path.rsplit(".", 1)[1].replace("htm", "html").replace("htmll", "html"), 0, 0, "")
+    return extract_documents(read_source(SAMPLE, sf))
+
+
+def test_publisher_page():
+    (d,) = docs_of("www.qcnews.cn/2023/0312/1000234567.html")
+    assert d.title == "青川市林业局启动2023年春季义务植树活动 全市计划新植苗木32万株"
+    assert d.published_at == "2023-03-12T08:30:00+08:00"
+    assert d.canonical_url == "http://www.qcnews.cn/2023/0312/1000234567.html"
+    assert d.site == "www.qcnews.cn"
+    assert "青川新闻网" in d.site_names
+    # Main text only: no navigation, sidebar titles, comments or footer.
+    assert d.text.startswith("本报讯")
+    for furniture in ("网友评论", "版权所有", "首页", "热点推荐"):
+        assert furniture not in d.text
+
+
+def test_platform_repost_credit_and_gb18030_original():
+    (d,) = docs_of("www.sohu.com/2023/0312/656912345_121118820.html")
+    assert "青川日报" in d.credits
+    (g,) = docs_of("www.qingchuan.gov.cn/2023/0309/art_1021_58731.html")
+    assert g.encoding == "gb18030"
+    assert "防汛" in g.text and "\ufffd" not in g.text
+
+
+def test_json_and_jsonl_records():
+    (w,) = docs_of("mp.weixin.qq.com/2023/0313/3xKp9vQmT2bWnR7cLd4EfA.json")
+    assert w.kind == "json" and w.site == "mp.weixin.qq.com" and w.published_at
+    feed = docs_of("feeds/crawl-20230315.jsonl")
+    assert [d.path for d in feed] == [f"feeds/crawl-20230315.jsonl#{i}" for i in range(3)]
+    assert feed[0].site == "new.qq.com"
+
+
+def test_bom_page():
+    (d,) = docs_of("www.163.com/2023/0310/HVKQ8E2M0514D8K2.html")
+    assert d.encoding == "utf-8" and not d.title.startswith("\ufeff")
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="../shared/examples not beside the checkout")
+def test_example_txt_layout():
+    d = read_txt(EXAMPLE.read_text(encoding="utf-8"), "x/2024/0523/1.txt")
+    assert d.credits[0] == "张广才问答网"
+    assert d.published_at == "2024-05-23T15:36:31+08:00"
+    assert d.title == "党建领航 创新未来 ——上饶市科技局推动党建与业务工作同频共振"
+    assert d.text.startswith("“我们坚持党对科技事业的全面领导")
+
+
+def test_hidden_elements_are_not_text():
+    html = (
+        "<html><body><h1>标题</h1><div class='c'><p>正文第一段，内容足够长，超过十个字。</p>"
+        "<p style='display:none'>隐藏的广告文字不应出现在正文里面</p><p hidden>另一个隐藏段落也不应出现</p>"
+        "<p>正文第二段，同样足够长，超过十个字。</p></div></body></html>"
+    )
+    d = read_html(html, "x.cn/1.html")
+    assert "隐藏" not in d.text and "正文第二段" in d.text
+
+
+def test_bad_json_is_skipped_with_reason():
+    sf = SourceFile("a.json", "json", 0, 0, "", data=json.dumps({"title": "只有标题"}).encode())
+    (s,) = extract_documents(sf)
+    assert isinstance(s, Skipped) and "no article text" in s.reason
+
+
+def test_split_title():
+    assert split_title("1-4月我国服务贸易总体保持增长态势-新华网") == ("1-4月我国服务贸易总体保持增长态势", ["新华网"])
+    assert split_title("李强会见总干事--江西频道--人民网") == ("李强会见总干事", ["江西频道", "人民网"])
+    assert split_title("只有标题") == ("只有标题", [])
+
+
+def test_discover_lists_every_file_in_order(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b/x.html").write_text("x")
+    (tmp_path / "a.jsonl").write_text("x")
+    (tmp_path / "c.png").write_bytes(b"x")
+    (tmp_path / ".hidden").write_text("x")
+    found = [(sf.kind if sf else None, rel) for sf, rel in discover_files(tmp_path)]
+    assert found == [("jsonl", "a.jsonl"), (None, "c.png"), ("html", "b/x.html")]
+
+
+def test_every_sample_file_reads():
+    for sf, rel in discover_files(SAMPLE):
+        if sf is None:
+            continue
+        for d in extract_documents(read_source(SAMPLE, sf)):
+            assert isinstance(d, Document), (rel, d)
+            assert d.title and d.text and d.published_at, rel
