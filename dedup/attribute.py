@@ -11,11 +11,13 @@ original is external: named, not crowned among the copies.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dedup import DATA_DIR
 from dedup.errors import ConfigError
@@ -69,6 +71,8 @@ class Attribution:
     external_source: str | None
     roles: dict[int, str]
     parents: dict[int, int | None]
+    evidence: list = field(default_factory=list)  # list[Evidence]
+    scores: dict[int, float] = field(default_factory=dict)
 
 
 def load_sources(*paths: Path | None) -> list[Source]:
@@ -160,6 +164,19 @@ def credit_targets(credit: str, members_sites: set[str], profiles: dict[str, Sit
     return out
 
 
+def platform_names(sources: list[Source]) -> dict[str, str]:
+    """Name or alias -> domain of every platform in the sources file."""
+    out = {}
+    for s in sources:
+        if s.role == "platform" and s.domains:
+            for name in (s.name, *s.aliases):
+                # Short names ("微信", "头条") also occur in ads and teasers; a platform's own
+                # disclaimer names it in full ("搜狐号系信息发布平台", "“网易号”用户").
+                if len(name) >= 3:
+                    out[name] = s.domains[0]
+    return out
+
+
 def _time_key(d: DocInfo) -> str:
     """Sortable time; a date without a time sorts at the end of its day (it cannot claim more)."""
     if not d.published_at:
@@ -169,87 +186,159 @@ def _time_key(d: DocInfo) -> str:
     return d.published_at[:19]
 
 
-def pick_original(members: dict[int, str], docs: dict[int, DocInfo], profiles: dict[str, SiteProfile]) -> Attribution:
-    """Choose the probable original of a cluster and say why."""
-    candidates = [docs[i] for i, r in members.items() if r != ROLE_COMPILATION]
-    sites = {d.site for d in docs.values() if d.doc_id in members}
-    reasons: list[str] = []
+# Evidence weights. Their order mirrors how an editor ranks the evidence: what other members say
+# (credits, canonical links) outweighs what kind of site a page is on, which outweighs who shows
+# the earliest time (clocks are skewed and copies of copies keep old dates). Tuned on the
+# development corpus only in their order, not their digits.
+W_CREDITED = 3.0  # per member whose credit line names this member's site (at most 3 counted)
+W_CANONICAL = 4.0  # another member's canonical/og:url link points to this page
+W_POINTS_AWAY = -4.0  # this page's canonical link points to another member
+W_ROLE = {"publisher": 2.0, "unknown": 1.0, "platform": 0.0, "farm": -1.0}
+W_CREDITS_OTHER = -1.5  # this page credits a source other than its own site
+W_FOREIGN_BOILERPLATE = -1.0  # carries another platform's boilerplate: a repost of a repost
+W_EARLIEST = 1.0  # the earliest credible publish time of the cluster
+W_NO_TIME = -0.5
+W_FULLEST = 0.5  # holds the others' text (truncated copies lie inside it)
+W_INSIDE = -0.5  # lies inside a fuller member (a truncated copy)
 
-    # Credit votes: which member sites do the other members name as their source?
-    votes: Counter[str] = Counter()
-    voters: dict[str, list[str]] = defaultdict(list)
-    foreign: dict[int, list[str]] = {}  # doc -> names it credits that are not its own site
-    external: Counter[str] = Counter()
-    for d in (docs[i] for i in members):
-        own = profiles[d.site].names if d.site in profiles else []
-        own_norm = {_norm_name(n) for n in own}
-        for credit in d.credits:
-            if _norm_name(credit) in own_norm:
-                continue
-            targets = credit_targets(credit, sites, profiles) - {d.site}
-            foreign.setdefault(d.doc_id, []).append(credit)
-            if targets:
-                for t in targets:
-                    votes[t] += 1
-                    voters[t].append(credit)
-            else:
-                external[credit] += 1
+
+@dataclass
+class Evidence:
+    doc_id: int
+    kind: str
+    weight: float
+    detail: str
+
+
+def _url_key(url: str) -> str:
+    """A URL without scheme, 'www.', query noise and trailing slash, for comparing links."""
+    u = urlsplit(url.strip())
+    host = (u.hostname or "").removeprefix("www.")
+    return f"{host}{u.path.rstrip('/')}" + (f"?{u.query}" if u.query and "id=" in u.query else "")
+
+
+def platform_of_boilerplate(lines: list[str], sources: dict[str, str]) -> set[str]:
+    """Names of platforms whose own boilerplate appears in these lines ('搜狐号系信息发布平台')."""
+    out = set()
+    for line in lines:
+        for name, domain in sources.items():
+            if len(name) >= 2 and name in line:
+                out.add(domain)
+    return out
+
+
+def pick_original(
+    members: dict[int, str],
+    docs: dict[int, DocInfo],
+    profiles: dict[str, SiteProfile],
+    overlaps: dict[tuple[int, int], float] | None = None,
+    platform_names: dict[str, str] | None = None,
+) -> Attribution:
+    """Weigh the evidence for every member, choose the probable original and say why.
+
+    `overlaps[(a, b)]` is the estimated share of b's text inside a (from the verified pairs);
+    `platform_names` maps a platform's names to its domain (from the sources file).
+    """
+    overlaps = overlaps or {}
+    platform_names = platform_names or {}
+    candidates = [docs[i] for i, r in members.items() if r != ROLE_COMPILATION]
+    everyone = [docs[i] for i in members]
+    sites = {d.site for d in everyone}
+    evidence: list[Evidence] = []
+    score: dict[int, float] = defaultdict(float)
+
+    def add(d: DocInfo, kind: str, weight: float, detail: str) -> None:
+        evidence.append(Evidence(d.doc_id, kind, weight, detail))
+        score[d.doc_id] += weight
 
     def role(d: DocInfo) -> str:
         return profiles[d.site].role if d.site in profiles else "unknown"
 
-    def key(d: DocInfo):
-        return (
-            -votes.get(d.site, 0),
-            ROLE_RANK.get(role(d), 1),
-            d.doc_id in foreign,  # a member that credits someone else is a copy
-            _time_key(d),
-            d.path,
-        )
+    # What the members say about each other: credit lines and canonical links.
+    votes: dict[str, set[int]] = defaultdict(set)
+    voter_names: dict[str, set[str]] = defaultdict(set)
+    foreign: dict[int, list[str]] = {}
+    external: Counter[str] = Counter()
+    for d in everyone:
+        own = {_norm_name(n) for n in (profiles[d.site].names if d.site in profiles else [])}
+        for credit in d.credits:
+            if _norm_name(credit) in own:
+                continue
+            foreign.setdefault(d.doc_id, []).append(credit)
+            targets = credit_targets(credit, sites, profiles) - {d.site}
+            for t in targets:
+                votes[t].add(d.doc_id)
+                voter_names[t].add(credit)
+            if not targets:
+                external[credit] += 1
+    by_url = {_url_key(d.url): d for d in candidates if d.url}
+    for d in everyone:
+        if d.canonical_url and _url_key(d.canonical_url) != _url_key(d.url or d.canonical_url):
+            target = by_url.get(_url_key(d.canonical_url))
+            if target is not None and target.doc_id != d.doc_id:
+                add(target, "canonical", W_CANONICAL, f"{d.site} links to it as canonical")
+                if d.doc_id in {c.doc_id for c in candidates}:
+                    add(d, "points_away", W_POINTS_AWAY, f"its canonical link points to {target.site}")
+
+    timed = sorted((d for d in candidates if d.published_at), key=_time_key)
+    first_key = _time_key(timed[0])[:16] if timed else None
+    for d in candidates:
+        n = len(votes.get(d.site, ()))
+        if n:
+            names = ", ".join(sorted(voter_names[d.site]))
+            add(d, "credited", W_CREDITED * min(n, 3), f"{n} member{'s' if n > 1 else ''} credit {names} = {d.site}")
+        r = role(d)
+        reason = profiles[d.site].role_reason if d.site in profiles else ""
+        add(d, "site_role", W_ROLE.get(r, 1.0), f"{r} site ({reason})" if reason else f"{r} site")
+        if d.doc_id in foreign:
+            add(d, "credits_other", W_CREDITS_OTHER, f"credits {', '.join(foreign[d.doc_id])}")
+        copied_from = platform_of_boilerplate(d.boilerplate, platform_names) - {_base(d.site)}
+        if copied_from and not any(_base(d.site).endswith(p) for p in copied_from):
+            add(
+                d, "foreign_boilerplate", W_FOREIGN_BOILERPLATE, f"carries {', '.join(sorted(copied_from))} boilerplate"
+            )
+        if d.published_at:
+            how = "time" if d.time_confidence >= 0.7 else "date only"
+            when = d.published_at[:16].replace("T", " ") if how == "time" else d.published_at[:10]
+            if _time_key(d)[:16] == first_key:
+                add(d, "earliest", W_EARLIEST, f"earliest credible time {when} ({how})")
+        else:
+            add(d, "no_time", W_NO_TIME, "no publish time on the page")
+        inside = [o for o in candidates if o.doc_id != d.doc_id and overlaps.get((d.doc_id, o.doc_id), 0) >= 0.8]
+        held_by = [o for o in candidates if o.doc_id != d.doc_id and overlaps.get((o.doc_id, d.doc_id), 0) >= 0.8]
+        if inside and not held_by:
+            add(d, "fullest", W_FULLEST, f"holds the text of {len(inside)} shorter member(s)")
+        elif held_by and not inside:
+            add(d, "inside", W_INSIDE, f"its text lies inside {len(held_by)} fuller member(s)")
 
     publishers = [d for d in candidates if role(d) == "publisher" and d.doc_id not in foreign]
     ext_name, ext_count = external.most_common(1)[0] if external else (None, 0)
     if not votes and not publishers and ext_name and ext_count >= 2:
-        reasons.append(f"{ext_count} members credit {ext_name}, which is not in the crawl")
-        reasons.append("no publisher among the members: the original is external")
-        roles = {i: r for i, r in members.items()}
-        return Attribution(None, min(0.9, 0.5 + 0.1 * ext_count), reasons, ext_name, roles, {i: None for i in members})
+        reasons = [
+            f"{ext_count} members credit {ext_name}, which is not in the crawl",
+            "no publisher among the members: the original is external",
+        ]
+        conf = min(0.9, 0.5 + 0.1 * ext_count)
+        roles = dict(members)
+        parents = {i: None for i in members}
+        return Attribution(None, conf, reasons, ext_name, roles, parents, evidence, dict(score))
 
-    ranked = sorted(candidates, key=key)
+    ranked = sorted(candidates, key=lambda d: (-score[d.doc_id], _time_key(d), d.path))
     best = ranked[0]
-    confidence = 0.4
-    if votes.get(best.site):
-        n = votes[best.site]
-        names = ", ".join(sorted(set(voters[best.site])))
-        reasons.append(f"{n} member{'s' if n > 1 else ''} credit {names} = {best.site}")
-        confidence += 0.3
-    r = role(best)
-    reasons.append(f"{r} site ({profiles[best.site].role_reason})" if best.site in profiles else f"{r} site")
-    if r == "publisher":
-        confidence += 0.15
-    if best.doc_id in foreign:
-        reasons.append(f"but it credits {', '.join(foreign[best.doc_id])}")
-        confidence -= 0.2
-    timed = sorted((d for d in candidates if d.published_at), key=_time_key)
-    if best.published_at:
-        how = "time" if best.time_confidence >= 0.7 else "date only"
-        when = best.published_at[:16].replace("T", " ") if how == "time" else best.published_at[:10]
-        if timed and timed[0].doc_id == best.doc_id:
-            reasons.append(f"earliest credible time {when} ({how})")
-            confidence += 0.15
-        elif timed:
-            first = timed[0]
-            reasons.append(
-                f"published {when}; {first.site} shows an earlier time "
-                f"{first.published_at[:16].replace('T', ' ')} (taken as clock skew or a copy's date)"
-            )
-            confidence -= 0.1
-    else:
-        reasons.append("no publish time on the page")
-        confidence -= 0.1
-    if len(ranked) > 1 and key(ranked[1])[:3] == key(best)[:3]:
-        confidence -= 0.1  # the runner-up has the same credit, role and standing: time alone decides
-    confidence = max(0.05, min(0.99, confidence))
+    margin = score[best.doc_id] - score[ranked[1].doc_id] if len(ranked) > 1 else 3.0
+    # Confidence from the margin over the runner-up: 0 margin (a coin toss between two equals)
+    # gives 0.5, a credited publisher over an uncredited platform copy (margin >= 4) about 0.95.
+    confidence = round(1.0 - 0.5 * math.exp(-0.6 * margin), 2)
+    reasons = [e.detail for e in evidence if e.doc_id == best.doc_id and e.weight > 0]
+    reasons += [f"but {e.detail}" for e in evidence if e.doc_id == best.doc_id and e.weight < 0]
+    if timed and timed[0].doc_id != best.doc_id and _time_key(timed[0])[:16] != _time_key(best)[:16]:
+        first = timed[0]
+        reasons.append(
+            f"{first.site} shows an earlier time {first.published_at[:16].replace('T', ' ')} "
+            "(taken as clock skew or a copy's date)"
+        )
+    if len(ranked) > 1:
+        reasons.append(f"runner-up {ranked[1].site} (score {score[ranked[1].doc_id]:.1f} vs {score[best.doc_id]:.1f})")
 
     roles = {}
     parents: dict[int, int | None] = {}
@@ -261,14 +350,29 @@ def pick_original(members: dict[int, str], docs: dict[int, DocInfo], profiles: d
             roles[i], parents[i] = ROLE_ORIGINAL, None
             continue
         roles[i] = role_ if role_ == ROLE_COMPILATION else ROLE_COPY
-        parent = best.doc_id
-        d = docs[i]
-        # A copy that credits another member's site was most likely copied from that member.
-        for credit in d.credits:
-            targets = credit_targets(credit, sites, profiles) - {d.site}
-            cands = [x for t in targets for x in by_site.get(t, []) if x.doc_id != i]
-            if cands:
-                parent = min(cands, key=_time_key).doc_id
-                break
-        parents[i] = parent
-    return Attribution(best.doc_id, round(confidence, 2), reasons, None, roles, parents)
+        parents[i] = _likely_parent(docs[i], best, candidates, by_site, sites, profiles, overlaps, platform_names)
+    return Attribution(best.doc_id, confidence, reasons, None, roles, parents, evidence, dict(score))
+
+
+def _base(site: str) -> str:
+    return site.removeprefix("www.")
+
+
+def _likely_parent(d, best, candidates, by_site, sites, profiles, overlaps, platform_names) -> int:
+    """Where a copy was most likely copied from: its canonical link, its credit, the platform whose
+    boilerplate it carries, else the original."""
+    me = d.doc_id
+    by_url = {_url_key(c.url): c for c in candidates if c.url and c.doc_id != me}
+    if d.canonical_url and _url_key(d.canonical_url) in by_url:
+        return by_url[_url_key(d.canonical_url)].doc_id
+    before = [c for c in candidates if c.doc_id != me and _time_key(c) <= _time_key(d)]
+    for credit in d.credits:
+        targets = credit_targets(credit, sites, profiles) - {d.site}
+        cands = [x for t in targets for x in by_site.get(t, []) if x.doc_id != me]
+        if cands:
+            return min(cands, key=_time_key).doc_id
+    for platform in platform_of_boilerplate(d.boilerplate, platform_names) - {_base(d.site)}:
+        cands = [c for c in before if _base(c.site).endswith(platform)]
+        if cands:
+            return max(cands, key=_time_key).doc_id
+    return best.doc_id

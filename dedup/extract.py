@@ -70,14 +70,21 @@ TIME_KEYS = (
 SOURCE_KEYS = ("source", "source_name", "media", "media_name", "site_name", "from", "author_source")
 
 
-def site_of(path: str, url: str) -> str:
-    """The site a document belongs to: the URL's host, else the mirror's top folder."""
-    if url:
-        host = urlsplit(url).hostname
-        if host:
-            return host.lower()
-    top = path.split("/", 1)[0]
-    return top.lower() if "." in top and "/" in path else ""
+HOST = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?$")
+
+
+def site_of(path: str, url: str, kind: str = "") -> str:
+    """The site a document belongs to.
+
+    A mirror's top folder names the host the page was fetched from (wget, httrack); a page's own
+    canonical link may point elsewhere (syndication), so it is not trusted for the site. A feed
+    (.jsonl) mixes sites: each record's URL says where it is from.
+    """
+    top = path.split("/", 1)[0].lower()
+    if kind != "jsonl" and "/" in path and HOST.match(top):
+        return top
+    host = urlsplit(url).hostname if url else None
+    return host.lower() if host else ""
 
 
 def clean_credit(name: str) -> str | None:
@@ -502,7 +509,9 @@ def extract_documents(sf: SourceFile) -> list[Document | Skipped]:
     for d in out:
         if isinstance(d, Document):
             d.encoding = decoded.encoding
-            d.site = site_of(d.file_path, d.url)
+            d.site = site_of(d.file_path, d.url, d.kind)
+            if d.url and urlsplit(d.url).hostname != d.site:
+                d.url = ""  # a canonical link to another site is evidence, not this page's address
             if not d.text.strip():
                 out[out.index(d)] = Skipped(d.path, "no article text found")
     return out

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from dedup.attribute import DocInfo, load_sources, pick_original, profile_sites
+from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
 from dedup.cluster import DocSig, cluster_documents
 from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
@@ -201,9 +201,16 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
         site_names[di.site].append(d["site_names"])
     profiles = profile_sites(site_docs, site_names, known_sources)
     store.save_sites(profiles.values())
+    names = platform_names(known_sources)
     rows = []
     for g in groups:
-        att = pick_original(g.members, docinfo, profiles)
+        # Share of one member's text inside another, from the verified pairs.
+        overlaps = {}
+        for e in g.edges:
+            overlaps[(e.a, e.b)] = e.containment
+            if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
+                overlaps[(e.b, e.a)] = e.containment
+        att = pick_original(g.members, docinfo, profiles, overlaps, names)
         non_comp = sorted(i for i, r in g.members.items() if r != ROLE_COMPILATION)
         key_doc = non_comp[0] if non_comp else min(g.members)
         times = sorted(docinfo[i].published_at for i in g.members if docinfo[i].published_at)
@@ -226,9 +233,14 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
                         "role": att.roles[i],
                         "similarity": round(g.similarity.get(i, 0.0), 3),
                         "parent_id": att.parents.get(i),
+                        "score": round(att.scores.get(i, 0.0), 2),
                     }
                     for i in sorted(g.members)
-                ],  # fmt: skip
+                ],
+                "evidence": [
+                    {"document_id": e.doc_id, "kind": e.kind, "weight": e.weight, "detail": e.detail}
+                    for e in att.evidence
+                ],
             }
         )
     store.save_clusters(rows, summary.run_id)

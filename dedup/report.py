@@ -89,6 +89,7 @@ def print_cluster(console: Console, c: dict) -> None:
     console.print(Text(f"confidence {c.get('confidence') or 0:.2f}"))
     for r in c.get("reasons", []):
         console.print(Text.assemble("  • ", safe(r)))
+    scores = {m["id"]: m.get("score") for m in c["members"]}
     t = Table(title="members by publish time", title_justify="left")
     t.add_column("doc", justify="right")
     t.add_column("role")
@@ -96,6 +97,7 @@ def print_cluster(console: Console, c: dict) -> None:
     t.add_column("site")
     t.add_column("site role")
     t.add_column("sim.", justify="right")
+    t.add_column("score", justify="right")
     t.add_column("credits")
     t.add_column("path")
     for m in c["members"]:
@@ -107,10 +109,20 @@ def print_cluster(console: Console, c: dict) -> None:
             safe(m["site"]),
             safe(m.get("site_role")),
             f"{m['similarity'] or 0:.2f}",
+            f"{scores.get(m['id']) or 0:.1f}",
             safe(", ".join(m["credits"]), 30),
             safe(m["path"], 60),
         )
     console.print(t)
+    if c.get("evidence"):
+        ev = Table(title="evidence (weight per member)", title_justify="left")
+        ev.add_column("doc", justify="right")
+        ev.add_column("kind")
+        ev.add_column("weight", justify="right")
+        ev.add_column("detail")
+        for e in c["evidence"]:
+            ev.add_row(str(e["document_id"]), e["kind"], f"{e['weight']:+.1f}", safe(e["detail"], 80))
+        console.print(ev)
     console.print(propagation_tree(c))
 
 

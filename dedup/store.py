@@ -117,6 +117,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX memberships_document ON memberships(document_id);
     """,
+    # 2: the evidence behind each attribution, with its weight; each member's total score.
+    """
+    CREATE TABLE evidence (
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        kind TEXT NOT NULL,
+        weight REAL NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX evidence_cluster ON evidence(cluster_id, document_id);
+    ALTER TABLE memberships ADD COLUMN score REAL;
+    """,
 ]
 
 DOC_COLUMNS = (
@@ -305,9 +317,11 @@ class Store:
         with self.write():
             ids = {k: i for k, i in self.db.execute("SELECT key, id FROM clusters")}
             self.db.execute("DELETE FROM memberships")
+            self.db.execute("DELETE FROM evidence")
             self.db.execute("UPDATE clusters SET active = 0")
             for c in clusters:
                 members = c.pop("members")
+                evidence = c.pop("evidence", [])
                 c["run_id"] = run_id
                 c["active"] = 1
                 if c["key"] in ids:
@@ -316,6 +330,7 @@ class Store:
                 else:
                     c["id"] = self.db["clusters"].insert(c).last_pk
                 self.db["memberships"].insert_all({**m, "cluster_id": c["id"]} for m in members)
+                self.db["evidence"].insert_all({**e, "cluster_id": c["id"]} for e in evidence)
 
     # ------------------------------------------------------------------ queries
 
@@ -337,7 +352,7 @@ class Store:
         c = self._decode_cluster(rows[0])
         c["members"] = list(
             self.db.query(
-                """SELECT m.role, m.similarity, m.parent_id, d.id, d.path, d.site, d.url, d.title,
+                """SELECT m.role, m.similarity, m.parent_id, m.score, d.id, d.path, d.site, d.url, d.title,
                           d.published_at, d.time_source, d.credits, s.role AS site_role
                    FROM memberships m JOIN documents d ON d.id = m.document_id
                    LEFT JOIN sites s ON s.site = d.site
@@ -347,6 +362,12 @@ class Store:
         )
         for m in c["members"]:
             m["credits"] = json.loads(m["credits"] or "[]")
+        c["evidence"] = list(
+            self.db.query(
+                "SELECT document_id, kind, weight, detail FROM evidence WHERE cluster_id = ? ORDER BY document_id, weight DESC",
+                [cluster_id],
+            )
+        )
         return c
 
     @staticmethod

@@ -124,3 +124,47 @@ def test_sources_file_errors(tmp_path):
     extra = tmp_path / "e.toml"
     extra.write_text('[[source]]\nname = "青川日报"\ndomains = ["qcnews.cn"]\nrole = "publisher"\n', encoding="utf-8")
     assert any(s.name == "青川日报" for s in load_sources(extra))
+
+
+def test_a_canonical_link_names_the_original():
+    a_ = doc(1, "www.a-daily.cn", "2023-07-03T10:00:00+08:00")
+    b_ = doc(2, "www.b-daily.cn", "2023-07-03T09:00:00+08:00")
+    b_.canonical_url = "http://www.a-daily.cn/1"  # b syndicates a's article and says so
+    a_.url = "https://www.a-daily.cn/1"
+    a = attribute([a_, b_])
+    assert a.original_id == 1
+    assert any(e.kind == "canonical" and e.doc_id == 1 for e in a.evidence)
+    assert any(e.kind == "points_away" and e.doc_id == 2 for e in a.evidence)
+
+
+def test_the_fuller_text_beats_a_truncated_copy_of_the_same_standing():
+    docs = [
+        doc(1, "www.a-daily.cn", "2023-07-03T10:00:00+08:00"),
+        doc(2, "www.b-daily.cn", "2023-07-03T10:00:00+08:00"),
+    ]
+    by_site = {d.site: [d] for d in docs}
+    profiles = profile_sites(by_site, {}, SOURCES)
+    # doc 1 lies inside doc 2 (1 is a truncated copy of 2)
+    a = pick_original({1: ROLE_COPY, 2: ROLE_COPY}, {d.doc_id: d for d in docs}, profiles, overlaps={(2, 1): 0.97})
+    assert a.original_id == 2
+    assert {e.kind for e in a.evidence if e.doc_id == 2} >= {"fullest"}
+
+
+def test_a_copy_carrying_another_platforms_boilerplate_was_copied_from_it():
+    from dedup.attribute import platform_names
+
+    statement = "声明:该文观点仅代表作者本人,搜狐号系信息发布平台,搜狐仅提供信息存储空间服务。"
+    docs = [
+        doc(1, "www.citynews.cn", "2023-07-01T08:00:00+08:00"),
+        doc(2, "www.sohu.com", "2023-07-01T12:00:00+08:00", boilerplate=[statement]),
+        doc(3, "www.some-wenda.com", "2023-07-02T12:00:00+08:00", boilerplate=[statement, "发布于:某县"]),
+    ]
+    by_site = {d.site: [d] for d in docs}
+    profiles = profile_sites(by_site, {}, SOURCES)
+    members = {d.doc_id: ROLE_COPY for d in docs}
+    a = pick_original(members, {d.doc_id: d for d in docs}, profiles, platform_names=platform_names(SOURCES))
+    assert a.original_id == 1
+    assert a.parents[3] == 2  # a repost of the Sohu repost
+    assert any(e.kind == "foreign_boilerplate" and e.doc_id == 3 for e in a.evidence)
+    assert not any(e.kind == "foreign_boilerplate" and e.doc_id == 2 for e in a.evidence)
+    assert 0 < a.confidence <= 1
