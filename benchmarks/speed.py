@@ -30,11 +30,14 @@ from dedup.pipeline import scan  # noqa: E402
 PUB = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}_示例新闻网</title>
 <meta name="publishdate" content="{time}"></head><body><div class="nav"><a href="/">首页</a></div>
 <h1>{title}</h1><div class="info">时间：{time}</div><div class="content">{paras}</div>
-<div class="sidebar"><ul><li><a href="/x">其他新闻标题</a></li></ul></div><div class="footer">版权所有</div></body></html>"""
+<div class="sidebar"><ul><li><a href="/x">其他新闻标题</a></li></ul></div>
+<div class="footer">版权所有</div></body></html>"""
 PLAT = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>
 <meta property="article:published_time" content="{time}"></head><body><h1>{title}</h1>
-<div class="article-info"><span>{time}</span><span>来源：示例新闻网</span></div><article>{paras}</article>
-<div class="statement">声明：该文观点仅代表作者本人，搜狐号系信息发布平台，搜狐仅提供信息存储空间服务。</div></body></html>"""
+<div class="article-info"><span>{time}</span><span>来源：示例新闻网</span></div>
+<article>{paras}</article>
+<div class="statement">声明：该文观点仅代表作者本人，搜狐号系信息发布平台，搜狐仅提供信息存储空间服务。</div>
+</body></html>"""
 
 
 def build(root: Path, stories: list[dict], copies: int, rnd: random.Random) -> int:

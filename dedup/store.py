@@ -364,7 +364,8 @@ class Store:
             m["credits"] = json.loads(m["credits"] or "[]")
         c["evidence"] = list(
             self.db.query(
-                "SELECT document_id, kind, weight, detail FROM evidence WHERE cluster_id = ? ORDER BY document_id, weight DESC",
+                "SELECT document_id, kind, weight, detail FROM evidence WHERE cluster_id = ? "
+                "ORDER BY document_id, weight DESC",
                 [cluster_id],
             )
         )
