@@ -205,8 +205,13 @@ def find_compilations(edges: list[Edge], sig: dict[int, DocSig], params: Params)
                     break
             else:
                 stories.append(reps)
+        # The stories of a compilation are disjoint parts of it: their sizes add up to at most
+        # its own (10 % slack for boilerplate). Copies of one story cut in different places
+        # (a truncation, a copy with paragraphs dropped) overlap, so theirs add up to more.
         if len(stories) >= 2:
-            out[x] = inside[x] - candidates
+            total = sum(max(sig[d].n_shingles for d in st) for st in stories)
+            if total <= 1.1 * sig[x].n_shingles:
+                out[x] = inside[x] - candidates
     return out
 
 
