@@ -20,7 +20,7 @@ from dedup.models import Document, Skipped, SourceFile
 
 # A credit line names where the text came from.
 CREDIT = re.compile(
-    r"(?:来源|稿源|信息来源|文章来源|转载自|转自|出处|来自)\s*[:：]\s*"
+    r"(?:来源|來源|稿源|信息来源|信息來源|文章来源|文章來源|转载自|轉載自|转自|轉自|出处|出處|来自|來自)\s*[:：]\s*"
     r"(?:<[^>]*>)?\s*([^\s|｜,，。;；:：()（）\[\]【】<>《》]{2,30})"
 )
 # Names that say nothing about a source.
@@ -365,8 +365,8 @@ def _one_line(s: str) -> str:
 
 # --------------------------------------------------------------------------- txt
 
-TIME_LINE = re.compile(r"^\s*(?:发布时间|发布日期|时间|日期|发表于)?\s*[:：]?\s*(?:19|20)\d{2}\s*[-/.年]")
-HEAD_CREDIT = re.compile(r"^\s*(?:来源|稿源|转载自|出处)\s*[:：]")
+TIME_LINE = re.compile(r"^\s*(?:发布时间|發布時間|发布日期|發布日期|时间|時間|日期|发表于|發表於)?\s*[:：]?\s*(?:19|20)\d{2}\s*[-/.年]")
+HEAD_CREDIT = re.compile(r"^\s*(?:来源|來源|稿源|转载自|轉載自|出处|出處)\s*[:：]")
 
 
 def read_txt(text: str, path: str) -> Document:

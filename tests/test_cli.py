@@ -211,3 +211,20 @@ def test_example_compilation_joins_its_three_stories(tmp_path):
     ex = rows["www.zgcwenda-example.com/2024/0523/1.txt"]
     assert ex["role"] == "compilation" and ex["original"] is False
     assert {ex["cluster"], *ex["contains"]} == set(got)
+
+
+def test_traditional_big5_repost_joins_its_simplified_cluster(crawl, tmp_path):
+    import opencc
+
+    src = (crawl / "www.qcnews.cn/2023/0312/1000234567.html").read_text(encoding="utf-8")
+    trad = opencc.OpenCC("s2t.json").convert(src).replace('charset="utf-8"', 'charset="big5"')
+    page = crawl / "www.hk-news.com.hk/2023/0313/1.html"
+    page.parent.mkdir(parents=True)
+    page.write_bytes(trad.encode("big5hkscs", errors="replace").replace(b"2023-03-12 08:30", b"2023-03-13 10:00"))
+    db = tmp_path / "d.db"
+    assert run("scan", crawl, "--db", db, "--jobs", "1").exit_code == 0
+    rows = export_rows(db)
+    key = "www.hk-news.com.hk/2023/0313/1.html"
+    assert rows[key]["cluster"] == rows["www.qcnews.cn/2023/0312/1000234567.html"]["cluster"]
+    assert rows[key]["original"] is False
+    assert "青川" in rows[key]["title"] and "植樹" in rows[key]["title"]  # stored as published

@@ -35,3 +35,10 @@ def test_normalization_is_idempotent(s):
 
 def test_fold():
     assert fold("１２３，ＡＢＣ") == "123,ABC"
+
+
+def test_traditional_folds_to_simplified():
+    trad = "上饒市科技局推動黨建與業務工作同頻共振，這是一項事業從無到有的時間線。"
+    simp = "上饶市科技局推动党建与业务工作同频共振,这是一项事业从无到有的时间线。"
+    assert normalize_text(trad, PATTERNS).text == simp
+    assert normalize_text(simp, PATTERNS).text == simp
