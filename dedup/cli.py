@@ -187,6 +187,20 @@ def skipped(db) -> None:
         console.print(safe(f"{r['path']}: {r['reason']}"))
 
 
+@cli.command()
+@DB_OPTION
+@click.option("--site", default=None, help="Only this site (host name).")
+def boilerplate(db, site) -> None:
+    """List the boilerplate lines learned from the crawl, per site, with how many pages carry them."""
+    store = _open(db)
+    try:
+        rows = store.learned_rows(site)
+    finally:
+        store.close()
+    for r in rows:  # tab-separated: site, pages, share of the site's pages, line
+        click.echo("\t".join([safe(r["site"]).plain, str(r["n_docs"]), f"{r['share']:.0%}", safe(r["line"]).plain]))
+
+
 def main() -> None:
     cli(prog_name="dedup")
 

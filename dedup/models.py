@@ -146,6 +146,7 @@ class RunSummary:
     clusters: int = 0
     clustered_documents: int = 0
     compilations: int = 0
+    boilerplate_sites_changed: int = 0  # sites whose learned boilerplate changed in this run
     seconds: float = 0.0
     skipped_examples: list[Skipped] = field(default_factory=list)
 

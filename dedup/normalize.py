@@ -80,6 +80,21 @@ def fold(text: str) -> str:
     return WS.sub(" ", text)
 
 
+# Lines longer than this are story text, not furniture: not counted for learning (keeps the
+# counting table to short lines only).
+MAX_LEARNED_LINE = 120
+
+
+def learnable_lines(text: str) -> set[str]:
+    """The distinct short lines of a text, folded as normalize_text folds them (for learning)."""
+    out = set()
+    for raw in fold(text).split("\n"):
+        line = raw.strip()
+        if 2 <= len(line) <= MAX_LEARNED_LINE:
+            out.add(line)
+    return out
+
+
 def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str] = frozenset()) -> Normalized:
     """Fold the text and take out credit lines, known boilerplate and lines learned as boilerplate."""
     out = Normalized(text="")

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
@@ -33,15 +34,22 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 _worker_state: dict = {}
 
+# Boilerplate learned from the crawl: a short line on at least this many pages of a site, and on
+# at least this share of them, is page furniture of that site (headers, "关注我们" ads, related
+# lists). Five pages keep a story that one site carries a few times from being learned.
+LEARN_MIN_DOCS = 5
+LEARN_MIN_SHARE = 0.2
 
-def _init_worker(params: Params, boilerplate_path: str | None) -> None:
+
+def _init_worker(params: Params, boilerplate_path: str | None, learned: dict | None = None) -> None:
     _worker_state["params"] = params
     _worker_state["patterns"] = load_patterns(Path(boilerplate_path) if boilerplate_path else None)
+    _worker_state["learned"] = learned or {}
 
 
-def prepare_document(doc: Document, params: Params, patterns) -> Document:
+def prepare_document(doc: Document, params: Params, patterns, learned: frozenset[str] = frozenset()) -> Document:
     """Normalize, tokenize, shingle and sign one document (in place)."""
-    norm = normalize_text(doc.text, patterns)
+    norm = normalize_text(doc.text, patterns, learned)
     doc.boilerplate = norm.boilerplate
     for line in norm.credits:
         for name in credits_in(line):
@@ -57,40 +65,48 @@ def prepare_document(doc: Document, params: Params, patterns) -> Document:
         doc.status = "too_short"
         doc.signature = b""
     else:
+        doc.status = "ok"
         doc.signature = to_bytes(make_signature(sh, params.num_perm, params.seed, params.scheme))
     return doc
 
 
-def process_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Skipped]]:
-    """Worker: one file -> its prepared documents and skips (never raises for a bad file)."""
-    params = _worker_state["params"]
-    patterns = _worker_state["patterns"]
+def read_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Skipped]]:
+    """Worker: one file -> its documents (text and metadata, not yet signed) and skips."""
     try:
         read_source(Path(root), sf)
     except OSError as exc:
         return sf, [Skipped(sf.path, f"cannot read: {exc.strerror}")]
-    out: list[Document | Skipped] = []
-    for item in extract_documents(sf):
-        if isinstance(item, Document):
-            try:
-                item = prepare_document(item, params, patterns)
-            except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
-                log.exception("%s: failed to prepare", item.path)
-                item = Skipped(item.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
-        out.append(item)
+    try:
+        out = extract_documents(sf)
+    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
+        log.exception("%s: failed to extract", sf.path)
+        out = [Skipped(sf.path, f"internal error while reading: {type(exc).__name__}: {exc}")]
+    for d in out:
+        if isinstance(d, Document):
+            d.status = "pending"
     sf.data = b""
     return sf, out
 
 
-def _map(root: Path, files: list[SourceFile], params: Params, jobs: int, boilerplate: Path | None) -> Iterator:
-    bp = str(boilerplate) if boilerplate else None
-    if jobs <= 1 or len(files) < 20:
-        _init_worker(params, bp)
-        for sf in files:
-            yield process_file(str(root), sf)
+def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
+    """Worker: normalize, shingle and sign one stored document with its site's learned lines."""
+    doc_id, doc = task
+    try:
+        learned = _worker_state["learned"].get(doc.site, frozenset())
+        return doc_id, prepare_document(doc, _worker_state["params"], _worker_state["patterns"], learned)
+    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
+        log.exception("%s: failed to prepare", doc.path)
+        return doc_id, Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
+
+
+def _pool_map(fn, items: list, jobs: int, initargs: tuple, chunksize: int = 16) -> Iterator:
+    """fn over items in worker processes (in this process for small inputs), in order."""
+    if jobs <= 1 or len(items) < 20:
+        _init_worker(*initargs)
+        yield from map(fn, items)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(params, bp)) as ex:
-        yield from ex.map(process_file, [str(root)] * len(files), files, chunksize=16)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs) as ex:
+        yield from ex.map(fn, items, chunksize=chunksize)
 
 
 def scan(
@@ -157,8 +173,10 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     store.touch_files(unchanged, summary.run_id)
     summary.files_unchanged = len(unchanged)
     summary.files_new = len(todo)
-    store.mark_gone(seen, summary.run_id)
-    for done, (sf, items) in enumerate(_map(root, todo, params, jobs, boilerplate), 1):
+    touched_sites: set[str] = store.mark_gone(seen, summary.run_id)
+    bp = str(boilerplate) if boilerplate else None
+    reader = partial(read_file, str(root))
+    for done, (sf, items) in enumerate(_pool_map(reader, todo, jobs, (params, bp)), 1):
         docs = [d for d in items if isinstance(d, Document)]
         skipped = [s for s in items if isinstance(s, Skipped)]
         old = states.get(sf.path)
@@ -170,6 +188,8 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
         else:
             status = "ok" if docs else "skipped"
             reason = skipped[0].reason if skipped and not docs else None
+            touched_sites.update(d.site for d in docs)
+            touched_sites.update(store.sites_of_file(sf.path))
             store.save_file(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, summary.run_id,
                             docs, skipped, params.signature_fingerprint)  # fmt: skip
             summary.documents_new += len(docs)
@@ -179,6 +199,34 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
                 summary.skipped_examples.append(s)
         if progress:
             progress("read", done, len(todo))
+    _sign_pending(store, params, summary, progress, jobs, bp, touched_sites)
+
+
+def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp, touched_sites: set[str]) -> None:
+    """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
+    changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
+    learned = store.learned()
+    tasks = []
+    for r in store.docs_to_sign(changed):
+        doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
+                       text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
+        tasks.append((r["id"], doc))
+    batch_ids: list[int] = []
+    batch: list[Document] = []
+    for done, (doc_id, result) in enumerate(_pool_map(sign_document, tasks, jobs, (params, bp, learned), 64), 1):
+        if isinstance(result, Skipped):
+            store.skip_document(doc_id, result)
+            continue
+        batch_ids.append(doc_id)
+        batch.append(result)
+        if len(batch) >= 500:
+            store.save_signatures(batch, batch_ids)
+            batch, batch_ids = [], []
+        if progress:
+            progress("sign", done, len(tasks))
+    if batch:
+        store.save_signatures(batch, batch_ids)
+    summary.boilerplate_sites_changed = len(changed)
 
 
 def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress, known_sources) -> None:

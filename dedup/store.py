@@ -24,6 +24,7 @@ import sqlite_utils
 
 from dedup.errors import NotFoundError, StoreError
 from dedup.models import Document, Params, Skipped
+from dedup.normalize import learnable_lines
 
 MIGRATIONS: list[str] = [
     # 1: the first schema. Never edit a released migration: add a new one.
@@ -128,6 +129,24 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX evidence_cluster ON evidence(cluster_id, document_id);
     ALTER TABLE memberships ADD COLUMN score REAL;
+    """,
+    # 3: boilerplate learned from the crawl: short lines counted per site, the learned ones, and
+    # which learned lines each document's signature was made without.
+    """
+    CREATE TABLE site_lines (
+        site TEXT NOT NULL,
+        line TEXT NOT NULL,
+        n_docs INTEGER NOT NULL,
+        PRIMARY KEY (site, line)
+    ) WITHOUT ROWID;
+    CREATE TABLE learned_boilerplate (
+        site TEXT NOT NULL,
+        line TEXT NOT NULL,
+        n_docs INTEGER NOT NULL,
+        share REAL NOT NULL,
+        PRIMARY KEY (site, line)
+    );
+    ALTER TABLE documents ADD COLUMN learned_key TEXT;
     """,
 ]
 
@@ -242,6 +261,12 @@ class Store:
             )  # fmt: skip
             keep = {d.path for d in docs}
             old = {r[0]: r[1] for r in self.db.execute("SELECT path, id FROM documents WHERE file_path = ?", [path])}
+            for site, text in self.db.execute(
+                "SELECT site, text FROM documents WHERE file_path = ? AND status != 'gone'", [path]
+            ).fetchall():
+                self._count_lines(site, text, -1)
+            for d in docs:
+                self._count_lines(d.site, d.text, +1)
             for p, doc_id in old.items():
                 if p not in keep:
                     self.db.execute("DELETE FROM memberships WHERE document_id = ?", [doc_id])
@@ -270,14 +295,112 @@ class Store:
                     {"path": s.path, "file_path": path, "reason": s.reason, "run_id": run_id}, pk="path"
                 )
 
-    def mark_gone(self, seen: set[str], run_id: int) -> int:
-        """Files no longer under the root: their documents leave the clustering (kept, marked)."""
+    def _count_lines(self, site: str, text: str, delta: int) -> None:
+        rows = [(site or "", line, delta) for line in learnable_lines(text or "")]
+        self.conn.executemany(
+            "INSERT INTO site_lines (site, line, n_docs) VALUES (?, ?, ?) "
+            "ON CONFLICT (site, line) DO UPDATE SET n_docs = n_docs + excluded.n_docs",
+            rows,
+        )
+
+    def learn_boilerplate(self, sites: Iterable[str], min_docs: int, min_share: float) -> dict[str, set[str]]:
+        """Recompute the learned lines of these sites; returns site -> lines that changed."""
+        changed: dict[str, set[str]] = {}
+        with self.write():
+            for site in set(sites):
+                n = self.db.execute(
+                    "SELECT count(*) FROM documents WHERE site = ? AND status != 'gone'", [site]
+                ).fetchone()[0]
+                need = max(min_docs, min_share * n)
+                new = {
+                    line: c
+                    for line, c in self.db.execute(
+                        "SELECT line, n_docs FROM site_lines WHERE site = ? AND n_docs >= ?", [site, need]
+                    )
+                }
+                old = {
+                    line for (line,) in self.db.execute("SELECT line FROM learned_boilerplate WHERE site = ?", [site])
+                }
+                if set(new) != old:
+                    changed[site] = set(new) ^ old
+                self.db.execute("DELETE FROM learned_boilerplate WHERE site = ?", [site])
+                self.db["learned_boilerplate"].insert_all(
+                    {"site": site, "line": line, "n_docs": c, "share": round(c / max(n, 1), 3)}
+                    for line, c in new.items()
+                )
+                self.db.execute("DELETE FROM site_lines WHERE site = ? AND n_docs <= 0", [site])
+        return changed
+
+    def learned(self) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for site, line in self.db.execute("SELECT site, line FROM learned_boilerplate"):
+            out.setdefault(site, set()).add(line)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def learned_rows(self, site: str | None = None) -> list[dict]:
+        sql = "SELECT site, n_docs, share, line FROM learned_boilerplate"
+        args: list = []
+        if site:
+            sql += " WHERE site = ?"
+            args.append(site)
+        return list(self.db.query(sql + " ORDER BY site, n_docs DESC, line", args))
+
+    def docs_to_sign(self, changed: dict[str, set[str]]) -> Iterator[dict]:
+        """Documents without a signature, and those of sites whose learned lines they carry changed."""
+        cols = "id, path, file_path, kind, site, text, credits, status"
+        for r in self.db.query(f"SELECT {cols} FROM documents WHERE status = 'pending'"):
+            yield r
+        for site, lines in changed.items():
+            for r in self.db.query(
+                f"SELECT {cols} FROM documents WHERE site = ? AND status IN ('ok', 'too_short')", [site]
+            ):
+                if learnable_lines(r["text"] or "") & lines:
+                    yield r
+
+    def save_signatures(self, docs: list[Document], ids: list[int]) -> None:
+        with self.write():
+            for doc_id, d in zip(ids, docs, strict=True):
+                self.db["documents"].update(
+                    doc_id,
+                    {
+                        "credits": json.dumps(d.credits, ensure_ascii=False),
+                        "boilerplate": json.dumps(d.boilerplate, ensure_ascii=False),
+                        "numbers": json.dumps(d.numbers),
+                        "content_hash": d.content_hash,
+                        "n_tokens": d.n_tokens,
+                        "n_shingles": d.n_shingles,
+                        "signature": d.signature or None,
+                        "status": d.status,
+                    },
+                )
+
+    def sites_of_file(self, path: str) -> set[str]:
+        return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}
+
+    def skip_document(self, doc_id: int, skipped: Skipped) -> None:
+        with self.write():
+            self.db.execute("UPDATE documents SET status = 'skipped', signature = NULL WHERE id = ?", [doc_id])
+            file_path = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
+            self.db["skipped"].upsert(
+                {"path": skipped.path, "file_path": file_path, "reason": skipped.reason}, pk="path"
+            )
+
+    def mark_gone(self, seen: set[str], run_id: int) -> set[str]:
+        """Files no longer under the root: their documents leave the clustering (kept, marked).
+
+        Returns the sites that lost documents."""
         gone = [p for (p,) in self.db.execute("SELECT path FROM files WHERE status != 'gone'") if p not in seen]
+        sites: set[str] = set()
         with self.write():
             for p in gone:
+                for site, text in self.db.execute(
+                    "SELECT site, text FROM documents WHERE file_path = ? AND status != 'gone'", [p]
+                ).fetchall():
+                    self._count_lines(site, text, -1)
+                    sites.add(site)
                 self.db.execute("UPDATE files SET status = 'gone', run_id = ? WHERE path = ?", [run_id, p])
                 self.db.execute("UPDATE documents SET status = 'gone' WHERE file_path = ?", [p])
-        return len(gone)
+        return sites
 
     def clusterable(self) -> Iterator[tuple]:
         """(id, content_hash, n_shingles, signature, numbers) of documents that may join clusters."""

@@ -1,9 +1,12 @@
 """The Python API the CLI wraps: scan() on a crawl on disk."""
 
+import json
 import sqlite3
 
 import pytest
+from click.testing import CliRunner
 
+from dedup.cli import cli
 from dedup.errors import DedupError
 from dedup.models import Params
 from dedup.pipeline import scan
@@ -56,3 +59,37 @@ def test_runs_are_recorded(tmp_path, crawl):
 def test_missing_root(tmp_path):
     with pytest.raises(DedupError, match="does not exist"):
         scan(tmp_path / "nope", tmp_path / "d.db", Params())
+
+
+STORIES = [
+    "市教育局今天召开全市中小学春季开学工作会议，部署校园安全、课后服务和教师培训等重点任务，要求各校在开学前完成安全隐患排查。",
+    "市农业农村局组织农技专家深入田间地头，指导农户开展春耕备耕，今年全市计划播种早稻面积比去年增加一成左右。",
+    "市卫生健康委发布通知，全市二级以上医院将推出夜间门诊服务，覆盖儿科、内科等常见科室，方便上班族就医。",
+    "市文化广电旅游局推出春季赏花旅游线路十条，串联全市主要景区和乡村旅游点，并同步发布文明旅游倡议。",
+    "市生态环境局通报一季度空气质量情况，全市优良天数比例同比提高，细颗粒物平均浓度继续下降。",
+    "市住房和城乡建设局启动老旧小区改造项目，今年计划改造小区四十个，涉及居民一万余户，重点解决加装电梯等问题。",
+]
+AD = "【推广】关注本站公众号，每天推送本地新鲜资讯，扫码即可领取精美礼品一份！"
+
+
+def test_boilerplate_learned_from_the_crawl(tmp_path):
+    crawl = tmp_path / "c"
+    (crawl / "www.some-portal.cn").mkdir(parents=True)
+    for i, story in enumerate(STORIES):
+        text = f"标题{i}\n\n{story * 2}\n{AD}\n"
+        (crawl / f"www.some-portal.cn/{i}.txt").write_text(text, encoding="utf-8")
+    db = tmp_path / "d.db"
+    summary = scan(crawl, db, Params(), jobs=1)
+    assert summary.boilerplate_sites_changed == 1
+    store = Store(db, create=False)
+    lines = [r["line"] for r in store.learned_rows("www.some-portal.cn")]
+    assert lines == ["【推广】关注本站公众号,每天推送本地新鲜资讯,扫码即可领取精美礼品一份!"]
+    boiler = json.loads(
+        store.db.execute("SELECT boilerplate FROM documents WHERE path = 'www.some-portal.cn/0.txt'").fetchone()[0]
+    )
+    assert boiler == lines
+    store.close()
+    # Six stories that share only the ad are not copies of each other.
+    assert summary.clusters == 0
+    r = CliRunner().invoke(cli, ["boilerplate", "--db", str(db)])
+    assert r.exit_code == 0 and "www.some-portal.cn\t6\t100%\t【推广】" in r.output
