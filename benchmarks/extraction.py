@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dedup.discover import discover_files, read_source  # noqa: E402
 from dedup.extract import extract_documents  # noqa: E402
 from dedup.models import Document  # noqa: E402
+from dedup.normalize import load_patterns, normalize_text  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1]
 KEEP = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
@@ -58,8 +59,10 @@ def main() -> int:
             else:
                 skipped.append(d)
     secs = time.perf_counter() - t0
-    n = title_ok = time_ok = time_n = 0
-    rec_sum = prec_sum = body_n = 0.0
+    n = title_ok = time_ok = time_n = time_stated = time_stated_ok = 0
+    rec_sum = prec_sum = body_n = nrec_sum = nprec_sum = 0.0
+    clean = [0.0, 0.0, 0]  # normalized recall, precision, count over copies without typos or ads
+    patterns = load_patterns()
     fails: dict[str, list] = {"title": [], "time": [], "body": []}
     for path, lab in docs_l.items():
         d = docs.get(path)
@@ -75,11 +78,22 @@ def main() -> int:
             time_n += 1
             want = datetime.fromisoformat(lab["time"])
             got = datetime.fromisoformat(d.published_at).replace(tzinfo=None) if d.published_at else None
+            raw = (root / d.file_path).read_text(encoding="utf-8", errors="replace")
+            if "#" in d.path:
+                raw = raw.splitlines()[int(d.path.rsplit("#", 1)[1])]
+            stated = want.strftime("%H:%M") in raw or str(int(want.timestamp()) - 8 * 3600) in raw
+            time_stated += stated
             if got is not None and abs((got - want).total_seconds()) <= 60:
                 time_ok += 1
+                time_stated_ok += stated
             else:
                 fails["time"].append((path, d.published_at, d.time_source, lab["time"]))
-        if len(lab["stories"]) == 1 and not {"truncate", "drop_paragraphs"} & set(lab["transforms"]):
+        # A copy of a copy inherits its parent's cuts, which the label lists on the parent only.
+        chain, parent = set(lab["transforms"]), lab.get("parent")
+        while parent:
+            chain |= set(docs_l[parent]["transforms"])
+            parent = docs_l[parent].get("parent")
+        if len(lab["stories"]) == 1 and not {"truncate", "drop_paragraphs"} & chain:
             story = texts.get(stories[lab["stories"][0]]["article_id"], "")
             g, e = grams(story), grams(d.text)
             inter = sum((g & e).values())
@@ -87,6 +101,15 @@ def main() -> int:
             rec_sum += r
             prec_sum += p
             body_n += 1
+            n_ = grams(normalize_text(d.text, patterns).text)
+            inter = sum((g & n_).values())
+            nr, np_ = inter / max(1, sum(g.values())), inter / max(1, sum(n_.values()))
+            nrec_sum += nr
+            nprec_sum += np_
+            if not {"typos", "ad_insert"} & chain:
+                clean[0] += nr
+                clean[1] += np_
+                clean[2] += 1
             if r < 0.95 or p < 0.9:
                 fails["body"].append((path, round(r, 3), round(p, 3)))
     print(f"crawl: {a.crawl}")
@@ -97,8 +120,20 @@ def main() -> int:
     print(f"title exact match: {title_ok}/{n} = {title_ok / n:.4f}")
     print(f"publish time within 60 s: {time_ok}/{time_n} = {time_ok / max(1, time_n):.4f}")
     print(
+        f"  where the page states the time (its HH:MM or Unix time is in the page or record): "
+        f"{time_stated_ok}/{time_stated} = {time_stated_ok / max(1, time_stated):.4f}"
+    )
+    print(
         f"body recall (4-grams): {rec_sum / body_n:.4f}  precision: {prec_sum / body_n:.4f}  "
         f"over {int(body_n)} documents"
+    )
+    print(
+        f"  after normalization (the compared text): recall {nrec_sum / body_n:.4f}  "
+        f"precision {nprec_sum / body_n:.4f}"
+    )
+    print(
+        f"  after normalization, pages without typos or inserted ads: recall {clean[0] / clean[2]:.4f}  "
+        f"precision {clean[1] / clean[2]:.4f} over {clean[2]} documents"
     )
     for k, v in fails.items():
         for row in v[: a.show]:

@@ -331,7 +331,9 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
         if cut > 0:
             header = full_visible[:cut]
     if h1_text and h1_text in header:
-        header = header[header.find(h1_text) :]
+        # From a little above the headline (some layouts put the date line over it) to the body;
+        # not the whole page top, whose navigation may show today's date.
+        header = header[max(0, header.find(h1_text) - 120) :]
     year_hint = year_from_path(url, path)
     published, how, conf = _html_time(tree, meta, ld, header, script_text, year_hint)
 
