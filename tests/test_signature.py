@@ -34,3 +34,12 @@ def test_signature_round_trip_and_estimates():
     assert 0.2 < jaccard(sa, sb) < 0.9
     assert containment(0.5, 100, 50) == 1.0
     assert containment(0.0, 100, 50) == 0.0
+
+
+def test_fast_tokenizer_gives_jiebas_tokens():
+    from dedup.shingle import tokenize_jieba
+    from tests.conftest import SAMPLE
+
+    for path in SAMPLE.rglob("*.html"):
+        text = path.read_bytes().decode("utf-8", errors="ignore")
+        assert tokenize(text) == tokenize_jieba(text), path
