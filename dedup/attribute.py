@@ -318,6 +318,16 @@ def pick_original(
             f"{ext_count} members credit {ext_name}, which is not in the crawl",
             "no publisher among the members: the original is external",
         ]
+        # Its address, when the copies link to it (canonical/og:url on a site outside the crawl).
+        links = Counter(
+            d.canonical_url
+            for d in everyone
+            if d.canonical_url and (urlsplit(d.canonical_url).hostname or "") not in sites
+        )
+        if links:
+            url = links.most_common(1)[0][0]
+            reasons.append(f"the copies link to {url}")
+            ext_name = f"{ext_name} ({url})"
         conf = min(0.9, 0.5 + 0.1 * ext_count)
         roles = dict(members)
         parents = {i: None for i in members}

@@ -168,3 +168,14 @@ def test_a_copy_carrying_another_platforms_boilerplate_was_copied_from_it():
     assert any(e.kind == "foreign_boilerplate" and e.doc_id == 3 for e in a.evidence)
     assert not any(e.kind == "foreign_boilerplate" and e.doc_id == 2 for e in a.evidence)
     assert 0 < a.confidence <= 1
+
+
+def test_external_original_with_its_address():
+    docs = [
+        doc(1, "www.sohu.com", "2023-07-03T10:00:00+08:00", ["远方日报"]),
+        doc(2, "www.163.com", "2023-07-03T11:00:00+08:00", ["远方日报"]),
+    ]
+    docs[0].canonical_url = "http://www.faraway-daily.cn/2023/0703/1.html"
+    a = attribute(docs)
+    assert a.original_id is None
+    assert a.external_source == "远方日报 (http://www.faraway-daily.cn/2023/0703/1.html)"

@@ -97,3 +97,47 @@ def test_every_sample_file_reads():
         for d in extract_documents(read_source(SAMPLE, sf)):
             assert isinstance(d, Document), (rel, d)
             assert d.title and d.text and d.published_at, rel
+
+
+SENTENCES = [
+    "青川市今天举行城市公共交通线路调整发布会，新开通的公交线路将连接高铁站与新区。",
+    "全程约十八公里，沿途设置站点二十三个，首末班时间分别为早上六点半和晚上十点。",
+    "市交通运输局有关负责人表示，新线路开通后将大大方便市民出行，同时缓解新区交通压力。",
+]
+
+
+def _signed(html: str):
+    from dedup.models import Params
+    from dedup.normalize import load_patterns
+    from dedup.pipeline import prepare_document
+
+    return prepare_document(read_html(html, "x.cn/1.html"), Params(), load_patterns())
+
+
+def test_page_variants_compare_equal():
+    plain = (
+        "<html><body><h1>标题</h1><div class='content'>"
+        + "".join(f"<p>{s}</p>" for s in SENTENCES)
+        + "</div></body></html>"
+    )
+    # one sentence per element, in spans and divs
+    spans = (
+        "<html><body><h1>标题</h1><div class='content'>"
+        + "".join(f"<span>{s}</span>" for s in SENTENCES)
+        + "</div></body></html>"
+    )
+    divs = (
+        "<html><body><h1>标题</h1><div class='content'>"
+        + "".join(f"<div>{s}</div>" for s in SENTENCES)
+        + "</div></body></html>"
+    )
+    # the article embedded twice (a print copy beside the screen copy)
+    body = "".join(f"<p>{s}</p>" for s in SENTENCES)
+    double = f"<html><body><h1>标题</h1><div class='screen'>{body}</div><div class='print'>{body}</div></body></html>"
+    # a mobile copy hidden with aria-hidden
+    hidden = f"<html><body><h1>标题</h1><div class='a'>{body}</div><div aria-hidden='true'>{body}</div></body></html>"
+    ref = _signed(plain)
+    for html in (spans, divs, double, hidden):
+        d = _signed(html)
+        assert d.content_hash == ref.content_hash or d.signature == ref.signature, html[:80]
+        assert d.n_shingles == ref.n_shingles
