@@ -26,6 +26,16 @@ def kind_of(name: str) -> str | None:
     return KINDS.get(os.path.splitext(name)[1].lower())
 
 
+def container_kind(name: str) -> str | None:
+    """'warc' for .warc / .warc.gz, 'gzip' for a reader's extension + .gz (.html.gz, .jsonl.gz ...), else None."""
+    lower = name.lower()
+    if lower.endswith((".warc", ".warc.gz")):
+        return "warc"
+    if lower.endswith(".gz") and kind_of(name[:-3]) is not None:
+        return "gzip"
+    return None
+
+
 def discover_files(root: Path) -> Iterator[tuple[SourceFile | None, str]]:
     """Yield (SourceFile without bytes, relative path) for every file; None for unsupported ones.
 
@@ -39,7 +49,7 @@ def discover_files(root: Path) -> Iterator[tuple[SourceFile | None, str]]:
                 continue
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
-            kind = kind_of(name)
+            kind = kind_of(name) or container_kind(name)
             if kind is None:
                 yield None, rel
                 continue

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import lxml.etree
 import lxml.html
 
+from dedup.containers import open_container
 from dedup.dates import find_times, parse_time, year_from_path
 from dedup.decode import DecodeFailure, decode_bytes
 from dedup.models import Document, Skipped, SourceFile
@@ -481,43 +482,64 @@ def read_record(obj: dict, path: str, file_path: str, kind: str) -> Document:
 
 
 def extract_documents(sf: SourceFile) -> list[Document | Skipped]:
-    """Read one file into its documents; every failure is a Skipped with a one-line reason."""
+    """Read one file into its documents; every failure is a Skipped with a one-line reason.
+
+    A container (WARC, .gz) yields the documents of every page inside it.
+    """
+    if sf.kind in ("warc", "gzip"):
+        entries, skips = open_container(sf.path, sf.data)
+        out: list[Document | Skipped] = [Skipped(p, reason) for p, reason in skips]
+        for e in entries:
+            docs = _extract_page(e.path, sf.path, e.kind, e.data, e.url, e.http_charset)
+            for d in docs:
+                if isinstance(d, Document) and sf.kind == "warc":
+                    d.kind = f"warc-{d.kind}"
+            out.extend(docs)
+        return out
+    return _extract_page(sf.path, sf.path, sf.kind, sf.data)
+
+
+def _extract_page(
+    path: str, file_path: str, kind: str, data: bytes, url: str = "", http_charset: str | None = None
+) -> list[Document | Skipped]:
     try:
-        decoded = decode_bytes(sf.data)
+        decoded = decode_bytes(data, http_charset)
     except DecodeFailure as exc:
-        return [Skipped(sf.path, str(exc))]
+        return [Skipped(path, str(exc))]
     text = decoded.text
     out: list[Document | Skipped] = []
-    if sf.kind == "jsonl":
+    if kind == "jsonl":
         for n, line in enumerate(text.split("\n")):
             if not line.strip():
                 continue
-            rec_path = f"{sf.path}#{n}"
+            rec_path = f"{path}#{n}"
             try:
-                doc = read_record(json.loads(line), rec_path, sf.path, "jsonl")
+                doc = read_record(json.loads(line), rec_path, file_path, "jsonl")
             except ValueError as exc:
                 out.append(Skipped(rec_path, f"line {n + 1}: {_short(exc)}"))
                 continue
             out.append(doc)
     else:
         try:
-            if sf.kind == "html":
-                doc = read_html(text, sf.path)
-            elif sf.kind == "txt":
-                doc = read_txt(text, sf.path)
+            if kind == "html":
+                doc = read_html(text, path, url)
+            elif kind == "txt":
+                doc = read_txt(text, path)
             else:
-                doc = read_record(json.loads(text), sf.path, sf.path, "json")
+                doc = read_record(json.loads(text), path, path, "json")
         except ValueError as exc:
-            return [Skipped(sf.path, _short(exc))]
+            return [Skipped(path, _short(exc))]
+        doc.file_path = file_path
         out.append(doc)
-    for d in out:
+    for i, d in enumerate(out):
         if isinstance(d, Document):
             d.encoding = decoded.encoding
-            d.site = site_of(d.file_path, d.url, d.kind)
+            # A WARC record knows its URL: that names the site, not the archive's folder.
+            d.site = site_of(d.file_path, d.url, "jsonl" if (d.kind == "jsonl" or url) else d.kind)
             if d.url and urlsplit(d.url).hostname != d.site:
                 d.url = ""  # a canonical link to another site is evidence, not this page's address
             if not d.text.strip():
-                out[out.index(d)] = Skipped(d.path, "no article text found")
+                out[i] = Skipped(d.path, "no article text found")
     return out
 
 

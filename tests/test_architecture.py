@@ -10,6 +10,7 @@ ONLY_IN = {
     "sqlite_utils": {"store.py"},
     "jieba": {"shingle.py"},
     "rjieba": {"shingle.py"},
+    "warcio": {"containers.py"},
 }
 
 

@@ -228,3 +228,41 @@ def test_traditional_big5_repost_joins_its_simplified_cluster(crawl, tmp_path):
     assert rows[key]["cluster"] == rows["www.qcnews.cn/2023/0312/1000234567.html"]["cluster"]
     assert rows[key]["original"] is False
     assert "青川" in rows[key]["title"] and "植樹" in rows[key]["title"]  # stored as published
+
+
+def test_warc_and_gzip_pages_join_their_clusters(crawl, tmp_path):
+    import gzip as gz
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    repost = (crawl / "www.sohu.com/2023/0312/656912345_121118820.html").read_bytes()
+    bus = (crawl / "www.163.com/2023/0310/HVKQ8E2M0514D8K2.html").read_bytes().removeprefix(b"\xef\xbb\xbf")
+    warc = crawl / "warcs/crawl-20230315.warc.gz"
+    warc.parent.mkdir()
+    with warc.open("wb") as f:
+        w = WARCWriter(f, gzip=True)
+        for url, body in (("https://m.sohu.com/a/656912345_121118820", repost), ("https://m.163.com/dy/x.html", bus)):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            rec = w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=headers)
+            w.write_record(rec)
+    page = crawl / "www.toutiao.com/2023/0313/1.html.gz"
+    page.parent.mkdir(parents=True)
+    page.write_bytes(gz.compress(repost.replace(b"2023-03-12 14:05", b"2023-03-13 09:00")))
+    (crawl / "www.toutiao.com/2023/0313/bomb.html.gz").write_bytes(gz.compress(b"\0" * (70 * 2**20)))
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(cli, ["scan", str(crawl), "--db", str(db), "--jobs", "1", "--quiet"])
+    assert r.exit_code == 0
+    assert (
+        "skipped www.toutiao.com/2023/0313/bomb.html.gz: gzip expands beyond 64 MiB (possible gzip bomb); skipped"
+        in r.output
+    )
+    rows = export_rows(db)
+    trees = rows["www.qcnews.cn/2023/0312/1000234567.html"]["cluster"]
+    bus_cluster = rows["www.qcnews.cn/2023/0310/1000233918.html"]["cluster"]
+    assert rows["warcs/crawl-20230315.warc.gz#0"]["cluster"] == trees
+    assert rows["warcs/crawl-20230315.warc.gz#0"]["site"] == "m.sohu.com"
+    assert rows["warcs/crawl-20230315.warc.gz#0"]["url"] == "https://m.sohu.com/a/656912345_121118820"
+    assert rows["warcs/crawl-20230315.warc.gz#1"]["cluster"] == bus_cluster
+    assert rows["www.toutiao.com/2023/0313/1.html.gz"]["cluster"] == trees
+    assert rows["www.qcnews.cn/2023/0312/1000234567.html"]["original"] is True
