@@ -29,7 +29,7 @@ CREDIT_LINE = re.compile(
 TRAILING = re.compile(r"(?:…+|\.{3,})?\s*(?:点击)?(?:阅读|查看|展开)全文\s*$")
 # A dateline opening the story ("新华社北京3月5日电", "本报讯"): true of the original and of every
 # faithful copy, so it would only add shingles that every version shares or that a rewrite drops.
-DATELINE = re.compile(r"^(?:本报讯|本报[^\s,,。]{0,12}讯|(?:新华社|中新社|中新网)[^\s,,。]{0,16}电)[\s(（]*")
+DATELINE = re.compile(r"^(?:本报讯|本报[^\s,,。]{0,12}讯|(?P<agency>新华社|中新社|中新网)[^\s,,。]{0,16}电)[\s(（]*")
 WS = re.compile(r"[ \t\u00a0\u3000\u200b\u200c\u200d\ufeff]+")
 
 
@@ -110,7 +110,12 @@ def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str
             out.boilerplate.append(line)
             continue
         line = TRAILING.sub("", line)
-        line = DATELINE.sub("", line)
+        m = DATELINE.match(line)
+        if m:
+            if m.group("agency"):
+                # An agency's dateline credits it as surely as a 来源 line does.
+                out.credits.append(f"来源:{m.group('agency')}")
+            line = line[m.end() :]
         if line:
             kept.append(line.lower())
     out.text = "\n".join(kept)

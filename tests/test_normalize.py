@@ -42,3 +42,10 @@ def test_traditional_folds_to_simplified():
     simp = "上饶市科技局推动党建与业务工作同频共振,这是一项事业从无到有的时间线。"
     assert normalize_text(trad, PATTERNS).text == simp
     assert normalize_text(simp, PATTERNS).text == simp
+
+
+def test_datelines_are_evidence_not_text():
+    n = normalize_text("新华社北京3月5日电 十四届全国人大一次会议今天开幕。", PATTERNS)
+    assert n.text == "十四届全国人大一次会议今天开幕。"
+    assert n.credits == ["来源:新华社"]
+    assert normalize_text("本报讯 记者报道,会议召开。", PATTERNS).credits == []
