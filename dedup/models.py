@@ -148,6 +148,7 @@ class RunSummary:
     compilations: int = 0
     boilerplate_sites_changed: int = 0  # sites whose learned boilerplate changed in this run
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # read, sign, cluster, attribute
     skipped_examples: list[Skipped] = field(default_factory=list)
 
     def to_dict(self) -> dict:

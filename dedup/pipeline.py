@@ -39,6 +39,9 @@ _worker_state: dict = {}
 # lists). Five pages keep a story that one site carries a few times from being learned.
 LEARN_MIN_DOCS = 5
 LEARN_MIN_SHARE = 0.2
+# Files saved per transaction: a crash loses at most this many files' work, which the next run
+# reads again (their rows were never committed).
+SAVE_BATCH = 200
 
 
 def _init_worker(params: Params, boilerplate_path: str | None, learned: dict | None = None) -> None:
@@ -176,34 +179,41 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     touched_sites: set[str] = store.mark_gone(seen, summary.run_id)
     bp = str(boilerplate) if boilerplate else None
     reader = partial(read_file, str(root))
+    t_read = time.perf_counter()
+    batch: list[tuple] = []
     for done, (sf, items) in enumerate(_pool_map(reader, todo, jobs, (params, bp)), 1):
         docs = [d for d in items if isinstance(d, Document)]
         skipped = [s for s in items if isinstance(s, Skipped)]
         old = states.get(sf.path)
         if old and old[2] == sf.sha1 and old[3] in ("ok", "skipped"):
             # Touched but not changed: the stored documents stand.
-            store.touch_files([sf.path], summary.run_id)
-            with store.write():
-                store.db.execute("UPDATE files SET mtime = ? WHERE path = ?", [sf.mtime, sf.path])
+            store.touch_files([sf.path], summary.run_id, mtime=sf.mtime)
         else:
             status = "ok" if docs else "skipped"
             reason = skipped[0].reason if skipped and not docs else None
             touched_sites.update(d.site for d in docs)
-            touched_sites.update(store.sites_of_file(sf.path))
-            store.save_file(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, summary.run_id,
-                            docs, skipped, params.signature_fingerprint)  # fmt: skip
+            if old:
+                touched_sites.update(store.sites_of_file(sf.path))
+            batch.append((sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, docs, skipped))
             summary.documents_new += len(docs)
+        if len(batch) >= SAVE_BATCH:
+            store.save_files(batch, summary.run_id, params.signature_fingerprint)
+            batch = []
         for s in skipped:
             log.warning("skipped %s: %s", s.path, s.reason)
             if len(summary.skipped_examples) < 20:
                 summary.skipped_examples.append(s)
         if progress:
             progress("read", done, len(todo))
+    if batch:
+        store.save_files(batch, summary.run_id, params.signature_fingerprint)
+    summary.stage_seconds["read"] = round(time.perf_counter() - t_read, 2)
     _sign_pending(store, params, summary, progress, jobs, bp, touched_sites)
 
 
 def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp, touched_sites: set[str]) -> None:
     """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
+    t0 = time.perf_counter()
     changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
     learned = store.learned()
     tasks = []
@@ -227,6 +237,7 @@ def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp
     if batch:
         store.save_signatures(batch, batch_ids)
     summary.boilerplate_sites_changed = len(changed)
+    summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)
 
 
 def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress, known_sources) -> None:
@@ -236,7 +247,10 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
         DocSig(i, h, n, from_bytes(blob, params.scheme), tuple(json.loads(nums or "[]")))
         for i, h, n, blob, nums in store.clusterable()
     ]
+    t0 = time.perf_counter()
     groups = cluster_documents(sigs, params)
+    summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
     infos = {d["id"]: d for d in store.doc_infos()}
     site_docs: dict[str, list[DocInfo]] = defaultdict(list)
     site_names: dict[str, list[list[str]]] = defaultdict(list)
@@ -292,6 +306,7 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
             }
         )
     store.save_clusters(rows, summary.run_id)
+    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
     st = store.stats()
     summary.documents = st["documents"]
     summary.skipped = st["skipped"]

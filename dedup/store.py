@@ -240,8 +240,8 @@ class Store:
             r[0]: (r[1], r[2], r[3], r[4]) for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
         }
 
-    def touch_files(self, paths: Iterable[str], run_id: int) -> None:
-        """Mark unchanged files and their documents as seen by this run."""
+    def touch_files(self, paths: Iterable[str], run_id: int, mtime: float | None = None) -> None:
+        """Mark unchanged files and their documents as seen by this run (and a new mtime if given)."""
         paths = list(paths)
         with self.write():
             for i in range(0, len(paths), 500):
@@ -249,51 +249,73 @@ class Store:
                 marks = ",".join("?" * len(chunk))
                 self.db.execute(f"UPDATE files SET run_id = ? WHERE path IN ({marks})", [run_id, *chunk])
                 self.db.execute(f"UPDATE documents SET last_run = ? WHERE file_path IN ({marks})", [run_id, *chunk])
+                if mtime is not None:
+                    self.db.execute(f"UPDATE files SET mtime = ? WHERE path IN ({marks})", [mtime, *chunk])
 
     def save_file(self, path, kind, size, mtime, sha1, status, reason, run_id,
                   docs: list[Document], skipped: list[Skipped], sig_fp: str) -> None:  # fmt: skip
-        """Replace what a file holds (its documents and skips) in one transaction."""
+        """Replace what one file holds (its documents and skips) in one transaction."""
+        self.save_files([(path, kind, size, mtime, sha1, status, reason, docs, skipped)], run_id, sig_fp)
+
+    def save_files(self, batch: list[tuple], run_id: int, sig_fp: str) -> None:
+        """Replace what each file of a batch holds, all in one transaction (a crash keeps all or none).
+
+        batch: (path, kind, size, mtime, sha1, status, reason, docs, skipped) per file. Plain SQL
+        with executemany: per-row sqlite-utils calls were most of the scan's time in this process.
+        """
         with self.write():
-            self.db["files"].upsert(
-                {"path": path, "kind": kind, "size": size, "mtime": mtime, "sha1": sha1,
-                 "status": status, "reason": reason, "run_id": run_id},
-                pk="path",
-            )  # fmt: skip
-            keep = {d.path for d in docs}
-            old = {r[0]: r[1] for r in self.db.execute("SELECT path, id FROM documents WHERE file_path = ?", [path])}
-            for site, text in self.db.execute(
-                "SELECT site, text FROM documents WHERE file_path = ? AND status != 'gone'", [path]
-            ).fetchall():
+            for path, kind, size, mtime, sha1, status, reason, docs, skipped in batch:
+                self._save_file(path, kind, size, mtime, sha1, status, reason, run_id, docs, skipped, sig_fp)
+
+    def _save_file(self, path, kind, size, mtime, sha1, status, reason, run_id, docs, skipped, sig_fp) -> None:
+        c = self.conn
+        c.execute(
+            "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (path) DO UPDATE SET kind=excluded.kind, size=excluded.size, mtime=excluded.mtime, "
+            "sha1=excluded.sha1, status=excluded.status, reason=excluded.reason, run_id=excluded.run_id",
+            (path, kind, size, mtime, sha1, status, reason, run_id),
+        )
+        keep = {d.path for d in docs}
+        old = c.execute("SELECT id, path, site, text, status FROM documents WHERE file_path = ?", (path,)).fetchall()
+        for doc_id, p, site, text, st in old:
+            if st != "gone":
                 self._count_lines(site, text, -1)
-            for d in docs:
-                self._count_lines(d.site, d.text, +1)
-            for p, doc_id in old.items():
-                if p not in keep:
-                    self.db.execute("DELETE FROM memberships WHERE document_id = ?", [doc_id])
-                    self.db.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", [doc_id])
-                    self.db.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", [doc_id])
-                    self.db.execute("DELETE FROM documents WHERE id = ?", [doc_id])
-            self.db.execute("DELETE FROM skipped WHERE file_path = ?", [path])
-            for d in docs:
-                row = {c: getattr(d, c) for c in DOC_COLUMNS}
-                row.update(
-                    credits=json.dumps(d.credits, ensure_ascii=False),
-                    site_names=json.dumps(d.site_names, ensure_ascii=False),
-                    numbers=json.dumps(d.numbers),
-                    boilerplate=json.dumps(d.boilerplate, ensure_ascii=False),
-                    signature=d.signature or None,
-                    signature_fingerprint=sig_fp,
-                    last_run=run_id,
-                )
-                if d.path in old:
-                    self.db["documents"].update(old[d.path], row)
-                else:
-                    row["first_run"] = run_id
-                    self.db["documents"].insert(row)
-            for s in skipped:
-                self.db["skipped"].upsert(
-                    {"path": s.path, "file_path": path, "reason": s.reason, "run_id": run_id}, pk="path"
-                )
+            if p not in keep:
+                c.execute("DELETE FROM memberships WHERE document_id = ?", (doc_id,))
+                c.execute("DELETE FROM evidence WHERE document_id = ?", (doc_id,))
+                c.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", (doc_id,))
+                c.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", (doc_id,))
+                c.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        for d in docs:
+            self._count_lines(d.site, d.text, +1)
+        c.execute("DELETE FROM skipped WHERE file_path = ?", (path,))
+        cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "boilerplate", "signature",
+                "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
+        rows = [
+            (
+                *(getattr(d, k) for k in DOC_COLUMNS),
+                json.dumps(d.credits, ensure_ascii=False),
+                json.dumps(d.site_names, ensure_ascii=False),
+                json.dumps(d.numbers),
+                json.dumps(d.boilerplate, ensure_ascii=False),
+                d.signature or None,
+                sig_fp,
+                run_id,
+                run_id,
+            )
+            for d in docs
+        ]
+        # Upsert on the path: a document that was there keeps its id (and its place in clusters).
+        updates = ", ".join(f"{k}=excluded.{k}" for k in cols if k not in ("path", "first_run"))
+        c.executemany(
+            f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT (path) DO UPDATE SET {updates}",
+            rows,
+        )
+        c.executemany(
+            "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
+            [(s.path, path, s.reason, run_id) for s in skipped],
+        )
 
     def _count_lines(self, site: str, text: str, delta: int) -> None:
         rows = [(site or "", line, delta) for line in learnable_lines(text or "")]
@@ -358,21 +380,26 @@ class Store:
                     yield r
 
     def save_signatures(self, docs: list[Document], ids: list[int]) -> None:
+        rows = [
+            (
+                json.dumps(d.credits, ensure_ascii=False),
+                json.dumps(d.boilerplate, ensure_ascii=False),
+                json.dumps(d.numbers),
+                d.content_hash,
+                d.n_tokens,
+                d.n_shingles,
+                d.signature or None,
+                d.status,
+                doc_id,
+            )
+            for doc_id, d in zip(ids, docs, strict=True)
+        ]
         with self.write():
-            for doc_id, d in zip(ids, docs, strict=True):
-                self.db["documents"].update(
-                    doc_id,
-                    {
-                        "credits": json.dumps(d.credits, ensure_ascii=False),
-                        "boilerplate": json.dumps(d.boilerplate, ensure_ascii=False),
-                        "numbers": json.dumps(d.numbers),
-                        "content_hash": d.content_hash,
-                        "n_tokens": d.n_tokens,
-                        "n_shingles": d.n_shingles,
-                        "signature": d.signature or None,
-                        "status": d.status,
-                    },
-                )
+            self.conn.executemany(
+                "UPDATE documents SET credits=?, boilerplate=?, numbers=?, content_hash=?, n_tokens=?, "
+                "n_shingles=?, signature=?, status=? WHERE id = ?",
+                rows,
+            )
 
     def sites_of_file(self, path: str) -> set[str]:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}
