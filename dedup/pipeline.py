@@ -214,6 +214,8 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
 def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp, touched_sites: set[str]) -> None:
     """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
     t0 = time.perf_counter()
+    # Documents left unsigned by an interrupted run count as new for their sites.
+    touched_sites |= store.sites_with_pending()
     changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
     learned = store.learned()
     tasks = []

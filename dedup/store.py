@@ -401,6 +401,9 @@ class Store:
                 rows,
             )
 
+    def sites_with_pending(self) -> set[str]:
+        return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status = 'pending'")}
+
     def sites_of_file(self, path: str) -> set[str]:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}
 

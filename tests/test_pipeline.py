@@ -93,3 +93,23 @@ def test_boilerplate_learned_from_the_crawl(tmp_path):
     assert summary.clusters == 0
     r = CliRunner().invoke(cli, ["boilerplate", "--db", str(db)])
     assert r.exit_code == 0 and "www.some-portal.cn\t6\t100%\t【推广】" in r.output
+
+
+def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatch):
+    import dedup.pipeline as pl
+
+    db = tmp_path / "d.db"
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl, "_sign_pending", crash)
+    with pytest.raises(KeyboardInterrupt):
+        scan(crawl, db, Params(), jobs=1)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM runs").fetchone()[0] == "failed"
+    assert conn.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0] == 14
+    monkeypatch.undo()
+    summary = scan(crawl, db, Params(), jobs=1)
+    assert summary.files_new == 0 and summary.clusters == 3
+    assert conn.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0] == 0
