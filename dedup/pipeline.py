@@ -8,6 +8,7 @@ from stored signatures): cluster -> attribute -> store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -139,7 +140,12 @@ def scan(
         summary = RunSummary(run_id=run_id, root=str(root))
         try:
             _scan_files(store, root, params, summary, progress, jobs, boilerplate)
-            _cluster_and_attribute(store, params, summary, progress, known_sources)
+            # Nothing new since the last clustering with these settings: the clusters stand.
+            stamp = clustering_stamp(params, known_sources)
+            if store.clustering_is_current(stamp):
+                _fill_counts(store, summary)
+            else:
+                _cluster_and_attribute(store, params, summary, progress, known_sources, stamp)
         except BaseException:
             store.finish_run(run_id, summary.to_dict(), status="failed")
             raise
@@ -242,7 +248,23 @@ def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp
     summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)
 
 
-def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress, known_sources) -> None:
+def clustering_stamp(params: Params, known_sources) -> str:
+    """What the clustering depends on besides the documents: the parameters and the sources."""
+    blob = params.fingerprint + repr([(s.name, s.aliases, s.domains, s.role) for s in known_sources])
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _fill_counts(store, summary: RunSummary) -> None:
+    st = store.stats()
+    summary.documents = st["documents"]
+    summary.skipped = st["skipped"]
+    summary.too_short = st["too_short"]
+    summary.clusters = st["clusters"]
+    summary.clustered_documents = st["clustered_documents"]
+    summary.compilations = st["compilations"]
+
+
+def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress, known_sources, stamp: str) -> None:
     if progress:
         progress("cluster", 0, 1)
     sigs = [
@@ -307,14 +329,8 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
                 ],
             }
         )
-    store.save_clusters(rows, summary.run_id)
+    store.save_clusters(rows, summary.run_id, stamp)
     summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
-    st = store.stats()
-    summary.documents = st["documents"]
-    summary.skipped = st["skipped"]
-    summary.too_short = store.db.execute("SELECT count(*) FROM documents WHERE status = 'too_short'").fetchone()[0]
-    summary.clusters = len(rows)
-    summary.clustered_documents = len({m for g in groups for m in g.members})
-    summary.compilations = len({m for g in groups for m, r in g.members.items() if r == ROLE_COMPILATION})
+    _fill_counts(store, summary)
     if progress:
         progress("cluster", 1, 1)

@@ -267,8 +267,23 @@ class Store:
             for path, kind, size, mtime, sha1, status, reason, docs, skipped in batch:
                 self._save_file(path, kind, size, mtime, sha1, status, reason, run_id, docs, skipped, sig_fp)
 
+    def _set(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def clustering_is_current(self, stamp: str) -> bool:
+        """True when no document changed since clusters were computed with this stamp."""
+        return self._get("clusters_stamp") == stamp and self._get("documents_changed") == "0"
+
     def _save_file(self, path, kind, size, mtime, sha1, status, reason, run_id, docs, skipped, sig_fp) -> None:
         c = self.conn
+        self._set("documents_changed", "1")
         c.execute(
             "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id) VALUES (?,?,?,?,?,?,?,?) "
             "ON CONFLICT (path) DO UPDATE SET kind=excluded.kind, size=excluded.size, mtime=excluded.mtime, "
@@ -395,6 +410,7 @@ class Store:
             for doc_id, d in zip(ids, docs, strict=True)
         ]
         with self.write():
+            self._set("documents_changed", "1")
             self.conn.executemany(
                 "UPDATE documents SET credits=?, boilerplate=?, numbers=?, content_hash=?, n_tokens=?, "
                 "n_shingles=?, signature=?, status=? WHERE id = ?",
@@ -409,6 +425,7 @@ class Store:
 
     def skip_document(self, doc_id: int, skipped: Skipped) -> None:
         with self.write():
+            self._set("documents_changed", "1")
             self.db.execute("UPDATE documents SET status = 'skipped', signature = NULL WHERE id = ?", [doc_id])
             file_path = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
             self.db["skipped"].upsert(
@@ -422,6 +439,8 @@ class Store:
         gone = [p for (p,) in self.db.execute("SELECT path FROM files WHERE status != 'gone'") if p not in seen]
         sites: set[str] = set()
         with self.write():
+            if gone:
+                self._set("documents_changed", "1")
             for p in gone:
                 for site, text in self.db.execute(
                     "SELECT site, text FROM documents WHERE file_path = ? AND status != 'gone'", [p]
@@ -465,9 +484,11 @@ class Store:
                 for p in profiles
             )  # fmt: skip
 
-    def save_clusters(self, clusters: list[dict], run_id: int) -> None:
+    def save_clusters(self, clusters: list[dict], run_id: int, stamp: str = "") -> None:
         """Replace the clustering; a cluster keeps its id while its key (first document) is unchanged."""
         with self.write():
+            self._set("clusters_stamp", stamp)
+            self._set("documents_changed", "0")
             ids = {k: i for k, i in self.db.execute("SELECT key, id FROM clusters")}
             self.db.execute("DELETE FROM memberships")
             self.db.execute("DELETE FROM evidence")
@@ -570,8 +591,14 @@ class Store:
 
     def stats(self) -> dict:
         one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        active = (
+            "SELECT m.document_id, m.role FROM memberships m JOIN clusters c ON c.id = m.cluster_id WHERE c.active = 1"
+        )
         return {
             "documents": one("SELECT count(*) FROM documents WHERE status != 'gone'"),
             "clusters": one("SELECT count(*) FROM clusters WHERE active = 1"),
             "skipped": one("SELECT count(*) FROM skipped"),
+            "too_short": one("SELECT count(*) FROM documents WHERE status = 'too_short'"),
+            "clustered_documents": one(f"SELECT count(DISTINCT document_id) FROM ({active})"),
+            "compilations": one(f"SELECT count(DISTINCT document_id) FROM ({active}) WHERE role = 'compilation'"),
         }

@@ -67,7 +67,12 @@ def test_rescan_reads_only_new_files_and_keeps_cluster_ids(crawl, tmp_path):
     r = run("scan", crawl, "--db", db, "--json")
     summary = json.loads(r.output)
     assert summary["files_new"] == 0 and summary["files_unchanged"] == 12
+    assert "cluster" not in summary["stage_seconds"]  # nothing new: the clusters stand
+    assert summary["clusters"] == 3 and summary["compilations"] == 1
     assert export_rows(db) == before
+    # Other clustering settings recompute the clusters from the stored signatures.
+    summary = json.loads(run("scan", crawl, "--db", db, "--json", "--threshold", "0.6").output)
+    assert "cluster" in summary["stage_seconds"] and summary["files_new"] == 0
     # A new repost arrives: only it is read, and it joins its story's existing cluster.
     src = crawl / "www.sohu.com/2023/0312/656912345_121118820.html"
     new = crawl / "www.toutiao.com/2023/0313/7210000000000000001.html"
