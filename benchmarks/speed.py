@@ -101,6 +101,7 @@ def main() -> int:
         again = time.perf_counter() - t0
         print(f"crawl: {n} documents ({a.stories} stories x {1 + a.copies}), --jobs {a.jobs}")
         print(f"first scan: {first:.1f} s = {n / first:.0f} documents/s; {s.clusters} clusters")
+        print(f"  stages (s): {s.stage_seconds}")
         print(f"rescan, nothing new: {again:.1f} s")
         print(f"peak RSS (largest process): {peak_rss_mb():.0f} MB")
     finally:
