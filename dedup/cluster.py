@@ -16,6 +16,7 @@ threshold is only more verifications (s=0.1 still gives 4% of pairs as candidate
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class DocSig:
     n_shingles: int
     signature: np.ndarray
     numbers: tuple[str, ...] = ()
+    contexts: dict[int, frozenset[int]] = field(default_factory=dict)  # context -> names/numbers there
 
 
 @dataclass
@@ -148,6 +150,24 @@ def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
     return pairs
 
 
+def contexts(stored: str | None) -> dict[int, frozenset[int]]:
+    """The stored (context, word) pairs of a document as context -> words."""
+    out: dict[int, set[int]] = defaultdict(set)
+    for ctx, word in json.loads(stored or "[]"):
+        out[ctx].add(word)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def substitutions(a: DocSig, b: DocSig) -> int:
+    """Contexts where the two texts state different names or numbers (see shingle.anchors).
+
+    Measured on the development corpus: 7,396 of 7,406 pairs of true copies have none (10 have
+    one); 512 of 530 pairs of template siblings have at least one and 408 at least two.
+    """
+    small, big = (a.contexts, b.contexts) if len(a.contexts) <= len(b.contexts) else (b.contexts, a.contexts)
+    return sum(1 for k, words in small.items() if k in big and not words & big[k])
+
+
 def verify(a: DocSig, b: DocSig, params: Params) -> Edge | None:
     """A verified copy relation between two documents, or None."""
     j = jaccard(a.signature, b.signature)
@@ -160,6 +180,8 @@ def verify(a: DocSig, b: DocSig, params: Params) -> Edge | None:
     else:
         return None
     if number_conflicts(small, big) >= params.max_number_conflicts:
+        return None
+    if substitutions(small, big) >= params.max_substitutions:
         return None
     return Edge(big.doc_id, small.doc_id, j, c, kind)
 

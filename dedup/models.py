@@ -29,6 +29,7 @@ class Params:
     compilation_part: float = 0.75  # a story inside a compilation is at most this share of it
     min_shingles: int = 20  # fewer shingles: too little content to ever join a cluster
     max_number_conflicts: int = 1  # this many numbers contradicted: template siblings, not copies
+    max_substitutions: int = 2  # this many names/numbers swapped in the same context: siblings
     tokenizer: str = "jieba-0.42 precise HMM=off"
 
     def __post_init__(self) -> None:
@@ -107,6 +108,7 @@ class Document:
     n_tokens: int = 0
     n_shingles: int = 0
     numbers: list[str] = field(default_factory=list)
+    anchors: list[tuple[int, int]] = field(default_factory=list)  # (context, word) hashes of names and numbers
     boilerplate: list[str] = field(default_factory=list)  # platform boilerplate found in the text
     signature: bytes = field(default=b"", repr=False)
     status: str = "ok"  # ok | too_short

@@ -20,13 +20,13 @@ from functools import partial
 from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
-from dedup.cluster import DocSig, cluster_documents
+from dedup.cluster import DocSig, cluster_documents, contexts
 from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
 from dedup.extract import credits_in, extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
 from dedup.normalize import load_patterns, normalize_text
-from dedup.shingle import content_hash, numbers, shingles, tokenize
+from dedup.shingle import anchors, content_hash, numbers, shingles, tokenize
 from dedup.signature import from_bytes, make_signature, to_bytes
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     doc.n_shingles = len(sh)
     doc.content_hash = content_hash(tokens)
     doc.numbers = numbers(norm.text)
+    doc.anchors = anchors(tokens)
     if len(sh) < params.min_shingles:
         doc.status = "too_short"
         doc.signature = b""
@@ -268,8 +269,8 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
     if progress:
         progress("cluster", 0, 1)
     sigs = [
-        DocSig(i, h, n, from_bytes(blob, params.scheme), tuple(json.loads(nums or "[]")))
-        for i, h, n, blob, nums in store.clusterable()
+        DocSig(i, h, n, from_bytes(blob, params.scheme), tuple(json.loads(nums or "[]")), contexts(anch))
+        for i, h, n, blob, nums, anch in store.clusterable()
     ]
     t0 = time.perf_counter()
     groups = cluster_documents(sigs, params)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import zlib
+from functools import lru_cache
 
 import jieba
 
@@ -23,6 +25,9 @@ except ImportError:  # pragma: no cover - the pure-Python tokenizer gives the sa
 
 WORD = re.compile(r"[\w\u3400-\u9fff]")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
+WHOLE_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+# jieba dictionary tags of the words a template changes: person, place and organisation names.
+ANCHOR_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 
 
 def tokenize(text: str) -> list[str]:
@@ -46,6 +51,34 @@ def shingles(tokens: list[str], k: int) -> set[str]:
 def content_hash(tokens: list[str]) -> str:
     """Hash of the token sequence: equal for copies that differ only in spacing or punctuation."""
     return hashlib.sha1("\x1f".join(tokens).encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _word_tags() -> dict[str, str]:
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab  # the dictionary's part-of-speech tags, loaded once
+
+
+def _h(s: str) -> int:
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def anchors(tokens: list[str]) -> list[tuple[int, int]]:
+    """(context, word) hashes of every number and name in the text, the context being its two
+    neighbouring words.
+
+    Two texts that put different numbers or names in the same context are not copies: that is
+    what a template sibling does ("南昌" -> "福州", "6届" -> "5届"). Typos change the context
+    (no verdict); truncation and paragraph drops remove contexts (no verdict).
+    """
+    tags = _word_tags()
+    out = []
+    for i in range(1, len(tokens) - 1):
+        t = tokens[i]
+        if WHOLE_NUMBER.match(t) or (len(t) >= 2 and tags.get(t) in ANCHOR_TAGS):
+            out.append((_h(tokens[i - 1] + "\x1f" + tokens[i + 1]), _h(t)))
+    return out
 
 
 def numbers(text: str) -> list[str]:

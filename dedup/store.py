@@ -148,6 +148,10 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE documents ADD COLUMN learned_key TEXT;
     """,
+    # 4: (context, word) hashes of the names and numbers of each text (template-sibling check).
+    """
+    ALTER TABLE documents ADD COLUMN anchors TEXT;
+    """,
 ]
 
 DOC_COLUMNS = (
@@ -304,7 +308,7 @@ class Store:
         for d in docs:
             self._count_lines(d.site, d.text, +1)
         c.execute("DELETE FROM skipped WHERE file_path = ?", (path,))
-        cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "boilerplate", "signature",
+        cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
                 "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
         rows = [
             (
@@ -312,6 +316,7 @@ class Store:
                 json.dumps(d.credits, ensure_ascii=False),
                 json.dumps(d.site_names, ensure_ascii=False),
                 json.dumps(d.numbers),
+                json.dumps(d.anchors),
                 json.dumps(d.boilerplate, ensure_ascii=False),
                 d.signature or None,
                 sig_fp,
@@ -400,6 +405,7 @@ class Store:
                 json.dumps(d.credits, ensure_ascii=False),
                 json.dumps(d.boilerplate, ensure_ascii=False),
                 json.dumps(d.numbers),
+                json.dumps(d.anchors),
                 d.content_hash,
                 d.n_tokens,
                 d.n_shingles,
@@ -412,7 +418,7 @@ class Store:
         with self.write():
             self._set("documents_changed", "1")
             self.conn.executemany(
-                "UPDATE documents SET credits=?, boilerplate=?, numbers=?, content_hash=?, n_tokens=?, "
+                "UPDATE documents SET credits=?, boilerplate=?, numbers=?, anchors=?, content_hash=?, n_tokens=?, "
                 "n_shingles=?, signature=?, status=? WHERE id = ?",
                 rows,
             )
@@ -452,9 +458,10 @@ class Store:
         return sites
 
     def clusterable(self) -> Iterator[tuple]:
-        """(id, content_hash, n_shingles, signature, numbers) of documents that may join clusters."""
+        """(id, content_hash, n_shingles, signature, numbers, anchors) of documents that may join clusters."""
         yield from self.db.execute(
-            "SELECT id, content_hash, n_shingles, signature, numbers FROM documents WHERE status = 'ok' ORDER BY id"
+            "SELECT id, content_hash, n_shingles, signature, numbers, anchors FROM documents "
+            "WHERE status = 'ok' ORDER BY id"
         )
 
     def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:

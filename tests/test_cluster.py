@@ -1,16 +1,17 @@
 """Clustering on real story texts: copies join, template siblings and compilations do not merge."""
 
+import json
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import DocSig, UnionFind, cluster_documents, number_conflicts
+from dedup.cluster import DocSig, UnionFind, cluster_documents, contexts, number_conflicts, substitutions
 from dedup.discover import read_source
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Params, SourceFile
 from dedup.normalize import load_patterns, normalize_text
-from dedup.shingle import content_hash, numbers, shingles, tokenize
+from dedup.shingle import anchors, content_hash, numbers, shingles, tokenize
 from dedup.signature import make_signature
 from tests.conftest import BUS, FLOOD, SAMPLE, TREES
 
@@ -28,7 +29,7 @@ def sig(doc_id: int, text: str) -> DocSig:
     toks = tokenize(norm)
     sh = shingles(toks, P.shingle_size)
     return DocSig(doc_id, content_hash(toks), len(sh), make_signature(sh, P.num_perm, P.seed, P.scheme),
-                  tuple(numbers(norm)))  # fmt: skip
+                  tuple(numbers(norm)), contexts(json.dumps(anchors(toks))))  # fmt: skip
 
 
 TREES_T, BUS_T, FLOOD_T = story(TREES), story(BUS), story(FLOOD)
@@ -104,3 +105,21 @@ def test_union_find():
     uf.union(3, 4)
     uf.union(2, 4)
     assert len({uf.find(i) for i in (1, 2, 3, 4)}) == 1 and uf.find(5) == 5
+
+
+TEMPLATE = (
+    "江西省南昌市今天召开全市城市管理工作会议，市长李强出席会议并讲话。会议指出，南昌市要学习借鉴杭州、"
+    "上海等城市的先进经验，进一步提升城市精细化管理水平，推动城市管理向城市治理转变。会议要求，各县区、"
+    "各部门要强化责任担当，加强协调配合，确保各项工作任务落到实处。会后，李强一行实地察看了南昌市部分"
+    "街道的环境整治情况，要求相关部门加快推进老旧小区改造，切实解决群众急难愁盼问题。"
+)
+
+
+def test_a_sibling_with_other_names_and_places_is_not_a_copy():
+    other = TEMPLATE.replace("江西省", "福建省").replace("南昌", "福州").replace("李强", "王伟").replace("杭州", "深圳")
+    assert other != TEMPLATE
+    with_typos = TEMPLATE.replace("管理水平", "管里水平").replace("协调配合", "协调陪合")
+    docs = [sig(1, TEMPLATE), sig(2, with_typos), sig(3, other)]
+    assert groups_as_sets(cluster_documents(docs, P)) == [{1, 2}]
+    assert substitutions(docs[0], docs[2]) >= 2
+    assert substitutions(docs[0], docs[1]) == 0
