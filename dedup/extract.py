@@ -98,11 +98,16 @@ def clean_credit(name: str) -> str | None:
 def credits_in(text: str) -> list[str]:
     """Names credited in `来源：X`-style lines of some text, in order, without repeats."""
     out: list[str] = []
-    for m in CREDIT.finditer(text):
-        name = clean_credit(m.group(1))
-        if name and name not in out:
-            out.append(name)
+    add_credits(out, (m.group(1) for m in CREDIT.finditer(text)))
     return out
+
+
+def add_credits(credits: list[str], names) -> None:
+    """Append the usable names not already in `credits` (in place, order kept)."""
+    for raw in names:
+        name = clean_credit(raw)
+        if name and name not in credits:
+            credits.append(name)
 
 
 def split_title(title: str) -> tuple[str, list[str]]:
@@ -338,14 +343,9 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
     year_hint = year_from_path(url, path)
     published, how, conf = _html_time(tree, meta, ld, header, script_text, year_hint)
 
-    credits = []
-    for key in ("source", "contentsource", "article:source", "author_source"):
-        name = clean_credit(meta.get(key, ""))
-        if name and name not in credits:
-            credits.append(name)
-    for name in credits_in(header) + credits_in(main):
-        if name not in credits:
-            credits.append(name)
+    credits: list[str] = []
+    add_credits(credits, (meta.get(k, "") for k in ("source", "contentsource", "article:source", "author_source")))
+    add_credits(credits, credits_in(header) + credits_in(main))
     return Document(
         path=path,
         file_path=path,
@@ -389,7 +389,7 @@ def read_txt(text: str, path: str) -> Document:
         if not ln:
             continue
         if HEAD_CREDIT.match(ln):
-            credits.extend(c for c in credits_in(ln) if c not in credits)
+            add_credits(credits, credits_in(ln))
             continue
         if TIME_LINE.match(ln) and published is None and len(ln) < 40:
             got = parse_time(ln, year_hint)
@@ -401,10 +401,7 @@ def read_txt(text: str, path: str) -> Document:
             i -= 1
         break
     body = "\n".join(ln.strip() for ln in lines[i:] if ln.strip())
-    for name in credits_in(body):
-        if name not in credits:
-            credits.append(name)
-    # A content farm's .txt page names itself in its own credit line: that is a site name too.
+    add_credits(credits, credits_in(body))
     return Document(
         path=path,
         file_path=path,
@@ -454,15 +451,10 @@ def read_record(obj: dict, path: str, file_path: str, kind: str) -> Document:
             if got:
                 published, conf, how = got[0], got[1], f"json {key}"
                 break
-    credits = []
+    credits: list[str] = []
     src = _first(obj, SOURCE_KEYS)
-    if isinstance(src, str):
-        name = clean_credit(src)
-        if name:
-            credits.append(name)
-    for name in credits_in(text):
-        if name not in credits:
-            credits.append(name)
+    add_credits(credits, [src] if isinstance(src, str) else [])
+    add_credits(credits, credits_in(text))
     return Document(
         path=path,
         file_path=file_path,

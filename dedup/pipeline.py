@@ -23,7 +23,7 @@ from dedup.attribute import DocInfo, load_sources, pick_original, platform_names
 from dedup.cluster import DocSig, cluster_documents, contexts
 from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
-from dedup.extract import credits_in, extract_documents
+from dedup.extract import add_credits, credits_in, extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
 from dedup.normalize import load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingles, tokenize
@@ -56,9 +56,7 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     norm = normalize_text(doc.text, patterns, learned)
     doc.boilerplate = norm.boilerplate
     for line in norm.credits:
-        for name in credits_in(line):
-            if name not in doc.credits:
-                doc.credits.append(name)
+        add_credits(doc.credits, credits_in(line))
     tokens = tokenize(norm.text)
     sh = shingles(tokens, params.shingle_size)
     doc.n_tokens = len(tokens)
