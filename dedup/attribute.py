@@ -338,7 +338,7 @@ def pick_original(
     margin = score[best.doc_id] - score[ranked[1].doc_id] if len(ranked) > 1 else 3.0
     # Confidence from the margin over the runner-up: 0 margin (a coin toss between two equals)
     # gives 0.5, a credited publisher over an uncredited platform copy (margin >= 4) about 0.95.
-    confidence = round(1.0 - 0.5 * math.exp(-0.6 * margin), 2)
+    confidence = round(min(0.99, 1.0 - 0.5 * math.exp(-0.6 * margin)), 2)
     reasons = [e.detail for e in evidence if e.doc_id == best.doc_id and e.weight > 0]
     reasons += [f"but {e.detail}" for e in evidence if e.doc_id == best.doc_id and e.weight < 0]
     if timed and timed[0].doc_id != best.doc_id and _time_key(timed[0])[:16] != _time_key(best)[:16]:

@@ -23,8 +23,13 @@ def safe(value: object, width: int | None = None) -> Text:
     return Text(s)
 
 
-def when(iso: str | None) -> str:
-    return iso[:16].replace("T", " ") if iso else "—"
+def when(iso: str | None, confidence: float | None = None) -> str:
+    """A stored time for people: minutes, or the date alone when the page gave only a date."""
+    if not iso:
+        return "—"
+    if confidence is not None and confidence < 0.7:
+        return iso[:10]
+    return iso[:16].replace("T", " ")
 
 
 def print_summary(console: Console, s: RunSummary, db: str) -> None:
@@ -105,7 +110,7 @@ def print_cluster(console: Console, c: dict) -> None:
         t.add_row(
             str(m["id"]),
             Text(m["role"], style=style),
-            when(m["published_at"]),
+            when(m["published_at"], m.get("time_confidence")),
             safe(m["site"]),
             safe(m.get("site_role")),
             f"{m['similarity'] or 0:.2f}",
@@ -141,7 +146,7 @@ def propagation_tree(c: dict) -> Tree:
         return Text.assemble(
             (m["role"], "bold green" if m["role"] == "original" else ""),
             " ",
-            when(m["published_at"]),
+            when(m["published_at"], m.get("time_confidence")),
             " ",
             safe(m["site"]),
             " ",

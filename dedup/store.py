@@ -534,7 +534,7 @@ class Store:
         c["members"] = list(
             self.db.query(
                 """SELECT m.role, m.similarity, m.parent_id, m.score, d.id, d.path, d.site, d.url, d.title,
-                          d.published_at, d.time_source, d.credits, s.role AS site_role
+                          d.published_at, d.time_source, d.time_confidence, d.credits, s.role AS site_role
                    FROM memberships m JOIN documents d ON d.id = m.document_id
                    LEFT JOIN sites s ON s.site = d.site
                    WHERE m.cluster_id = ? ORDER BY coalesce(d.published_at, '9999'), d.path""",
