@@ -98,9 +98,16 @@ def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, as_
         click.echo(f"skipped {sk.path}: {sk.reason}", err=True)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
-    elif not quiet:
-        summary.skipped_examples = []
+    elif quiet:
+        pass
+    elif sys.stdout.isatty():
         print_summary(console, summary, str(db))
+    else:  # cron, a pipe, a log file: one line
+        click.echo(
+            f"dedup: {summary.documents} documents ({summary.files_new} files read, {summary.files_unchanged} "
+            f"unchanged), {summary.clusters} clusters, {summary.compilations} compilation pages, "
+            f"{summary.skipped} skipped, {summary.seconds:.1f} s"
+        )
 
 
 def _open(db: Path) -> Store:

@@ -53,8 +53,6 @@ def print_summary(console: Console, s: RunSummary, db: str) -> None:
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
-    for sk in s.skipped_examples[:10]:
-        console.print(Text.assemble(("skipped ", "yellow"), safe(sk.path), ": ", safe(sk.reason)))
 
 
 def print_clusters(console: Console, clusters: list[dict]) -> None:
