@@ -114,8 +114,11 @@ def profile_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, lis
     "from the internet") is a content farm; otherwise it is taken for a publisher.
     """
     profiles: dict[str, SiteProfile] = {}
+    # Names of known sources: a site whose pages mostly credit 新华社 is not 新华社.
+    known_names = {_norm_name(n): s for s in sources for n in (s.name, *s.aliases)}
     for site, docs in site_docs.items():
         p = SiteProfile(site=site, n_documents=len(docs))
+        known = source_for_site(site, sources)
         counts: Counter[str] = Counter()
         for names in site_names.get(site, []):
             counts.update(set(names))
@@ -124,9 +127,11 @@ def profile_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, lis
             credit_counts.update(set(d.credits))
         n = len(docs)
         for name, c in (counts + credit_counts).most_common():
+            other = known_names.get(_norm_name(name))
+            if other is not None and other is not known:
+                continue
             if c >= max(2, 0.5 * n) or (n == 1 and counts[name]):
                 p.names.append(name)
-        known = source_for_site(site, sources)
         if known:
             p.names = [known.name, *known.aliases, *p.names]
             p.role, p.role_reason = known.role, f"listed as {known.role} ({known.name})"

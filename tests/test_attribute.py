@@ -179,3 +179,9 @@ def test_external_original_with_its_address():
     a = attribute(docs)
     assert a.original_id is None
     assert a.external_source == "远方日报 (http://www.faraway-daily.cn/2023/0703/1.html)"
+
+
+def test_a_site_that_mostly_credits_an_agency_does_not_take_its_name():
+    docs = [doc(i, "www.portal.cn", credits=["新华社"]) for i in range(4)]
+    p = profile_sites({"www.portal.cn": docs}, {}, SOURCES)
+    assert "新华社" not in p["www.portal.cn"].names
