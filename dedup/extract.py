@@ -38,12 +38,15 @@ BLOCK_TAGS = {
 }  # fmt: skip
 # Class/id words of page furniture: comments, sharing, related-story lists, sidebars, footers.
 FURNITURE = re.compile(
-    r"(?:^|[-_ ])(?:comments?|cmt|discuss|share|relate[ds]?|related|recommend|sidebar|side|hot|"
+    r"(?:^|[-_ ])(?:comments?|cmt|discuss|share|relate[ds]?|related|recommend|sidebar|"
     r"nav|navigation|menu|crumbs?|breadcrumbs?|footer|foot|copyright|statement|disclaimer|"
-    r"other-q|hot-q|prenext|pre-next|next-post|post_next_post|tags?|toolbar|login|search|ad|ads|"
-    r"advert|banner|qrcode|right|rightbar|gov-top|topbar|top-bar|weui-msg)(?:$|[-_ ])",
+    r"other-q|hot-q|prenext|pre-next|next-post|post_next_post|toolbar|login|search|"
+    r"advert|banner|qrcode|gov-top|topbar|top-bar|weui-msg)(?:$|[-_ ])",
     re.I,
 )
+# Words that usually mean furniture but also name layout columns ("right", "side"): such an
+# element is kept when it holds most of the page's paragraph text.
+WEAK_FURNITURE = re.compile(r"(?:^|[-_ ])(?:side|hot|tags?|ad|ads|right|rightbar)(?:$|[-_ ])", re.I)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 TIME_META = (
     "article:published_time",
@@ -304,9 +307,15 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
     full_visible = block_text(body)
 
     for el in list(body.iter()):
-        if el.getparent() is None or not isinstance(el.tag, str):
+        if el.getparent() is None or not isinstance(el.tag, str) or el.tag in ("body", "article"):
             continue
-        if FURNITURE.search(_class_id(el)) and el.tag not in ("body", "article"):
+        if FURNITURE.search(_class_id(el)):
+            el.drop_tree()
+    total = sum(len(p.text_content()) for p in body.iter("p")) or 1
+    for el in list(body.iter()):
+        if el.getparent() is None or not isinstance(el.tag, str) or el.tag in ("body", "article"):
+            continue
+        if WEAK_FURNITURE.search(_class_id(el)) and sum(len(p.text_content()) for p in el.iter("p")) <= 0.5 * total:
             el.drop_tree()
     best, best_score = None, 0
     for el in body.iter():

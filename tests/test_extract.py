@@ -141,3 +141,15 @@ def test_page_variants_compare_equal():
         d = _signed(html)
         assert d.content_hash == ref.content_hash or d.signature == ref.signature, html[:80]
         assert d.n_shingles == ref.n_shingles
+
+
+def test_an_article_in_a_column_called_right_is_still_the_article():
+    paras = "".join(f"<p>{s}</p>" for s in SENTENCES)
+    html = (
+        "<html><body><div class='left'><ul><li><a href='/1'>栏目一</a></li></ul></div>"
+        f"<div class='right'><h1>标题</h1>{paras}</div>"
+        "<div class='side hot'><p>热门文章标题一</p><p>热门文章标题二</p></div></body></html>"
+    )
+    d = read_html(html, "x.cn/1.html")
+    assert SENTENCES[0] in d.text and SENTENCES[2] in d.text
+    assert "热门文章" not in d.text
