@@ -13,7 +13,7 @@ A = (
 def test_tokens_drop_punctuation_and_keep_numbers():
     toks = tokenize("李强27日在京会见，总干事。")
     assert "，" not in toks and "。" not in toks and "27" in toks
-    assert numbers("增长12.5%和9.1%，共3项") == ["12.5", "9.1", "3"]
+    assert numbers("前8个月服务贸易同比增长12.5%和9.1%，共3项指标创下新高。\n阅读 38779") == ["8", "12.5", "9.1", "3"]
 
 
 def test_shingles_and_hash():
