@@ -31,13 +31,14 @@ def main() -> int:
     ap.add_argument("--scorer", default=str(HERE.parent / "shared/corpus/score.py"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--keep", help="keep the database and predictions in this directory")
+    ap.add_argument("--seed", type=int, default=Params.seed, help="MinHash seed (run several to see the spread)")
     a = ap.parse_args()
     out = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dedup-quality-"))
     out.mkdir(parents=True, exist_ok=True)
     db = out / "dedup.db"
     db.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    summary = scan(a.crawl, db, Params(), jobs=a.jobs)
+    summary = scan(a.crawl, db, Params(seed=a.seed), jobs=a.jobs)
     secs = time.perf_counter() - t0
     pred = out / "pred.jsonl"
     store = Store(db, create=False)

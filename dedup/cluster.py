@@ -38,6 +38,7 @@ class DocSig:
     signature: np.ndarray
     numbers: tuple[str, ...] = ()
     contexts: dict[int, frozenset[int]] = field(default_factory=dict)  # context -> names/numbers there
+    windows: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (shingles, signature) of long texts
 
 
 @dataclass
@@ -111,43 +112,56 @@ def number_conflicts(small: DocSig, big: DocSig) -> int:
     return missing + max(0, extra - math.ceil(len(have_big) * uncovered))
 
 
-def _size_bucket(n: int) -> int:
-    return max(1, round(1.05 ** round(math.log(max(n, 1)) / math.log(1.05))))
-
-
 def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
-    """Pairs of representatives that share an LSH band, or where one may contain the other.
+    """Pairs of representatives that share an LSH band, directly or through a window, or where one
+    may contain the other.
 
-    The banded index finds similar texts; datasketch's LSH Ensemble (partitioned by set size)
-    finds a short text inside a long one, which banding on Jaccard misses: a story that is a
-    fifth of a compilation has a Jaccard similarity of 0.2 with it.
+    Whole texts find similar texts. A story that is a fifth of a compilation has a Jaccard
+    similarity of only 0.2 with the whole page, which banding misses; but it fills most of one of
+    the page's windows (shingle.windows), and the window shares a band with it.
     """
-    leans = {r.doc_id: lean(r.signature, params.seed, params.scheme) for r in reps}
     lsh = MinHashLSH(num_perm=params.num_perm, params=(params.lsh_bands, params.lsh_rows))
     with lsh.insertion_session() as session:
         for r in reps:
-            session.insert(r.doc_id, leans[r.doc_id], check_duplication=False)
+            session.insert(r.doc_id, lean(r.signature, params.seed, params.scheme), check_duplication=False)
+            for k, (_, w) in enumerate(r.windows):
+                session.insert((r.doc_id, k), lean(w, params.seed, params.scheme), check_duplication=False)
     pairs: set[tuple[int, int]] = set()
-    for r in reps:
-        for other in lsh.query(leans[r.doc_id]):
-            if other != r.doc_id:
-                pairs.add((min(r.doc_id, other), max(r.doc_id, other)))
+    # Every bucket of every band holds texts that agree on that band: its pairs are the
+    # candidates. Reading the buckets once costs less than querying the index with each text
+    # again (which finds the same pairs). A window pairs with whole texts of other documents only.
+    for table in lsh.hashtables:
+        for key in table.keys():  # noqa: SIM118 - a datasketch storage, not a dict
+            bucket = table.get(key)
+            if len(bucket) < 2:
+                continue
+            ids = sorted({x if isinstance(x, int) else x[0] for x in bucket})
+            whole = {x for x in bucket if isinstance(x, int)}
+            for i, a in enumerate(ids):
+                for b in ids[i + 1 :]:
+                    if a in whole or b in whole:
+                        pairs.add((a, b))
     if len(reps) >= 2:
-        # The ensemble's bands are tuned to its threshold, and at 0.8 it missed a story wholly
-        # inside a compilation (estimated containment 1.0) on the dev corpus; asking for 0.2 less
-        # finds those, and verification still applies the real threshold.
-        # Sizes rounded to a 5 % geometric grid: the ensemble's partitioning costs grow with the
-        # number of distinct sizes (3.5 s -> 2.4 s to index the 3,000-document dev corpus), and
-        # candidates are verified on the exact sizes anyway.
+        # A truncated copy at a third of a text too short for windows, or a story inside a
+        # compilation that no window holds well: datasketch's LSH Ensemble searches by
+        # containment, partitioned by size. Its bands are tuned to its threshold, and at 0.8 it
+        # missed stories wholly inside compilations on the dev corpus; asking for 0.2 less finds
+        # those, and verification applies the real threshold. Sizes are rounded to a 5 % grid:
+        # its partitioning cost grows with the number of distinct sizes.
         ensemble = MinHashLSHEnsemble(
             threshold=max(0.1, params.containment_threshold - 0.2), num_perm=params.num_perm, num_part=8
         )
+        leans = {r.doc_id: lean(r.signature, params.seed, params.scheme) for r in reps}
         ensemble.index([(r.doc_id, leans[r.doc_id], _size_bucket(r.n_shingles)) for r in reps])
         for r in reps:
             for other in ensemble.query(leans[r.doc_id], _size_bucket(r.n_shingles)):
                 if other != r.doc_id:
                     pairs.add((min(r.doc_id, other), max(r.doc_id, other)))
     return pairs
+
+
+def _size_bucket(n: int) -> int:
+    return max(1, round(1.05 ** round(math.log(max(n, 1)) / math.log(1.05))))
 
 
 def contexts(stored: str | None) -> dict[int, frozenset[int]]:
@@ -173,6 +187,12 @@ def verify(a: DocSig, b: DocSig, params: Params) -> Edge | None:
     j = jaccard(a.signature, b.signature)
     big, small = (a, b) if a.n_shingles >= b.n_shingles else (b, a)
     c = containment(j, big.n_shingles, small.n_shingles)
+    if j < params.jaccard_threshold:
+        # A short text inside a long one: estimated against the window that holds it best (the
+        # whole page's Jaccard is small and its estimate too rough).
+        for n, w in big.windows:
+            if small.n_shingles <= n:
+                c = max(c, containment(jaccard(w, small.signature), n, small.n_shingles))
     if j >= params.jaccard_threshold:
         kind = "similar"
     elif c >= params.containment_threshold:

@@ -27,10 +27,13 @@ class Params:
     jaccard_threshold: float = 0.5  # a verified pair at or above this is a copy
     containment_threshold: float = 0.8  # ... or the smaller text is this much inside the larger
     compilation_part: float = 0.75  # a story inside a compilation is at most this share of it
+    window_size: int = 240  # long texts also get signatures of windows of this many shingles,
+    window_step: int = 60  # every this many shingles, to find short texts inside them
     min_shingles: int = 20  # fewer shingles: too little content to ever join a cluster
     max_number_conflicts: int = 1  # this many numbers contradicted: template siblings, not copies
     max_substitutions: int = 2  # this many names/numbers swapped in the same context: siblings
     tokenizer: str = "jieba-0.42 precise HMM=off"
+    shingle_hash: str = "crc32"  # hash of a shingle before the MinHash permutations
 
     def __post_init__(self) -> None:
         if self.shingle_size < 1:
@@ -46,6 +49,8 @@ class Params:
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        if not 0 < self.window_step <= self.window_size:
+            raise ConfigError("window_step must be in (0, window_size]")
         if self.min_shingles < 1:
             raise ConfigError("min_shingles must be >= 1")
 
@@ -55,7 +60,7 @@ class Params:
     @property
     def signature_fingerprint(self) -> str:
         """Hash of the knobs that shape a document's signature (stored signatures need it equal)."""
-        keys = ("shingle_size", "num_perm", "seed", "scheme", "tokenizer")
+        keys = ("shingle_size", "num_perm", "seed", "scheme", "tokenizer", "shingle_hash", "window_size", "window_step")
         blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -111,6 +116,7 @@ class Document:
     anchors: list[tuple[int, int]] = field(default_factory=list)  # (context, word) hashes of names and numbers
     boilerplate: list[str] = field(default_factory=list)  # platform boilerplate found in the text
     signature: bytes = field(default=b"", repr=False)
+    windows: list[tuple[int, bytes]] = field(default_factory=list, repr=False)  # (shingles, signature)
     status: str = "ok"  # ok | too_short
 
 

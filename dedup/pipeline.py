@@ -26,8 +26,8 @@ from dedup.errors import DedupError
 from dedup.extract import add_credits, credits_in, extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
 from dedup.normalize import load_patterns, normalize_text
-from dedup.shingle import anchors, content_hash, numbers, shingles, tokenize
-from dedup.signature import from_bytes, make_signature, to_bytes
+from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
+from dedup.signature import from_bytes, make_signatures, to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     for line in norm.credits:
         add_credits(doc.credits, credits_in(line))
     tokens = tokenize(norm.text)
-    sh = shingles(tokens, params.shingle_size)
+    ordered = shingle_list(tokens, params.shingle_size)
+    sh = set(ordered)
     doc.n_tokens = len(tokens)
     doc.n_shingles = len(sh)
     doc.content_hash = content_hash(tokens)
@@ -69,7 +70,10 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
         doc.signature = b""
     else:
         doc.status = "ok"
-        doc.signature = to_bytes(make_signature(sh, params.num_perm, params.seed, params.scheme))
+        parts = windows(ordered, params.window_size, params.window_step)
+        whole, part_sigs = make_signatures(sh, parts, params.num_perm, params.seed, params.scheme)
+        doc.signature = to_bytes(whole)
+        doc.windows = [(len(w), to_bytes(s)) for w, s in zip(parts, part_sigs, strict=True)]
     return doc
 
 
@@ -271,6 +275,11 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
         for i, h, n, blob, nums, anch in store.clusterable()
     ]
     t0 = time.perf_counter()
+    wins: dict[int, list] = defaultdict(list)
+    for doc_id, n, blob in store.windows():
+        wins[doc_id].append((n, from_bytes(blob, params.scheme)))
+    for s in sigs:
+        s.windows = wins.get(s.doc_id, [])
     groups = cluster_documents(sigs, params)
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()

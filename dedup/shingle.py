@@ -41,6 +41,27 @@ def tokenize_jieba(text: str) -> list[str]:
     return [t for t in jieba.lcut(text, cut_all=False, HMM=False) if WORD.search(t)]
 
 
+def shingle_list(tokens: list[str], k: int) -> list[str]:
+    """Word k-shingles in text order (repeats kept)."""
+    if len(tokens) < k:
+        return [" ".join(tokens)] if tokens else []
+    return [" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)]
+
+
+def windows(ordered: list[str], size: int, step: int) -> list[set[str]]:
+    """Overlapping windows of `size` shingles every `step`, for texts at least twice that long.
+
+    A short story inside a long compilation shares few shingles with the whole page (Jaccard
+    1/k for k stories) but most of a window's: the windows let the banded index find it.
+    """
+    if len(ordered) < 2 * size:
+        return []
+    starts = list(range(0, len(ordered) - size + 1, step))
+    if starts[-1] != len(ordered) - size:
+        starts.append(len(ordered) - size)
+    return [set(ordered[s : s + size]) for s in starts]
+
+
 def shingles(tokens: list[str], k: int) -> set[str]:
     """Word k-shingles (a text shorter than k gives one shingle of all its tokens)."""
     if len(tokens) < k:

@@ -6,6 +6,7 @@ keeps those with them (Params.signature_fingerprint) and refuses to mix.
 
 from __future__ import annotations
 
+import zlib
 from functools import lru_cache
 
 import numpy as np
@@ -22,10 +23,30 @@ def _template(num_perm: int, seed: int, scheme: str) -> MinHash:
 
 def make_signature(shingles: set[str], num_perm: int, seed: int, scheme: str) -> np.ndarray:
     """MinHash hash values of a shingle set."""
+    return make_signatures(shingles, [], num_perm, seed, scheme)[0]
+
+
+def make_signatures(
+    shingles: set[str], parts: list[set[str]], num_perm: int, seed: int, scheme: str
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Signatures of a shingle set and of parts of it, each shingle hashed once.
+
+    Shingles are hashed with CRC-32 rather than datasketch's default SHA-1: MinHash only needs
+    the hash to spread distinct shingles (datasketch 2's schemes mix it with the MurmurHash3
+    finalizer before permuting), and SHA-1 through Python was a third of the signing time
+    (0.66 of 2.3 ms per document). Each shingle is hashed once, windows reuse the values.
+    """
     t = _template(num_perm, seed, scheme)
-    m = MinHash(num_perm=num_perm, seed=seed, scheme=scheme, permutations=t.permutations)
-    m.update_batch([s.encode("utf-8") for s in shingles])
-    return m.hashvalues.copy()
+    hashes = {s: zlib.crc32(s.encode("utf-8")) for s in shingles}
+
+    def one(items) -> np.ndarray:
+        m = MinHash(
+            num_perm=num_perm, seed=seed, scheme=scheme, permutations=t.permutations, hashfunc=hashes.__getitem__
+        )
+        m.update_batch(items)
+        return m.hashvalues.copy()
+
+    return one(hashes), [one(p) for p in parts]
 
 
 def to_bytes(values: np.ndarray) -> bytes:

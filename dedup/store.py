@@ -152,6 +152,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE documents ADD COLUMN anchors TEXT;
     """,
+    # 5: signatures of overlapping windows of long texts (short texts inside long ones).
+    """
+    CREATE TABLE windows (
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        seq INTEGER NOT NULL,
+        n_shingles INTEGER NOT NULL,
+        signature BLOB NOT NULL,
+        PRIMARY KEY (document_id, seq)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 DOC_COLUMNS = (
@@ -302,6 +312,7 @@ class Store:
             if p not in keep:
                 c.execute("DELETE FROM memberships WHERE document_id = ?", (doc_id,))
                 c.execute("DELETE FROM evidence WHERE document_id = ?", (doc_id,))
+                c.execute("DELETE FROM windows WHERE document_id = ?", (doc_id,))
                 c.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", (doc_id,))
                 c.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", (doc_id,))
                 c.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
@@ -417,6 +428,11 @@ class Store:
         ]
         with self.write():
             self._set("documents_changed", "1")
+            self.conn.executemany("DELETE FROM windows WHERE document_id = ?", [(i,) for i in ids])
+            self.conn.executemany(
+                "INSERT INTO windows (document_id, seq, n_shingles, signature) VALUES (?, ?, ?, ?)",
+                [(i, k, n, blob) for i, d in zip(ids, docs, strict=True) for k, (n, blob) in enumerate(d.windows)],
+            )
             self.conn.executemany(
                 "UPDATE documents SET credits=?, boilerplate=?, numbers=?, anchors=?, content_hash=?, n_tokens=?, "
                 "n_shingles=?, signature=?, status=? WHERE id = ?",
@@ -462,6 +478,13 @@ class Store:
         yield from self.db.execute(
             "SELECT id, content_hash, n_shingles, signature, numbers, anchors FROM documents "
             "WHERE status = 'ok' ORDER BY id"
+        )
+
+    def windows(self) -> Iterator[tuple[int, int, bytes]]:
+        """(document id, shingles, signature) of the windows of documents that may join clusters."""
+        yield from self.db.execute(
+            "SELECT w.document_id, w.n_shingles, w.signature FROM windows w "
+            "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
         )
 
     def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from dedup.cluster import DocSig, UnionFind, cluster_documents, contexts, number_conflicts, substitutions
 from dedup.discover import read_source
 from dedup.extract import extract_documents
-from dedup.models import ROLE_COMPILATION, Params, SourceFile
-from dedup.normalize import load_patterns, normalize_text
-from dedup.shingle import anchors, content_hash, numbers, shingles, tokenize
-from dedup.signature import make_signature
+from dedup.models import ROLE_COMPILATION, Document, Params, SourceFile
+from dedup.normalize import load_patterns
+from dedup.pipeline import prepare_document
+from dedup.signature import from_bytes
 from tests.conftest import BUS, FLOOD, SAMPLE, TREES
 
 P = Params()
@@ -25,11 +25,17 @@ def story(path: str) -> str:
 
 
 def sig(doc_id: int, text: str) -> DocSig:
-    norm = normalize_text(text, PATTERNS).text
-    toks = tokenize(norm)
-    sh = shingles(toks, P.shingle_size)
-    return DocSig(doc_id, content_hash(toks), len(sh), make_signature(sh, P.num_perm, P.seed, P.scheme),
-                  tuple(numbers(norm)), contexts(json.dumps(anchors(toks))))  # fmt: skip
+    """A document signed by the pipeline's own stage, as clustering reads it back from the store."""
+    d = prepare_document(Document(path=f"{doc_id}", file_path=f"{doc_id}", kind="txt", text=text), P, PATTERNS)
+    return DocSig(
+        doc_id,
+        d.content_hash,
+        d.n_shingles,
+        from_bytes(d.signature, P.scheme),
+        tuple(d.numbers),
+        contexts(json.dumps(d.anchors)),
+        [(n, from_bytes(b, P.scheme)) for n, b in d.windows],
+    )
 
 
 TREES_T, BUS_T, FLOOD_T = story(TREES), story(BUS), story(FLOOD)
