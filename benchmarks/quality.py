@@ -46,6 +46,7 @@ def main() -> int:
         for row in store.export_rows():
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     store.close()
+    print(f"seed {a.seed}; stages (s): {summary.stage_seconds}")
     print(
         f"scan: {summary.documents} documents, {summary.clusters} clusters, {summary.skipped} skipped "
         f"in {secs:.1f} s = {summary.documents / secs:.0f} docs/s with --jobs {a.jobs}"
