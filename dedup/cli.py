@@ -95,7 +95,12 @@ def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, as_
     except DedupError as exc:
         raise _fail(exc) from None
     for sk in summary.skipped_examples:
-        click.echo(f"skipped {sk.path}: {sk.reason}", err=True)
+        click.echo(f"skipped {safe(sk.path).plain}: {safe(sk.reason).plain}", err=True)
+    more = summary.skipped_new - len(summary.skipped_examples)
+    if more > 0:
+        click.echo(
+            f"skipped {more} more files or records in this run: `dedup skipped --db {db}` lists them all", err=True
+        )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
     elif quiet:
@@ -189,9 +194,8 @@ def skipped(db) -> None:
         rows = store.skipped_rows()
     finally:
         store.close()
-    console = _console()
-    for r in rows:
-        console.print(safe(f"{r['path']}: {r['reason']}"))
+    for r in rows:  # one line each, never wrapped: grep-able
+        click.echo(f"{safe(r['path']).plain}: {safe(r['reason']).plain}")
 
 
 @cli.command()

@@ -150,6 +150,7 @@ class RunSummary:
     documents: int = 0
     documents_new: int = 0
     skipped: int = 0
+    skipped_new: int = 0  # skipped in this run (`skipped` counts all stored)
     too_short: int = 0
     clusters: int = 0
     clustered_documents: int = 0

@@ -164,24 +164,20 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     seen: set[str] = set()
     todo: list[SourceFile] = []
     unchanged: list[str] = []
+    unsupported: list[str] = []
     for sf, rel in discover_files(root):
         seen.add(rel)
         summary.files_seen += 1
         if sf is None:
-            ext = os.path.splitext(rel)[1] or "(none)"
             if states.get(rel, (None, None, None, None))[3] != "unsupported":
-                with store.write():
-                    store.db["files"].upsert(
-                        {"path": rel, "status": "unsupported", "reason": f"unsupported file type {ext}",
-                         "run_id": summary.run_id},
-                        pk="path",
-                    )  # fmt: skip
+                unsupported.append(rel)
             continue
         old = states.get(rel)
         if old and old[0] == sf.size and old[1] == sf.mtime and old[3] in ("ok", "skipped"):
             unchanged.append(rel)
             continue
         todo.append(sf)
+    store.mark_unsupported(unsupported, summary.run_id)
     store.touch_files(unchanged, summary.run_id)
     summary.files_unchanged = len(unchanged)
     summary.files_new = len(todo)
@@ -208,8 +204,9 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
         if len(batch) >= SAVE_BATCH:
             store.save_files(batch, summary.run_id, params.signature_fingerprint)
             batch = []
+        summary.skipped_new += len(skipped)
         for s in skipped:
-            log.warning("skipped %s: %s", s.path, s.reason)
+            log.info("skipped %s: %s", s.path, s.reason)
             if len(summary.skipped_examples) < 20:
                 summary.skipped_examples.append(s)
         if progress:

@@ -14,6 +14,7 @@ Tables (browse them with `sqlite3` or Datasette):
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -253,6 +254,16 @@ class Store:
         return {
             r[0]: (r[1], r[2], r[3], r[4]) for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
         }
+
+    def mark_unsupported(self, paths: list[str], run_id: int) -> None:
+        """Record files no reader handles (images, scripts...): seen, not read."""
+        with self.write():
+            self.conn.executemany(
+                "INSERT INTO files (path, status, reason, run_id) VALUES (?, 'unsupported', ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+                "run_id = excluded.run_id",
+                [(p, f"unsupported file type {os.path.splitext(p)[1] or '(none)'}", run_id) for p in paths],
+            )
 
     def touch_files(self, paths: Iterable[str], run_id: int, mtime: float | None = None) -> None:
         """Mark unchanged files and their documents as seen by this run (and a new mtime if given)."""

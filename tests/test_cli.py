@@ -274,3 +274,18 @@ def test_warc_and_gzip_pages_join_their_clusters(crawl, tmp_path):
     assert rows["warcs/crawl-20230315.warc.gz#1"]["cluster"] == bus_cluster
     assert rows["www.toutiao.com/2023/0313/1.html.gz"]["cluster"] == trees
     assert rows["www.qcnews.cn/2023/0312/1000234567.html"]["original"] is True
+
+
+def test_many_bad_files_are_summed_up(tmp_path):
+    crawl = tmp_path / "c"
+    crawl.mkdir()
+    for i in range(25):
+        (crawl / f"bad{i:02d}.json").write_text("{", encoding="utf-8")
+    (crawl / "logo.png").write_bytes(b"\x89PNG")
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(cli, ["scan", str(crawl), "--db", str(db), "--quiet"])
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert len([x for x in lines if x.startswith("skipped bad")]) == 20
+    assert lines[-1] == f"skipped 5 more files or records in this run: `dedup skipped --db {db}` lists them all"
+    assert len(run("skipped", "--db", db).output.splitlines()) == 25
