@@ -131,8 +131,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX evidence_cluster ON evidence(cluster_id, document_id);
     ALTER TABLE memberships ADD COLUMN score REAL;
     """,
-    # 3: boilerplate learned from the crawl: short lines counted per site, the learned ones, and
-    # which learned lines each document's signature was made without.
+    # 3: boilerplate learned from the crawl: short lines counted per site, and the learned ones.
     """
     CREATE TABLE site_lines (
         site TEXT NOT NULL,
@@ -147,7 +146,6 @@ MIGRATIONS: list[str] = [
         share REAL NOT NULL,
         PRIMARY KEY (site, line)
     );
-    ALTER TABLE documents ADD COLUMN learned_key TEXT;
     """,
     # 4: (context, word) hashes of the names and numbers of each text (template-sibling check).
     """
