@@ -25,7 +25,6 @@ from dedup.models import ROLE_COMPILATION, ROLE_COPY, ROLE_ORIGINAL
 
 DEFAULT_SOURCES = DATA_DIR / "sources.toml"
 ROLES = ("publisher", "platform", "farm", "unknown")
-ROLE_RANK = {"publisher": 0, "unknown": 1, "platform": 2, "farm": 3}
 
 
 @dataclass
@@ -375,7 +374,8 @@ def _base(site: str) -> str:
 
 def _likely_parent(d, best, candidates, by_site, sites, profiles, overlaps, platform_names) -> int:
     """Where a copy was most likely copied from: its canonical link, its credit, the platform whose
-    boilerplate it carries, else the original."""
+    boilerplate it carries, the latest earlier member whose text holds it (a cut copy of a cut
+    copy), else the original."""
     me = d.doc_id
     by_url = {_url_key(c.url): c for c in candidates if c.url and c.doc_id != me}
     if d.canonical_url and _url_key(d.canonical_url) in by_url:
@@ -390,4 +390,7 @@ def _likely_parent(d, best, candidates, by_site, sites, profiles, overlaps, plat
         cands = [c for c in before if _base(c.site).endswith(platform)]
         if cands:
             return max(cands, key=_time_key).doc_id
+    holders = [c for c in before if c.doc_id != best.doc_id and overlaps.get((c.doc_id, me), 0.0) >= 0.8]
+    if holders and d.published_at:
+        return max(holders, key=_time_key).doc_id
     return best.doc_id
