@@ -54,6 +54,19 @@ def main() -> int:
     res = subprocess.run([sys.executable, a.scorer, "--labels", a.labels, "--pred", str(pred)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     print(res.stdout, end="")
+    # Diagnostic beyond the scorer: the labels' parent of each copy (read here only, never by
+    # the product) against the likely parent the scan stored.
+    labels = json.loads(Path(a.labels).read_text(encoding="utf-8"))["documents"]
+    store = Store(db, create=False)
+    path = dict(store.db.execute("SELECT id, path FROM documents").fetchall())
+    ok = n = 0
+    for doc_id, parent in store.db.execute("SELECT document_id, parent_id FROM memberships WHERE role = 'copy'"):
+        want = labels.get(path[doc_id], {}).get("parent")
+        if want:
+            n += 1
+            ok += path.get(parent) == want
+    store.close()
+    print(f"propagation: likely parent = labelled parent for {ok}/{n} copies = {ok / max(n, 1):.4f}")
     return 0
 
 
