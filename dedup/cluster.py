@@ -97,7 +97,7 @@ def number_conflicts(small: DocSig, big: DocSig) -> int:
     wording, so Jaccard alone cannot tell them from copies; their numbers differ. A copy states
     only numbers of its original (typos, ads and boilerplate do not add figures). The larger text
     may hold extra numbers in the part the smaller one lacks (a truncated copy), about in
-    proportion to that part; beyond that, its extra numbers count as conflicts too.
+    proportion to that part; beyond that (and one more), its extra numbers count as conflicts too.
     """
     # Sets, not counts: a page that repeats its own text (a summary line, a mobile copy) repeats
     # its numbers without stating new ones.
@@ -108,8 +108,10 @@ def number_conflicts(small: DocSig, big: DocSig) -> int:
         # The smaller text is a part of the larger (truncated, paragraphs dropped): the numbers
         # of the missing part can be anywhere, so only contradictions count.
         return missing
+    # One extra number is let pass: a copy may drop a year or a figure in an edit; a sibling
+    # that only adds dates adds them in several places.
     extra = len(have_big - have_small)
-    return missing + max(0, extra - math.ceil(len(have_big) * uncovered))
+    return missing + max(0, extra - math.ceil(len(have_big) * uncovered) - 1)
 
 
 def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
