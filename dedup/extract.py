@@ -384,32 +384,31 @@ HEAD_CREDIT = re.compile(r"^\s*(?:来源|來源|稿源|转载自|轉載自|出�
 
 
 def read_txt(text: str, path: str) -> Document:
-    """A text page: optional credit and timestamp lines, the title, then the body."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    """A text page: credit and timestamp lines and the title, in either order, then the body."""
+    lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     credits: list[str] = []
     published = how = None
     conf = 0.0
     title = ""
     i = 0
     year_hint = year_from_path(path)
-    while i < len(lines):
-        ln = lines[i].strip()
-        i += 1
+    header_lines = 0  # non-empty lines read as the header
+    while i < len(lines) and header_lines < 6:
+        ln = lines[i]
         if not ln:
+            i += 1
             continue
         if HEAD_CREDIT.match(ln):
             add_credits(credits, credits_in(ln))
-            continue
-        if TIME_LINE.match(ln) and published is None and len(ln) < 40:
-            got = parse_time(ln, year_hint)
-            if got:
-                published, conf, how = got[0], got[1], "text header line"
-                continue
-        title = ln if len(ln) <= 80 else ""
-        if not title:
-            i -= 1
-        break
-    body = "\n".join(ln.strip() for ln in lines[i:] if ln.strip())
+        elif TIME_LINE.match(ln) and published is None and len(ln) < 40 and (got := parse_time(ln, year_hint)):
+            published, conf, how = got[0], got[1], "text header line"
+        elif not title and len(ln) <= 80 and header_lines < 3:
+            title = ln
+        else:
+            break
+        i += 1
+        header_lines += 1
+    body = "\n".join(ln for ln in lines[i:] if ln)
     add_credits(credits, credits_in(body))
     return Document(
         path=path,

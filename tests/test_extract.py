@@ -153,3 +153,12 @@ def test_an_article_in_a_column_called_right_is_still_the_article():
     d = read_html(html, "x.cn/1.html")
     assert SENTENCES[0] in d.text and SENTENCES[2] in d.text
     assert "热门文章" not in d.text
+
+
+def test_txt_header_in_another_order():
+    text = "青川举行防汛演练\n2023-03-10 09:18\n来源：青川日报\n\n" + "\n".join(SENTENCES)
+    d = read_txt(text, "www.x.cn/2023/0310/1.txt")
+    assert d.title == "青川举行防汛演练"
+    assert d.published_at == "2023-03-10T09:18:00+08:00"
+    assert d.credits == ["青川日报"]
+    assert d.text.startswith(SENTENCES[0])
