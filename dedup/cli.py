@@ -30,7 +30,8 @@ EXPORT_FIELDS = ["path", "cluster", "original", "contains", "role", "site", "url
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    # Piped into a file or a pager, rich would assume 80 columns and cut every title short.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _fail(exc: DedupError) -> click.ClickException:
@@ -110,7 +111,8 @@ def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, as_
     else:  # cron, a pipe, a log file: one line
         click.echo(
             f"dedup: {summary.documents} documents ({summary.files_new} files read, {summary.files_unchanged} "
-            f"unchanged), {summary.clusters} clusters, {summary.compilations} compilation pages, "
+            f"unchanged), {summary.clusters} clusters, {summary.compilations} compilation "
+            f"page{'' if summary.compilations == 1 else 's'}, "
             f"{summary.skipped} skipped, {summary.seconds:.1f} s"
         )
 
