@@ -213,14 +213,18 @@ def _overlap(a: DocSig, b: DocSig) -> float:
     return containment(jaccard(a.signature, b.signature), a.n_shingles, b.n_shingles)
 
 
-def find_compilations(edges: list[Edge], sig: dict[int, DocSig], params: Params) -> dict[int, set[int]]:
+def find_compilations(
+    edges: list[Edge], sig: dict[int, DocSig], params: Params, copies: dict[int, int] | None = None
+) -> dict[int, set[int]]:
     """Documents that wholly contain two or more different stories -> the documents they contain.
 
     A candidate holds at least two documents much smaller than itself. It is a compilation when
     those documents fall into two or more clusters of the graph without the candidates' own edges,
     and those clusters are different texts: two truncations of one story that the graph failed to
     link still overlap each other, two stories of a compilation do not.
+    `copies`: how many documents each representative stands for (itself and its exact copies).
     """
+    copies = copies or {}
     inside: dict[int, set[int]] = defaultdict(set)
     for e in edges:
         if e.containment >= params.containment_threshold and (
@@ -234,6 +238,10 @@ def find_compilations(edges: list[Edge], sig: dict[int, DocSig], params: Params)
     for e in edges:
         if e.a not in candidates and e.b not in candidates:
             uf.union(e.a, e.b)
+    weight: dict[int, int] = defaultdict(int)  # documents per component, exact copies included
+    for d in sig:
+        if d not in candidates:
+            weight[uf.find(d)] += copies.get(d, 1)
     out = {}
     for x in candidates:
         parts: dict[int, list[int]] = defaultdict(list)
@@ -241,14 +249,23 @@ def find_compilations(edges: list[Edge], sig: dict[int, DocSig], params: Params)
             parts[uf.find(y)].append(y)
         # Merge parts that overlap: they are pieces of one story, not two stories.
         stories: list[list[int]] = []
-        for members in parts.values():
+        spread: list[int] = []  # documents in the graph that carry each story
+        for root, members in parts.items():
             reps = sorted(members, key=lambda d: -sig[d].n_shingles)[:3]
-            for st in stories:
+            for k, st in enumerate(stories):
                 if any(_overlap(sig[a], sig[b]) >= 0.5 for a in reps for b in st[:3]):
                     st.extend(reps)
+                    spread[k] += weight[uf.find(root)]
                     break
             else:
                 stories.append(reps)
+                spread.append(weight[uf.find(root)])
+        # A story of a compilation was published on its own somewhere: at least one of the
+        # stories has copies of its own. A page split in two (part 1 and part 2 reposted as
+        # pages of their own, nothing else) makes its full copies look like compilations of the
+        # two halves; then the halves are alone.
+        if max(spread, default=0) < 2:
+            continue
         # The stories of a compilation are disjoint parts of it: their sizes add up to at most
         # its own (10 % slack for boilerplate). Copies of one story cut in different places
         # (a truncation, a copy with paragraphs dropped) overlap, so theirs add up to more.
@@ -272,7 +289,7 @@ def cluster_documents(docs: list[DocSig], params: Params) -> list[Group]:
         e = verify(sig[a], sig[b], params)
         if e is not None:
             edges.append(e)
-    compilations = find_compilations(edges, sig, params)
+    compilations = find_compilations(edges, sig, params, {g[0].doc_id: len(g) for g in by_hash.values()})
 
     # Copies of one compilation page are compilations too: they join nothing.
     uf = UnionFind()

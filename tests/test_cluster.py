@@ -131,3 +131,13 @@ def test_a_sibling_with_other_names_and_places_is_not_a_copy():
     assert groups_as_sets(cluster_documents(docs, P)) == [{1, 2}]
     assert substitutions(docs[0], docs[2]) >= 2
     assert substitutions(docs[0], docs[1]) == 0
+
+
+def test_a_page_split_in_two_is_not_a_compilation_of_its_halves():
+    story = TREES_T + "\n" + FLOOD_T  # one long bulletin
+    lines = story.split("\n")
+    half1, half2 = "\n".join(lines[: len(lines) // 2]), "\n".join(lines[len(lines) // 2 :])
+    docs = [sig(1, story), sig(2, typo(story)), sig(3, "发布于:某县\n" + story), sig(4, half1), sig(5, half2)]
+    groups = cluster_documents(docs, P)
+    assert groups_as_sets(groups) == [{1, 2, 3, 4, 5}]
+    assert ROLE_COMPILATION not in groups[0].members.values()
