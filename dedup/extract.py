@@ -148,23 +148,19 @@ def _is_hidden(el) -> bool:
 def block_text(el) -> str:
     """The text of an element with a line break at every block boundary and <br>."""
     parts: list[str] = []
-
-    def walk(node) -> None:
+    # iterwalk rather than recursion (libxml2 already caps the nesting depth at 256).
+    for event, node in lxml.etree.iterwalk(el, events=("start", "end")):
         tag = node.tag if isinstance(node.tag, str) else ""
-        if tag in BLOCK_TAGS:
-            parts.append("\n")
-        if tag == "br":
-            parts.append("\n")
-        if node.text and tag:
-            parts.append(node.text)
-        for child in node:
-            walk(child)
-            if child.tail:
-                parts.append(child.tail)
-        if tag in BLOCK_TAGS:
-            parts.append("\n")
-
-    walk(el)
+        if event == "start":
+            if tag in BLOCK_TAGS or tag == "br":
+                parts.append("\n")
+            if node.text and tag:
+                parts.append(node.text)
+        else:
+            if tag in BLOCK_TAGS:
+                parts.append("\n")
+            if node is not el and node.tail:
+                parts.append(node.tail)
     text = "".join(parts)
     lines = [ln.strip() for ln in text.splitlines()]
     return "\n".join(ln for ln in lines if ln)
