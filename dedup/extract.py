@@ -286,17 +286,9 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
     body = tree.find("body")
     if body is None:
         body = tree
-    # Remove what a reader never sees, then the page furniture.
+    # Remove what a reader never sees (comments, scripts, hidden elements), then the furniture.
     for el in list(body.iter()):
-        if not isinstance(el.tag, str):
-            if el.getparent() is not None:
-                el.drop_tree()
-            continue
-    for el in list(body.iter()):
-        parent = el.getparent()
-        if parent is None or not isinstance(el.tag, str):
-            continue
-        if el.tag in DROP_TAGS or _is_hidden(el):
+        if el.getparent() is not None and (not isinstance(el.tag, str) or el.tag in DROP_TAGS or _is_hidden(el)):
             el.drop_tree()
     h1 = body.find(".//h1")
     h1_text = h1.text_content().strip() if h1 is not None else ""
