@@ -287,8 +287,11 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
     if body is None:
         body = tree
     # Remove what a reader never sees (comments, scripts, hidden elements), then the furniture.
+    # Not the body itself: pages hide it until their scripts have run (visibility:hidden).
     for el in list(body.iter()):
-        if el.getparent() is not None and (not isinstance(el.tag, str) or el.tag in DROP_TAGS or _is_hidden(el)):
+        if el is body or el.getparent() is None:
+            continue
+        if not isinstance(el.tag, str) or el.tag in DROP_TAGS or _is_hidden(el):
             el.drop_tree()
     h1 = body.find(".//h1")
     h1_text = h1.text_content().strip() if h1 is not None else ""

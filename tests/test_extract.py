@@ -162,3 +162,9 @@ def test_txt_header_in_another_order():
     assert d.published_at == "2023-03-10T09:18:00+08:00"
     assert d.credits == ["青川日报"]
     assert d.text.startswith(SENTENCES[0])
+
+
+def test_a_body_hidden_until_scripts_run_is_still_read():
+    paras = "".join(f"<p>{s}</p>" for s in SENTENCES)
+    d = read_html(f"<html><body style='visibility:hidden'><h1>标题</h1><div>{paras}</div></body></html>", "x.cn/1.html")
+    assert SENTENCES[0] in d.text
