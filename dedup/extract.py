@@ -287,12 +287,16 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
     if body is None:
         body = tree
     # Remove what a reader never sees (comments, scripts, hidden elements), then the furniture.
-    # Not the body itself: pages hide it until their scripts have run (visibility:hidden).
+    # A hidden element that holds most of the page's text is not a hidden copy: pages hide their
+    # body or article until their scripts have run (WeChat's js_content is visibility:hidden).
     for el in list(body.iter()):
-        if el is body or el.getparent() is None:
-            continue
-        if not isinstance(el.tag, str) or el.tag in DROP_TAGS or _is_hidden(el):
+        if el.getparent() is not None and (not isinstance(el.tag, str) or el.tag in DROP_TAGS):
             el.drop_tree()
+    total = len(body.text_content()) or 1
+    for el in list(body.iter()):
+        if el is not body and el.getparent() is not None and _is_hidden(el):
+            if len(el.text_content()) <= 0.5 * total:
+                el.drop_tree()
     h1 = body.find(".//h1")
     h1_text = h1.text_content().strip() if h1 is not None else ""
     full_visible = block_text(body)

@@ -168,3 +168,13 @@ def test_a_body_hidden_until_scripts_run_is_still_read():
     paras = "".join(f"<p>{s}</p>" for s in SENTENCES)
     d = read_html(f"<html><body style='visibility:hidden'><h1>标题</h1><div>{paras}</div></body></html>", "x.cn/1.html")
     assert SENTENCES[0] in d.text
+
+
+def test_an_article_hidden_until_scripts_run_is_still_read():
+    paras = "".join(f"<p>{s}</p>" for s in SENTENCES)
+    html = (
+        "<html><body><h1>标题</h1><div class='rich_media_content' id='js_content' style='visibility: hidden;'>"
+        f"{paras}</div><div class='foot'>阅读 1000</div></body></html>"
+    )
+    d = read_html(html, "mp.weixin.qq.com/1.html")
+    assert SENTENCES[2] in d.text
