@@ -294,9 +294,9 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
             el.drop_tree()
     total = len(body.text_content()) or 1
     for el in list(body.iter()):
-        if el is not body and el.getparent() is not None and _is_hidden(el):
-            if len(el.text_content()) <= 0.5 * total:
-                el.drop_tree()
+        hidden = el is not body and el.getparent() is not None and _is_hidden(el)
+        if hidden and len(el.text_content()) <= 0.5 * total:
+            el.drop_tree()
     h1 = body.find(".//h1")
     h1_text = h1.text_content().strip() if h1 is not None else ""
     full_visible = block_text(body)
