@@ -155,7 +155,12 @@ def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
         )
         leans = {r.doc_id: lean(r.signature, params.seed, params.scheme) for r in reps}
         ensemble.index([(r.doc_id, leans[r.doc_id], _size_bucket(r.n_shingles)) for r in reps])
+        # A text is looked up only if some text is at least 2.5 times its size: inside a text
+        # less than that, its Jaccard similarity is over 0.4 and the banded index finds it.
+        longest = max(r.n_shingles for r in reps)
         for r in reps:
+            if r.n_shingles * 2.5 > longest:
+                continue
             for other in ensemble.query(leans[r.doc_id], _size_bucket(r.n_shingles)):
                 if other != r.doc_id:
                     pairs.add((min(r.doc_id, other), max(r.doc_id, other)))
