@@ -489,6 +489,7 @@ def extract_documents(sf: SourceFile) -> list[Document | Skipped]:
             for d in docs:
                 if isinstance(d, Document) and sf.kind == "warc":
                     d.kind = f"warc-{d.kind}"
+                    d.fetched_at = e.fetched_at
             out.extend(docs)
         return out
     return _extract_page(sf.path, sf.path, sf.kind, sf.data)

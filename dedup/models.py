@@ -104,6 +104,7 @@ class Document:
     published_at: str | None = None  # ISO 8601 with offset
     time_source: str | None = None  # where the time came from (meta, text, json, ...)
     time_confidence: float = 0.0
+    fetched_at: str | None = None  # when the crawler fetched the page (WARC-Date): not a publish time
     credits: list[str] = field(default_factory=list)  # names in 来源/转载自/... lines
     site_names: list[str] = field(default_factory=list)  # names the page gives its own site
     text: str = ""  # main text as published

@@ -161,11 +161,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (document_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 6: when a crawler fetched the page (WARC-Date), kept apart from the publish time.
+    """
+    ALTER TABLE documents ADD COLUMN fetched_at TEXT;
+    """,
 ]
 
 DOC_COLUMNS = (
     "path", "file_path", "kind", "site", "url", "canonical_url", "title", "published_at",
-    "time_source", "time_confidence", "encoding", "text", "content_hash", "n_tokens",
+    "time_source", "time_confidence", "fetched_at", "encoding", "text", "content_hash", "n_tokens",
     "n_shingles", "status",
 )  # fmt: skip
 

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -272,6 +273,11 @@ def test_warc_and_gzip_pages_join_their_clusters(crawl, tmp_path):
     assert rows["warcs/crawl-20230315.warc.gz#0"]["site"] == "m.sohu.com"
     assert rows["warcs/crawl-20230315.warc.gz#0"]["url"] == "https://m.sohu.com/a/656912345_121118820"
     assert rows["warcs/crawl-20230315.warc.gz#1"]["cluster"] == bus_cluster
+    conn = sqlite3.connect(db)
+    fetched = conn.execute("SELECT fetched_at FROM documents WHERE path = 'warcs/crawl-20230315.warc.gz#0'").fetchone()[
+        0
+    ]
+    assert fetched and fetched.startswith("20")
     assert rows["www.toutiao.com/2023/0313/1.html.gz"]["cluster"] == trees
     assert rows["www.qcnews.cn/2023/0312/1000234567.html"]["original"] is True
 
