@@ -106,6 +106,7 @@ class Document:
     time_confidence: float = 0.0
     fetched_at: str | None = None  # when the crawler fetched the page (WARC-Date): not a publish time
     credits: list[str] = field(default_factory=list)  # names in 来源/转载自/... lines
+    original_title: str = ""  # what a 原标题 line says the story was first called
     site_names: list[str] = field(default_factory=list)  # names the page gives its own site
     text: str = ""  # main text as published
     encoding: str = "utf-8"

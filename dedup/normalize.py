@@ -25,6 +25,8 @@ CREDIT_LINE = re.compile(
     r"^[(\[【]?\s*(?:来源|稿源|信息来源|文章来源|转载自|转自|出处|原标题|原文标题|作者|文|记者|通讯员|"
     r"编辑|责编|责任编辑|审核|校对|监制|策划|统筹|摄影|图|本文作者|主编)\s*:"
 )
+# "原标题：…" (the story's title where it was first published): evidence for attribution.
+ORIGINAL_TITLE = re.compile(r"^[(\[【]?\s*(?:原标题|原文标题)\s*:\s*(.+?)[)\]】]?$")
 # Trailing calls to action glued to the last sentence ("……点击阅读全文").
 TRAILING = re.compile(r"(?:…+|\.{3,})?\s*(?:点击)?(?:阅读|查看|展开)全文\s*$")
 # A dateline opening the story ("新华社北京3月5日电", "本报讯"): true of the original and of every

@@ -25,7 +25,7 @@ from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
 from dedup.extract import add_credits, credits_in, extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
-from dedup.normalize import load_patterns, normalize_text
+from dedup.normalize import ORIGINAL_TITLE, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
 from dedup.signature import from_bytes, make_signatures, to_bytes
 
@@ -57,6 +57,9 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     doc.boilerplate = norm.boilerplate
     for line in norm.credits:
         add_credits(doc.credits, credits_in(line))
+        m = ORIGINAL_TITLE.match(line)
+        if m and not doc.original_title:
+            doc.original_title = m.group(1).strip()
     tokens = tokenize(norm.text)
     ordered = shingle_list(tokens, params.shingle_size)
     sh = set(ordered)
@@ -286,7 +289,8 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
     docinfo: dict[int, DocInfo] = {}
     for i, d in infos.items():
         di = DocInfo(i, d["path"], d["site"] or "", d["url"] or "", d["canonical_url"] or "", d["title"] or "",
-                     d["published_at"], d["time_confidence"] or 0.0, d["credits"], d["boilerplate"])  # fmt: skip
+                     d["published_at"], d["time_confidence"] or 0.0, d["credits"], d["boilerplate"],
+                     d["original_title"] or "")  # fmt: skip
         docinfo[i] = di
         site_docs[di.site].append(di)
         site_names[di.site].append(d["site_names"])

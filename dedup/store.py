@@ -161,9 +161,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (document_id, seq)
     ) WITHOUT ROWID;
     """,
-    # 6: when a crawler fetched the page (WARC-Date), kept apart from the publish time.
+    # 6: when a crawler fetched the page (WARC-Date), kept apart from the publish time; the title
+    # a 原标题 line gives.
     """
     ALTER TABLE documents ADD COLUMN fetched_at TEXT;
+    ALTER TABLE documents ADD COLUMN original_title TEXT;
     """,
 ]
 
@@ -427,6 +429,7 @@ class Store:
         rows = [
             (
                 json.dumps(d.credits, ensure_ascii=False),
+                d.original_title or None,
                 json.dumps(d.boilerplate, ensure_ascii=False),
                 json.dumps(d.numbers),
                 json.dumps(d.anchors),
@@ -447,8 +450,8 @@ class Store:
                 [(i, k, n, blob) for i, d in zip(ids, docs, strict=True) for k, (n, blob) in enumerate(d.windows)],
             )
             self.conn.executemany(
-                "UPDATE documents SET credits=?, boilerplate=?, numbers=?, anchors=?, content_hash=?, n_tokens=?, "
-                "n_shingles=?, signature=?, status=? WHERE id = ?",
+                "UPDATE documents SET credits=?, original_title=?, boilerplate=?, numbers=?, anchors=?, "
+                "content_hash=?, n_tokens=?, n_shingles=?, signature=?, status=? WHERE id = ?",
                 rows,
             )
 
@@ -502,7 +505,8 @@ class Store:
 
     def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:
         cols = (
-            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, boilerplate"
+            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, "
+            "boilerplate, original_title"
         )
         if ids is None:
             rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")

@@ -185,3 +185,14 @@ def test_a_site_that_mostly_credits_an_agency_does_not_take_its_name():
     docs = [doc(i, "www.portal.cn", credits=["新华社"]) for i in range(4)]
     p = profile_sites({"www.portal.cn": docs}, {}, SOURCES)
     assert "新华社" not in p["www.portal.cn"].names
+
+
+def test_a_yuan_biaoti_line_names_the_original():
+    a_ = doc(1, "www.a-daily.cn", "2023-07-03T10:00:00+08:00")
+    a_.title = "全市春季植树活动启动"
+    b_ = doc(2, "www.b-daily.cn", "2023-07-03T09:00:00+08:00")
+    b_.title = "植树节到了！快来看看"
+    b_.original_title = "全市春季植树活动启动"
+    a = attribute([a_, b_])
+    assert a.original_id == 1
+    assert any(e.kind == "titled" and e.doc_id == 1 for e in a.evidence)

@@ -49,3 +49,11 @@ def test_datelines_are_evidence_not_text():
     assert n.text == "十四届全国人大一次会议今天开幕。"
     assert n.credits == ["来源:新华社"]
     assert normalize_text("本报讯 记者报道,会议召开。", PATTERNS).credits == []
+
+
+def test_yuan_biaoti_is_a_credit_line():
+    from dedup.normalize import ORIGINAL_TITLE
+
+    n = normalize_text("原标题：全市春季植树活动启动\n正文内容。", PATTERNS)
+    assert n.text == "正文内容。"
+    assert ORIGINAL_TITLE.match(n.credits[0]).group(1) == "全市春季植树活动启动"
