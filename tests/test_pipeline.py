@@ -113,3 +113,19 @@ def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatc
     summary = scan(crawl, db, Params(), jobs=1)
     assert summary.files_new == 0 and summary.clusters == 3
     assert conn.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0] == 0
+
+
+def test_yuan_biaoti_reaches_attribution(tmp_path):
+    crawl = tmp_path / "c"
+    (crawl / "www.a-daily.cn").mkdir(parents=True)
+    (crawl / "www.b-news.cn").mkdir(parents=True)
+    (crawl / "www.a-daily.cn/1.txt").write_text(f"2023-07-03 10:00\n市区新开公交线路\n\n{STORY}\n", encoding="utf-8")
+    # A retitled copy with an earlier (skewed) clock that names the original title.
+    (crawl / "www.b-news.cn/1.txt").write_text(
+        f"2023-07-03 08:00\n好消息！出行更方便了\n\n原标题：市区新开公交线路\n{STORY}\n", encoding="utf-8"
+    )
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    rows = {r["path"]: r for r in Store(db, create=False).export_rows()}
+    assert rows["www.a-daily.cn/1.txt"]["original"] is True
+    assert rows["www.b-news.cn/1.txt"]["original"] is False
