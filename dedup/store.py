@@ -185,6 +185,7 @@ class Store:
 
     def __init__(self, path: Path | str, create: bool = True) -> None:
         path = Path(path)
+        self.path = path
         if not create and not path.exists():
             raise NotFoundError(f"no database at {path}: run `dedup scan CRAWL_DIR --db {path}` first")
         try:
@@ -203,7 +204,10 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[None]:
         """One atomic write; BEGIN IMMEDIATE so a concurrent writer fails early, not mid-way."""
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc} (is another dedup scan running on it?)") from None
         try:
             yield
         except BaseException:

@@ -47,3 +47,16 @@ def test_a_file_replaces_its_documents_atomically(tmp_path):
     s.save_file("f.jsonl", "jsonl", 1, 2.0, "h2", "ok", None, run, [d1], [], "fp")
     assert [r["path"] for r in s.export_rows()] == ["f.jsonl#0"]
     s.close()
+
+
+def test_a_busy_database_is_a_clear_error(tmp_path):
+    db = tmp_path / "d.db"
+    first = Store(db)
+    second = Store(db)
+    second.conn.execute("PRAGMA busy_timeout = 50")
+    with first.write():
+        with pytest.raises(StoreError, match="is another dedup scan running on it"):
+            with second.write():
+                pass
+    first.close()
+    second.close()
