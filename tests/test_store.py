@@ -54,9 +54,7 @@ def test_a_busy_database_is_a_clear_error(tmp_path):
     first = Store(db)
     second = Store(db)
     second.conn.execute("PRAGMA busy_timeout = 50")
-    with first.write():
-        with pytest.raises(StoreError, match="is another dedup scan running on it"):
-            with second.write():
-                pass
+    with first.write(), pytest.raises(StoreError, match="is another dedup scan running on it"), second.write():
+        pass
     first.close()
     second.close()
