@@ -16,6 +16,7 @@ import re
 import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,6 +62,7 @@ class DocInfo:
     credits: list[str]
     boilerplate: list[str]
     original_title: str = ""
+    fetched_at: str | None = None
 
 
 @dataclass
@@ -188,12 +190,26 @@ def platform_names(sources: list[Source]) -> dict[str, str]:
 
 
 def _time_key(d: DocInfo) -> str:
-    """Sortable time; a date without a time sorts at the end of its day (it cannot claim more)."""
-    if not d.published_at:
+    """Sortable time in UTC (pages state times in different zones).
+
+    A date without a time sorts at the end of its day (it cannot claim more). A page with no
+    publish time that a crawler fetched (WARC) existed by then: the fetch time stands in, as an
+    upper bound, so it never makes a page look earlier than it is.
+    """
+    when, date_only = d.published_at, d.time_confidence < 0.7
+    if not when:
+        when, date_only = d.fetched_at, False
+    if not when:
         return "9999"
-    if d.time_confidence < 0.7:
-        return d.published_at[:10] + "T23:59:59"
-    return d.published_at[:19]
+    try:
+        t = datetime.fromisoformat(when)
+    except ValueError:
+        return "9999"
+    if date_only:
+        t = t.replace(hour=23, minute=59, second=59)
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 # Evidence weights. Their order mirrors how an editor ranks the evidence: what other members say
@@ -306,7 +322,7 @@ def pick_original(
         n = len(who)
         add(docs[doc_id], "titled", W_TITLED * min(n, 2), f"{n} member{'s' if n > 1 else ''} give its title as 原标题")
 
-    timed = sorted((d for d in candidates if d.published_at), key=_time_key)
+    timed = sorted((d for d in candidates if d.published_at or d.fetched_at), key=_time_key)
     first_key = _time_key(timed[0])[:16] if timed else None
     for d in candidates:
         n = len(votes.get(d.site, ()))
@@ -328,6 +344,9 @@ def pick_original(
             when = d.published_at[:16].replace("T", " ") if how == "time" else d.published_at[:10]
             if _time_key(d)[:16] == first_key:
                 add(d, "earliest", W_EARLIEST, f"earliest credible time {when} ({how})")
+        elif d.fetched_at and _time_key(d)[:16] == first_key:
+            when = d.fetched_at[:16].replace("T", " ")
+            add(d, "earliest", W_EARLIEST, f"fetched by a crawler at {when}, before any other member's time")
         else:
             add(d, "no_time", W_NO_TIME, "no publish time on the page")
         inside = [o for o in candidates if o.doc_id != d.doc_id and overlaps.get((d.doc_id, o.doc_id), 0) >= 0.8]
@@ -369,10 +388,8 @@ def pick_original(
     reasons += [f"but {e.detail}" for e in evidence if e.doc_id == best.doc_id and e.weight < 0]
     if timed and timed[0].doc_id != best.doc_id and _time_key(timed[0])[:16] != _time_key(best)[:16]:
         first = timed[0]
-        reasons.append(
-            f"{first.site} shows an earlier time {first.published_at[:16].replace('T', ' ')} "
-            "(taken as clock skew or a copy's date)"
-        )
+        shown = (first.published_at or first.fetched_at or "")[:16].replace("T", " ")
+        reasons.append(f"{first.site} shows an earlier time {shown} (taken as clock skew or a copy's date)")
     if len(ranked) > 1:
         reasons.append(f"runner-up {ranked[1].site} (score {score[ranked[1].doc_id]:.1f} vs {score[best.doc_id]:.1f})")
 

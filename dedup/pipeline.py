@@ -290,7 +290,7 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
     for i, d in infos.items():
         di = DocInfo(i, d["path"], d["site"] or "", d["url"] or "", d["canonical_url"] or "", d["title"] or "",
                      d["published_at"], d["time_confidence"] or 0.0, d["credits"], d["boilerplate"],
-                     d["original_title"] or "")  # fmt: skip
+                     d["original_title"] or "", d["fetched_at"])  # fmt: skip
         docinfo[i] = di
         site_docs[di.site].append(di)
         site_names[di.site].append(d["site_names"])

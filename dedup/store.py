@@ -510,7 +510,7 @@ class Store:
     def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:
         cols = (
             "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, "
-            "boilerplate, original_title"
+            "boilerplate, original_title, fetched_at"
         )
         if ids is None:
             rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")

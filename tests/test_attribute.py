@@ -196,3 +196,29 @@ def test_a_yuan_biaoti_line_names_the_original():
     a = attribute([a_, b_])
     assert a.original_id == 1
     assert any(e.kind == "titled" and e.doc_id == 1 for e in a.evidence)
+
+
+def test_times_in_other_zones_compare_in_utc():
+    # 09:30 in UTC is 17:30 in Shanghai: later than 10:00 +08:00 although it reads earlier.
+    docs = [
+        doc(1, "www.a-daily.cn", "2023-07-03T09:30:00+00:00"),
+        doc(2, "www.b-daily.cn", "2023-07-03T10:00:00+08:00"),
+    ]
+    assert attribute(docs).original_id == 2
+
+
+def test_a_crawl_time_bounds_a_page_without_a_publish_time():
+    early = doc(1, "www.a-daily.cn")
+    early.fetched_at = "2023-07-02T12:00:00+00:00"  # fetched before the other was published
+    docs = [early, doc(2, "www.b-daily.cn", "2023-07-03T10:00:00+08:00")]
+    a = attribute(docs)
+    assert a.original_id == 1
+
+
+def test_a_fetched_copy_before_a_credited_original_is_reported_not_crowned():
+    orig = doc(1, "www.qcnews.cn", "2023-03-12T08:30:00+08:00")
+    early = doc(2, "www.sohu.com", None, ["青川日报"])
+    early.fetched_at = "2023-03-11T00:00:00+00:00"
+    a = attribute([orig, early], names={"www.qcnews.cn": ["青川日报"]})
+    assert a.original_id == 1
+    assert any("www.sohu.com shows an earlier time 2023-03-11 00:00" in r for r in a.reasons)
