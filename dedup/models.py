@@ -80,6 +80,7 @@ class SourceFile:
     mtime: float
     sha1: str
     data: bytes = field(repr=False, default=b"")
+    known_sha1: str = ""  # what the store holds for this path: equal bytes need no reading
 
 
 @dataclass
@@ -120,26 +121,7 @@ class Document:
     signature: bytes = field(default=b"", repr=False)
     windows: list[tuple[int, bytes]] = field(default_factory=list, repr=False)  # (shingles, signature)
     status: str = "ok"  # ok | too_short
-
-
-@dataclass
-class Member:
-    doc_id: int
-    role: str
-    similarity: float = 1.0
-    parent_id: int | None = None
-
-
-@dataclass
-class Cluster:
-    """A group of documents carrying the same story."""
-
-    key: str  # stable key: content hash of the earliest-added representative
-    members: list[Member]
-    original_id: int | None = None
-    confidence: float = 0.0
-    reasons: list[str] = field(default_factory=list)
-    external_source: str | None = None
+    lines: set[str] = field(default_factory=set, repr=False)  # short lines, for learning (not stored)
 
 
 @dataclass

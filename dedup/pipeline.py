@@ -25,7 +25,7 @@ from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
 from dedup.extract import add_credits, credits_in, extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
-from dedup.normalize import ORIGINAL_TITLE, load_patterns, normalize_text
+from dedup.normalize import ORIGINAL_TITLE, learnable_lines, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
 from dedup.signature import from_bytes, make_signatures, to_bytes
 
@@ -86,6 +86,9 @@ def read_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Sk
         read_source(Path(root), sf)
     except OSError as exc:
         return sf, [Skipped(sf.path, f"cannot read: {exc.strerror}")]
+    if sf.sha1 == sf.known_sha1:
+        sf.data = b""
+        return sf, []  # touched, not changed: the stored documents stand
     try:
         out = extract_documents(sf)
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
@@ -94,6 +97,7 @@ def read_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Sk
     for d in out:
         if isinstance(d, Document):
             d.status = "pending"
+            d.lines = learnable_lines(d.text)  # counted for learning; here, not in the main process
     sf.data = b""
     return sf, out
 
@@ -179,6 +183,8 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
         if old and old[0] == sf.size and old[1] == sf.mtime and old[3] in ("ok", "skipped"):
             unchanged.append(rel)
             continue
+        if old and old[3] in ("ok", "skipped"):
+            sf.known_sha1 = old[2] or ""
         todo.append(sf)
     store.mark_unsupported(unsupported, summary.run_id)
     store.touch_files(unchanged, summary.run_id)

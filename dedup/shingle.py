@@ -63,10 +63,8 @@ def windows(ordered: list[str], size: int, step: int) -> list[set[str]]:
 
 
 def shingles(tokens: list[str], k: int) -> set[str]:
-    """Word k-shingles (a text shorter than k gives one shingle of all its tokens)."""
-    if len(tokens) < k:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
+    """Word k-shingles as a set (a text shorter than k gives one shingle of all its tokens)."""
+    return set(shingle_list(tokens, k))
 
 
 def content_hash(tokens: list[str]) -> str:

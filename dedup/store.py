@@ -336,7 +336,7 @@ class Store:
                 c.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", (doc_id,))
                 c.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         for d in docs:
-            self._count_lines(d.site, d.text, +1)
+            self._count_lines(d.site, d.text, +1, d.lines or None)
         c.execute("DELETE FROM skipped WHERE file_path = ?", (path,))
         cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
                 "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
@@ -367,8 +367,9 @@ class Store:
             [(s.path, path, s.reason, run_id) for s in skipped],
         )
 
-    def _count_lines(self, site: str, text: str, delta: int) -> None:
-        rows = [(site or "", line, delta) for line in learnable_lines(text or "")]
+    def _count_lines(self, site: str, text: str, delta: int, lines: set[str] | None = None) -> None:
+        """Add `delta` to the page counts of the short lines of a text (`lines` when known)."""
+        rows = [(site or "", line, delta) for line in (lines if lines is not None else learnable_lines(text or ""))]
         self.conn.executemany(
             "INSERT INTO site_lines (site, line, n_docs) VALUES (?, ?, ?) "
             "ON CONFLICT (site, line) DO UPDATE SET n_docs = n_docs + excluded.n_docs",
@@ -507,16 +508,12 @@ class Store:
             "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
         )
 
-    def doc_infos(self, ids: Iterable[int] | None = None) -> Iterator[dict]:
+    def doc_infos(self) -> Iterator[dict]:
         cols = (
             "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, "
             "boilerplate, original_title, fetched_at"
         )
-        if ids is None:
-            rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")
-        else:
-            ids = list(ids)
-            rows = self.db.execute(f"SELECT {cols} FROM documents WHERE id IN ({','.join('?' * len(ids))})", ids)
+        rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")
         names = [c.strip() for c in cols.split(",")]
         for r in rows:
             d = dict(zip(names, r, strict=True))

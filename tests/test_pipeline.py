@@ -129,3 +129,15 @@ def test_yuan_biaoti_reaches_attribution(tmp_path):
     rows = {r["path"]: r for r in Store(db, create=False).export_rows()}
     assert rows["www.a-daily.cn/1.txt"]["original"] is True
     assert rows["www.b-news.cn/1.txt"]["original"] is False
+
+
+def test_a_touched_but_unchanged_file_is_not_read_again(tmp_path, crawl):
+    import os
+
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    page = crawl / "www.qcnews.cn/2023/0312/1000234567.html"
+    os.utime(page, (page.stat().st_atime, page.stat().st_mtime + 60))
+    summary = scan(crawl, db, Params(), jobs=1)
+    assert summary.files_new == 1 and summary.documents_new == 0
+    assert "cluster" not in summary.stage_seconds and summary.clusters == 3
