@@ -15,17 +15,11 @@ import lxml.etree
 import lxml.html
 
 from dedup.containers import open_container
+from dedup.credits import add_sources, is_credit_line, source_names
 from dedup.dates import find_times, parse_time, year_from_path
 from dedup.decode import DecodeFailure, decode_bytes
 from dedup.models import Document, Skipped, SourceFile
 
-# A credit line names where the text came from.
-CREDIT = re.compile(
-    r"(?:来源|來源|稿源|信息来源|信息來源|文章来源|文章來源|转载自|轉載自|转自|轉自|出处|出處|来自|來自)\s*[:：]\s*"
-    r"(?:<[^>]*>)?\s*([^\s|｜,，。;；:：()（）\[\]【】<>《》]{2,30})"
-)
-# Names that say nothing about a source.
-VAGUE_CREDITS = {"网络", "互联网", "网友", "网络整理", "本站", "本网", "未知", "综合", "网络综合", "原创", "作者"}
 TITLE_SEPARATORS = re.compile(r"\s*(?:_|\||｜|-{1,2}|–|—|::)\s*")
 
 DROP_TAGS = {
@@ -89,28 +83,6 @@ def site_of(path: str, url: str, kind: str = "") -> str:
         return top
     host = urlsplit(url).hostname if url else None
     return host.lower() if host else ""
-
-
-def clean_credit(name: str) -> str | None:
-    name = name.strip(" \t\u3000·•:：")
-    if len(name) < 2 or name in VAGUE_CREDITS or name.isdigit():
-        return None
-    return name
-
-
-def credits_in(text: str) -> list[str]:
-    """Names credited in `来源：X`-style lines of some text, in order, without repeats."""
-    out: list[str] = []
-    add_credits(out, (m.group(1) for m in CREDIT.finditer(text)))
-    return out
-
-
-def add_credits(credits: list[str], names) -> None:
-    """Append the usable names not already in `credits` (in place, order kept)."""
-    for raw in names:
-        name = clean_credit(raw)
-        if name and name not in credits:
-            credits.append(name)
 
 
 def split_title(title: str) -> tuple[str, list[str]]:
@@ -348,8 +320,10 @@ def read_html(text: str, path: str, url_hint: str = "") -> Document:
     published, how, conf = _html_time(tree, meta, ld, header, script_text, year_hint)
 
     credits: list[str] = []
-    add_credits(credits, (meta.get(k, "") for k in ("source", "contentsource", "article:source", "author_source")))
-    add_credits(credits, credits_in(header) + credits_in(main))
+    for key in ("source", "contentsource", "article:source", "author_source"):
+        value = meta.get(key, "")
+        add_sources(credits, source_names(value) or [value])  # a bare name, or a "来源:X" line
+    add_sources(credits, source_names(header) + source_names(main))
     return Document(
         path=path,
         file_path=path,
@@ -375,7 +349,6 @@ def _one_line(s: str) -> str:
 TIME_LINE = re.compile(
     r"^\s*(?:发布时间|發布時間|发布日期|發布日期|时间|時間|日期|发表于|發表於)?\s*[:：]?\s*(?:19|20)\d{2}\s*[-/.年]"
 )
-HEAD_CREDIT = re.compile(r"^\s*(?:来源|來源|稿源|转载自|轉載自|出处|出處)\s*[:：]")
 
 
 def read_txt(text: str, path: str) -> Document:
@@ -393,8 +366,8 @@ def read_txt(text: str, path: str) -> Document:
         if not ln:
             i += 1
             continue
-        if HEAD_CREDIT.match(ln):
-            add_credits(credits, credits_in(ln))
+        if is_credit_line(ln, kinds=("source",)):
+            add_sources(credits, source_names(ln))
         elif TIME_LINE.match(ln) and published is None and len(ln) < 40 and (got := parse_time(ln, year_hint)):
             published, conf, how = got[0], got[1], "text header line"
         elif not title and len(ln) <= 80 and header_lines < 3:
@@ -404,7 +377,7 @@ def read_txt(text: str, path: str) -> Document:
         i += 1
         header_lines += 1
     body = "\n".join(ln for ln in lines[i:] if ln)
-    add_credits(credits, credits_in(body))
+    add_sources(credits, source_names(body))
     return Document(
         path=path,
         file_path=path,
@@ -456,8 +429,9 @@ def read_record(obj: dict, path: str, file_path: str, kind: str) -> Document:
                 break
     credits: list[str] = []
     src = _first(obj, SOURCE_KEYS)
-    add_credits(credits, [src] if isinstance(src, str) else [])
-    add_credits(credits, credits_in(text))
+    if isinstance(src, str):
+        add_sources(credits, source_names(src) or [src])  # a bare name, or a "来源:X" line
+    add_sources(credits, source_names(text))
     return Document(
         path=path,
         file_path=file_path,

@@ -16,16 +16,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
 from dedup.cluster import DocSig, cluster_documents, contexts
 from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
-from dedup.extract import add_credits, credits_in, extract_documents
+from dedup.credits import add_sources, parse_credits
+from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
-from dedup.normalize import ORIGINAL_TITLE, learnable_lines, load_patterns, normalize_text
+from dedup.normalize import learnable_lines, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
 from dedup.signature import from_bytes, make_signatures, to_bytes
 
@@ -55,11 +56,12 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     """Normalize, tokenize, shingle and sign one document (in place)."""
     norm = normalize_text(doc.text, patterns, learned)
     doc.boilerplate = norm.boilerplate
-    for line in norm.credits:
-        add_credits(doc.credits, credits_in(line))
-        m = ORIGINAL_TITLE.match(line)
-        if m and not doc.original_title:
-            doc.original_title = m.group(1).strip()
+    # The credit lines normalize took out (folded to Simplified), and the agencies of datelines.
+    for credit in parse_credits("\n".join(norm.credits)):
+        if credit.kind == "source":
+            add_sources(doc.credits, [credit.name])
+        elif credit.kind == "original_title" and not doc.original_title:
+            doc.original_title = credit.name
     tokens = tokenize(norm.text)
     ordered = shingle_list(tokens, params.shingle_size)
     sh = set(ordered)
@@ -155,7 +157,7 @@ def scan(
             if store.clustering_is_current(stamp):
                 _fill_counts(store, summary)
             else:
-                _cluster_and_attribute(store, params, summary, progress, known_sources, stamp)
+                _cluster_and_attribute(store, params, summary, progress, known_sources, stamp, boilerplate)
         except BaseException:
             store.finish_run(run_id, summary.to_dict(), status="failed")
             raise
@@ -273,7 +275,27 @@ def _fill_counts(store, summary: RunSummary) -> None:
     summary.compilations = st["compilations"]
 
 
-def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress, known_sources, stamp: str) -> None:
+def compared_tokens(store, boilerplate: Path | None) -> Callable[[int], list[str] | None]:
+    """doc_id -> the words it was signed from (normalized as when signed, its site's learned lines
+    left out), for the pairs clustering aligns word by word. The few documents of such pairs are
+    read again from the store rather than kept from signing (a million texts would not fit)."""
+    patterns = load_patterns(boilerplate)
+    learned = store.learned()
+
+    @lru_cache(maxsize=4096)
+    def tokens(doc_id: int) -> list[str] | None:
+        row = store.site_and_text(doc_id)
+        if row is None:
+            return None
+        site, text = row
+        return tokenize(normalize_text(text, patterns, learned.get(site, frozenset())).text)
+
+    return tokens
+
+
+def _cluster_and_attribute(
+    store, params: Params, summary: RunSummary, progress, known_sources, stamp: str, boilerplate: Path | None = None
+) -> None:
     if progress:
         progress("cluster", 0, 1)
     sigs = [
@@ -286,7 +308,7 @@ def _cluster_and_attribute(store, params: Params, summary: RunSummary, progress,
         wins[doc_id].append((n, from_bytes(blob, params.scheme)))
     for s in sigs:
         s.windows = wins.get(s.doc_id, [])
-    groups = cluster_documents(sigs, params)
+    groups = cluster_documents(sigs, params, compared_tokens(store, boilerplate))
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     infos = {d["id"]: d for d in store.doc_infos()}

@@ -83,6 +83,11 @@ def _h(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
+def is_name(token: str) -> bool:
+    """A person, place or organisation name in the jieba dictionary (two characters or more)."""
+    return len(token) >= 2 and _word_tags().get(token) in ANCHOR_TAGS
+
+
 def anchors(tokens: list[str]) -> list[tuple[int, int]]:
     """(context, word) hashes of every number and name in the text, the context being its two
     neighbouring words.
@@ -91,11 +96,10 @@ def anchors(tokens: list[str]) -> list[tuple[int, int]]:
     what a template sibling does ("南昌" -> "福州", "6届" -> "5届"). Typos change the context
     (no verdict); truncation and paragraph drops remove contexts (no verdict).
     """
-    tags = _word_tags()
     out = []
     for i in range(1, len(tokens) - 1):
         t = tokens[i]
-        if WHOLE_NUMBER.match(t) or (len(t) >= 2 and tags.get(t) in ANCHOR_TAGS):
+        if WHOLE_NUMBER.match(t) or is_name(t):
             out.append((_h(tokens[i - 1] + "\x1f" + tokens[i + 1]), _h(t)))
     return out
 

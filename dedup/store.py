@@ -508,6 +508,11 @@ class Store:
             "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
         )
 
+    def site_and_text(self, doc_id: int) -> tuple[str, str] | None:
+        """A document's site and its text as published (for aligning a pair word by word)."""
+        row = self.db.execute("SELECT site, text FROM documents WHERE id = ?", [doc_id]).fetchone()
+        return (row[0] or "", row[1] or "") if row else None
+
     def doc_infos(self) -> Iterator[dict]:
         cols = (
             "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, "

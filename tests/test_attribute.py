@@ -15,12 +15,21 @@ def doc(i, site, when=None, credits=(), boilerplate=(), conf=1.0):
     )
 
 
+def known_publishers(profiles):
+    """These tests weigh one kind of evidence at a time between sites the crawl knows: a site of one
+    page is "unknown" to `profile_sites`, so the tests' one-page sites are taken for publishers."""
+    for p in profiles.values():
+        if p.role == "unknown":
+            p.role = "publisher"
+    return profiles
+
+
 def attribute(docs, names=None, roles=None):
     by_site = {}
     for d in docs:
         by_site.setdefault(d.site, []).append(d)
     names = names or {}
-    profiles = profile_sites(by_site, {s: [names.get(s, [])] for s in by_site}, SOURCES)
+    profiles = known_publishers(profile_sites(by_site, {s: [names.get(s, [])] for s in by_site}, SOURCES))
     for site, role in (roles or {}).items():
         profiles[site].role = role
     members = {d.doc_id: ROLE_COPY for d in docs}
@@ -36,7 +45,7 @@ def test_credit_lines_name_the_original_even_when_it_is_not_earliest():
     ]
     a = attribute(docs, names={"www.qcnews.cn": ["青川日报", "青川新闻网"]})
     assert a.original_id == 1
-    assert any("2 members credit 青川日报 = www.qcnews.cn" in r for r in a.reasons)
+    assert any("2 other members credit 青川日报, which is this site" in r for r in a.reasons)
     assert a.parents[3] == 1
 
 
@@ -92,17 +101,81 @@ def test_site_roles():
     by_site = {
         "www.farm.com": [
             doc(1, "www.farm.com", boilerplate=["发布于:某县"]),
-            doc(2, "www.farm.com", boilerplate=["x"]),
+            doc(2, "www.farm.com", boilerplate=["本文来源于网络,如有侵权请联系删除"]),
+            doc(7, "www.farm.com"),
         ],
         "www.bureau.gov.cn": [doc(3, "www.bureau.gov.cn")],
         "mp.weixin.qq.com": [doc(4, "mp.weixin.qq.com")],
-        "www.daily.cn": [doc(5, "www.daily.cn", credits=["某日报"]), doc(6, "www.daily.cn", credits=["某日报"])],
+        "www.daily.cn": [doc(i, "www.daily.cn", credits=["某日报"]) for i in (5, 6, 8)],
+        "www.lonely.cn": [doc(9, "www.lonely.cn")],
+        "www.relay.cn": [doc(10 + i, "www.relay.cn", credits=[c]) for i, c in enumerate(["新华社", "某晚报", "某电视台"])],
+        # Furniture every publisher carries is not repost boilerplate.
+        "www.paper.cn": [doc(20 + i, "www.paper.cn", boilerplate=["某报社 版权所有", "当前位置:首页"]) for i in range(3)],
     }
     p = profile_sites(by_site, {}, SOURCES)
     assert p["www.farm.com"].role == "farm"
     assert p["www.bureau.gov.cn"].role == "publisher"
     assert p["mp.weixin.qq.com"].role == "platform" and "微信公众号" in p["mp.weixin.qq.com"].names
     assert p["www.daily.cn"].role == "publisher" and "某日报" in p["www.daily.cn"].names
+    assert p["www.lonely.cn"].role == "unknown" and "too few to tell" in p["www.lonely.cn"].role_reason
+    assert p["www.relay.cn"].role == "platform" and "3 different sources" in p["www.relay.cn"].role_reason
+    assert p["www.paper.cn"].role == "publisher"
+
+
+def test_a_name_several_sites_credit_is_a_shared_source_not_one_sites_name():
+    # A government site reposts the city paper twice, crediting it both times; so does the
+    # paper's own news site, whose pages end their titles with 上饶新闻网.
+    by_site = {
+        "www.county.gov.cn": [doc(i, "www.county.gov.cn", credits=["上饶日报"]) for i in (1, 2)],
+        "www.srxww.cn": [doc(i, "www.srxww.cn", credits=["上饶日报"]) for i in (3, 4)],
+        "www.other.gov.cn": [doc(5, "www.other.gov.cn", credits=["某日报"]), doc(6, "www.other.gov.cn", credits=["某日报"])],
+    }
+    names = {"www.srxww.cn": [["上饶新闻网"], ["上饶新闻网"]]}
+    p = profile_sites(by_site, names, SOURCES)
+    assert "上饶日报" not in p["www.county.gov.cn"].names
+    assert "上饶日报" in p["www.srxww.cn"].names
+    assert "某日报" in p["www.other.gov.cn"].names  # credited by no other site: its own
+
+
+def test_copies_on_unknown_sites_crediting_an_agency_have_an_external_original():
+    # Two one-page sites, one credits 新华社 in a closing line: nobody in the crawl is credited.
+    docs = [
+        doc(1, "www.portal-a.cn", "2023-07-03T10:00:00+08:00", ["新华社"]),
+        doc(2, "www.portal-b.cn", "2023-07-03T09:00:00+08:00"),
+    ]
+    by_site = {d.site: [d] for d in docs}
+    a = pick_original({1: ROLE_COPY, 2: ROLE_COPY}, {d.doc_id: d for d in docs}, profile_sites(by_site, {}, SOURCES))
+    assert a.original_id is None and a.external_source == "新华社"
+    assert a.reasons[0] == "1 member credits 新华社, which is not in the crawl"
+
+
+def test_copies_that_name_no_source_on_unknown_sites_crown_no_one():
+    docs = [doc(1, "www.portal-a.cn", "2023-07-03T10:00:00+08:00"), doc(2, "www.portal-b.cn")]
+    by_site = {d.site: [d] for d in docs}
+    a = pick_original({1: ROLE_COPY, 2: ROLE_COPY}, {d.doc_id: d for d in docs}, profile_sites(by_site, {}, SOURCES))
+    assert a.original_id is None and a.external_source is None
+    assert "probably outside the crawl" in a.reasons[0]
+
+
+def test_a_big5_gateway_or_mobile_host_is_never_crowned_over_its_sites_page():
+    docs = [
+        doc(1, "big5.www.bureau.gov.cn", "2023-07-03T09:00:00+08:00"),
+        doc(2, "www.bureau.gov.cn", "2023-07-03T09:00:00+08:00"),
+        doc(3, "m.bureau.gov.cn", "2023-07-03T09:00:00+08:00"),
+    ]
+    a = attribute(docs)
+    assert a.original_id == 2
+    assert {e.doc_id for e in a.evidence if e.kind == "mirror"} == {1, 3}
+
+
+def test_a_tie_is_said_to_be_one():
+    docs = [
+        doc(1, "www.a-daily.cn", "2023-07-03T09:00:00+08:00"),
+        doc(2, "www.b-daily.cn", "2023-07-03T09:00:00+08:00"),
+    ]
+    a = attribute(docs)
+    assert a.confidence == 0.5
+    assert any(r.startswith("a tie with www.b-daily.cn (both score") for r in a.reasons)
 
 
 def test_compilations_are_never_the_original():
@@ -111,7 +184,7 @@ def test_compilations_are_never_the_original():
         doc(2, "www.b-daily.cn", "2023-07-01T09:00:00+08:00"),
     ]
     by_site = {d.site: [d] for d in docs}
-    profiles = profile_sites(by_site, {}, SOURCES)
+    profiles = known_publishers(profile_sites(by_site, {}, SOURCES))
     a = pick_original({1: ROLE_COPY, 2: ROLE_COMPILATION}, {d.doc_id: d for d in docs}, profiles)
     assert a.original_id == 1 and a.roles[2] == ROLE_COMPILATION
 
@@ -143,7 +216,7 @@ def test_the_fuller_text_beats_a_truncated_copy_of_the_same_standing():
         doc(2, "www.b-daily.cn", "2023-07-03T10:00:00+08:00"),
     ]
     by_site = {d.site: [d] for d in docs}
-    profiles = profile_sites(by_site, {}, SOURCES)
+    profiles = known_publishers(profile_sites(by_site, {}, SOURCES))
     # doc 1 lies inside doc 2 (1 is a truncated copy of 2)
     a = pick_original({1: ROLE_COPY, 2: ROLE_COPY}, {d.doc_id: d for d in docs}, profiles, overlaps={(2, 1): 0.97})
     assert a.original_id == 2
@@ -160,7 +233,7 @@ def test_a_copy_carrying_another_platforms_boilerplate_was_copied_from_it():
         doc(3, "www.some-wenda.com", "2023-07-02T12:00:00+08:00", boilerplate=[statement, "发布于:某县"]),
     ]
     by_site = {d.site: [d] for d in docs}
-    profiles = profile_sites(by_site, {}, SOURCES)
+    profiles = known_publishers(profile_sites(by_site, {}, SOURCES))
     members = {d.doc_id: ROLE_COPY for d in docs}
     a = pick_original(members, {d.doc_id: d for d in docs}, profiles, platform_names=platform_names(SOURCES))
     assert a.original_id == 1

@@ -1,0 +1,152 @@
+"""Two token sequences -> the story text they share, and what differs inside it.
+
+MinHash estimates how much two texts share, not *where* they differ. Real copies differ outside
+the story (a caption date, a counter, a breadcrumb, an appended sentence of another story, a cut
+at another point), template siblings differ inside it (the same sentences with other figures,
+dates, names). So a pair the signatures cannot decide is aligned on its words: long runs of
+identical tokens are the shared story; a short gap between two runs on both sides is an edit in
+place (a substitution); numbers or names that differ in such a gap are what a sibling changes.
+Long gaps, and whatever lies before the first or after the last run, are material one side has
+and the other lacks (cut, furniture, appended text): they give no verdict.
+
+Pure: tokens in, an `Alignment` record out (difflib's matching blocks, no I/O).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+# A run of at least this many identical tokens is shared text, not a coincidence of common words
+# (three-word phrases like "的 一 个" recur in unrelated news; five in a row rarely do).
+MIN_RUN = 5
+# 洗稿 (a rewrite by synonym swaps: 持续->连续, 其中->其间 every few words) leaves few runs of five;
+# runs of this many still show the sentence kept in place between the swaps.
+MIN_LOOSE_RUN = 3
+# A gap of at most this many tokens on each side, between two runs, is an edit in place: a swapped
+# number, name or word. A longer gap is a passage one side rewrote or replaced.
+MAX_EDIT = 6
+
+DIGITS = re.compile(r"\d")
+# A bare date or figure slipped between two shared runs ("6月7日"): what a template fills in.
+# Longer insertions (a caption, a quote, an added sentence) are a copy's additions: no verdict.
+MAX_SLOT = 4
+SLOT_WORDS = frozenset("年月日时点分号")
+
+
+@dataclass
+class Edit:
+    """Tokens that differ in place: what each side holds between the same two shared runs."""
+
+    a: tuple[str, ...]
+    b: tuple[str, ...]
+
+    @property
+    def short(self) -> bool:
+        """A word swapped, not a passage rewritten."""
+        return len(self.a) <= MAX_EDIT and len(self.b) <= MAX_EDIT
+
+
+@dataclass
+class Alignment:
+    """What two texts share, measured in tokens."""
+
+    n_a: int
+    n_b: int
+    shared: int  # tokens inside shared runs
+    runs: int
+    loose: int = 0  # tokens inside shared runs of MIN_LOOSE_RUN or more
+    edits: list[Edit] = field(default_factory=list)
+    inserted: list[tuple[str, ...]] = field(default_factory=list)  # one-sided words between two runs
+
+    @property
+    def cover_small(self) -> float:
+        """Share of the smaller text inside shared runs."""
+        return self.shared / max(1, min(self.n_a, self.n_b))
+
+    @property
+    def cover_big(self) -> float:
+        return self.shared / max(1, max(self.n_a, self.n_b))
+
+    @property
+    def loose_cover_small(self) -> float:
+        """Share of the smaller text inside shared runs of MIN_LOOSE_RUN words or more."""
+        return self.loose / max(1, min(self.n_a, self.n_b))
+
+    def number_edits(self) -> list[Edit]:
+        """Edits in place where each side states a number the other does not.
+
+        Passages too: a sibling bulletin shares its fixed paragraphs (a warning's safety advice)
+        and replaces the lead between them with another day's figures; a copy that adds a caption
+        or a date adds numbers on one side only.
+        """
+        out = []
+        for e in self.edits:
+            na = {t for t in e.a if DIGITS.search(t)}
+            nb = {t for t in e.b if DIGITS.search(t)}
+            if na - nb and nb - na:
+                out.append(e)
+        for words in self.inserted:
+            dated = any(DIGITS.search(t) for t in words)
+            if dated and len(words) <= MAX_SLOT and all(DIGITS.search(t) or t in SLOT_WORDS for t in words):
+                out.append(Edit(words, ()))
+        return out
+
+    def name_edits(self, is_name) -> list[Edit]:
+        """Words swapped in place where the two sides state different names (`is_name(token)`)."""
+        out = []
+        for e in self.edits:
+            if not e.short:
+                continue
+            na = {t for t in e.a if is_name(t)}
+            nb = {t for t in e.b if is_name(t)}
+            if na and nb and na != nb:
+                out.append(e)
+        return out
+
+
+def align(a: list[str], b: list[str]) -> Alignment:
+    """Runs of at least MIN_RUN identical tokens shared by `a` and `b`, and the edits between them."""
+    blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+    runs = [m for m in blocks if m.size >= MIN_RUN]
+    loose = sum(m.size for m in blocks if m.size >= MIN_LOOSE_RUN)
+    out = Alignment(len(a), len(b), sum(m.size for m in runs), len(runs), loose)
+    for prev, nxt in zip(runs, runs[1:], strict=False):
+        ga = a[prev.a + prev.size : nxt.a]
+        gb = b[prev.b + prev.size : nxt.b]
+        if ga and gb:
+            out.edits.append(Edit(tuple(ga), tuple(gb)))
+        elif ga or gb:
+            out.inserted.append(tuple(ga or gb))
+    if runs:
+        # Before the first run and after the last: when one side starts (ends) within a few words
+        # of the shared text, those words stand where the other side's neighbouring words stand
+        # ("当地时间22日" / "当地时间13日" opening two bulletins; a copy cut just after a figure).
+        # A long lead or tail on both sides is other material (a cut, furniture): no verdict.
+        first, last = runs[0], runs[-1]
+        _boundary_edit(out, a[: first.a][::-1], b[: first.b][::-1], reverse=True)
+        _boundary_edit(out, a[last.a + last.size :], b[last.b + last.size :], reverse=False)
+    return out
+
+
+def _boundary_edit(out: Alignment, ga: list[str], gb: list[str], reverse: bool) -> None:
+    """Edits from the words next to a run on its open side (`ga`, `gb` start at the run)."""
+    if not ga or not gb:
+        return
+    if min(len(ga), len(gb)) <= MAX_EDIT:
+        n = min(len(ga), len(gb)) + 2  # the longer side: as many words, and two for a longer name
+        ea, eb = ga[:n], gb[:n]
+        if reverse:
+            ea, eb = ea[::-1], eb[::-1]
+        out.edits.append(Edit(tuple(ea), tuple(eb)))
+        return
+    # Both sides go on: their words next to the run, aligned word by word. A gap framed by shared
+    # words on both sides there is an edit in place ("4月9日国家副主席韩正在北京" against
+    # "10月25日国家副主席方文在天津": 9/25 between 月 and 日); the rest gives no verdict.
+    wa, wb = ga[: 2 * MAX_EDIT], gb[: 2 * MAX_EDIT]
+    blocks = [m for m in SequenceMatcher(None, wa, wb, autojunk=False).get_matching_blocks() if m.size]
+    for prev, nxt in zip(blocks, blocks[1:], strict=False):
+        ea, eb = wa[prev.a + prev.size : nxt.a], wb[prev.b + prev.size : nxt.b]
+        if ea and eb and len(ea) <= MAX_EDIT and len(eb) <= MAX_EDIT:
+            out.edits.append(Edit(tuple(ea[::-1] if reverse else ea), tuple(eb[::-1] if reverse else eb)))

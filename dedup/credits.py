@@ -1,0 +1,310 @@
+"""Credits: what a text says about where it, its photos and its page came from, and who wrote it.
+
+One parser for every credit format, driven by the patterns of `dedup/data/credits.toml`: text in,
+`Credit` records out, each of a kind (see the data file). Only `source` credits name where a story
+came from; photo, data and copyright credits, bylines and editors are kept apart. Pure: the data
+file is read once, through importlib.resources, so that a wheel carries it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from dedup.errors import ConfigError
+
+KINDS = ("source", "self", "photo", "data", "copyright", "original_title", "byline", "editor")
+VALUES = ("names", "people", "title", "none")
+# Kinds whose lines normalize takes out of the compared text. A copyright notice is not one: it
+# is page furniture that the boilerplate rules take out (and count as evidence of a platform).
+LINE_KINDS = frozenset(KINDS) - {"copyright"}
+
+# A line is a credit line when it opens with a credit and what the credits leave of it is no
+# sentence: at most this many letters, digits or CJK characters (a time and a view counter,
+# "2023-10-06 22:16:14 阅读:3331" = 20) and no sentence-ending mark. A paragraph that merely
+# starts with "来源:X" keeps its text.
+MAX_LEFTOVER = 30
+LEADING = re.compile(r"""[\s(\[【「『"“'‘·•|>*\-—―]*""")
+SENTENCE_END = re.compile(r"[。!?]")
+NOT_WORD = re.compile(r"[\W_]+")
+FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
+# A pinyin gloss after a character ("網(wǎng)", "戶(hù)"): content farms add them to Traditional
+# text, and a name must not keep one. A tone mark makes it pinyin, not an English "(CCTV)".
+# (dedup.normalize takes them out of the compared text the same way.)
+PINYIN_GLOSS = re.compile(
+    r"(?<=[\u3400-\u9fff])\(\s?(?=[a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ])[a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]{1,7}\s?\)",
+    re.IGNORECASE,
+)
+# Dates and times inside a credited name ("人民日报2023-05-25", "5月25日《X》", "sp20241122").
+NAME_DATE = re.compile(
+    r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|(?:19|20)\d{6}|\d{1,2}\s*月\s*\d{1,2}\s*日"
+    r"|(?:19|20)\d{2}\s*年|\d{1,2}:\d{2}(?::\d{2})?"
+)
+NAME_EDGES = "\t\n\r @©·•:：\"'“”‘’《》「」『』<>,，.。;；!！?？、|-—"
+TAG = re.compile(r"<[^>]*>")
+CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+LETTER = re.compile(r"[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One credit found in a text."""
+
+    kind: str  # one of KINDS
+    name: str  # the cleaned name (original_title: the title; byline/editor: the people)
+    line: str  # the line it was found in, as written
+
+
+@dataclass(frozen=True)
+class Format:
+    """One compiled entry of the data file."""
+
+    kind: str
+    value: str
+    regex: re.Pattern
+    opens_story: bool = False  # a dateline or lead-in: the rest of its line is story text
+    gate: re.Pattern | None = None  # its `requires` words: a line without one cannot match
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Formats:
+    """The compiled data file: formats in priority order and the vague names."""
+
+    formats: tuple[Format, ...]
+    vague: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Match:
+    kind: str
+    value: str
+    start: int
+    end: int
+    names: tuple[str, ...]  # raw names ("" for a format that names nobody)
+    sources: tuple[str, ...]  # raw agency names that a byline also credits
+    opens_story: bool
+
+
+# --------------------------------------------------------------------------- the data file
+
+
+def _expand(regex: str, fragments: dict[str, str], where: str) -> str:
+    for _ in range(5):  # fragments may use fragments; five levels is plenty
+        if not FRAGMENT.search(regex):
+            return regex
+        try:
+            regex = FRAGMENT.sub(lambda m: fragments[m.group(1)], regex)
+        except KeyError as exc:
+            raise ConfigError(f"{where}: unknown fragment {{{{{exc.args[0]}}}}}") from None
+    raise ConfigError(f"{where}: fragments nested too deeply")
+
+
+def _value_regex(value: str, fragments: dict[str, str], next_label: str) -> str:
+    """The regex of a label's value: a name list, people or a title, ending where the next label starts."""
+    if value == "names":
+        item = rf"""[《“"「]?{fragments["name"]}[》”"」]?"""
+        date = fragments["date"]
+        return rf"(?:<[^>]*>\s*)?(?:{date}\s*)?(?P<name>{item}(?:\s*、\s*{item})*)"
+    if value == "people":
+        return rf"(?P<name>[^()\[\]【】<>。!?]{{1,40}}?)(?=\s*(?:{next_label})\s*[:/]|\s*[()\[\]【】]|\s*$)"
+    if value == "title":
+        return rf"(?P<name>.+?)(?=\s*[)\]】]?\s*$|\s+(?:{next_label})\s*[:/])"
+    return ""
+
+
+def load_formats(path: Path | None = None) -> Formats:
+    """Compile a credit data file (by default the one shipped in the package)."""
+    where = str(path) if path else "dedup/data/credits.toml"
+    try:
+        if path is None:
+            raw = (resources.files("dedup") / "data" / "credits.toml").read_text(encoding="utf-8")
+        else:
+            raw = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(raw)
+    except OSError as exc:
+        raise ConfigError(f"cannot read credit formats {where}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    fragments = {k: str(v) for k, v in data.get("fragments", {}).items()}
+    for needed in ("name", "date"):
+        if needed not in fragments:
+            raise ConfigError(f"{where}: [fragments] needs `{needed}` (label values use it)")
+    entries = data.get("format", [])
+    if not entries:
+        raise ConfigError(f"{where}: no [[format]] entries")
+    all_labels = sorted(
+        {unicodedata.normalize("NFKC", w) for e in entries for w in e.get("labels", [])}, key=len, reverse=True
+    )
+    next_label = "|".join(map(re.escape, all_labels)) or "(?!)"
+    formats = []
+    for n, e in enumerate(entries, 1):
+        here = f"{where}: format {n} ({e.get('note', e.get('kind', '?'))})"
+        kind, value = e.get("kind"), e.get("value", "names")
+        if kind not in KINDS:
+            raise ConfigError(f"{here}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if value not in VALUES:
+            raise ConfigError(f"{here}: value must be one of {', '.join(VALUES)}, got {value!r}")
+        if ("regex" in e) == ("labels" in e):
+            raise ConfigError(f"{here}: give either `regex` or `labels`")
+        if "regex" in e:
+            source = _expand(e["regex"], fragments, here)
+            requires = tuple(unicodedata.normalize("NFKC", w) for w in e.get("requires", []))
+        else:
+            labels = sorted((unicodedata.normalize("NFKC", w) for w in e["labels"]), key=len, reverse=True)
+            requires = tuple(labels)
+            boundary = r"(?<![\u3400-\u9fff])" if e.get("boundary") else ""
+            sep = e.get("separator", r"\s*:\s*")
+            source = f"{boundary}(?:{'|'.join(map(re.escape, labels))}){sep}{_value_regex(value, fragments, next_label)}"
+        if unicodedata.normalize("NFKC", source) != source:
+            raise ConfigError(f"{here}: write the pattern in NFKC form (text is folded before matching)")
+        try:
+            regex = re.compile(source)
+        except re.error as exc:
+            raise ConfigError(f"{here}: bad pattern: {exc}") from None
+        if value != "none" and "name" not in regex.groupindex:
+            raise ConfigError(f"{here}: the pattern needs a group (?P<name>...) (or value = \"none\")")
+        opens = bool(e.get("opens_story", False))
+        # A literal alternation is searched fast (the regex engine skips to its first characters).
+        gate = re.compile("|".join(map(re.escape, requires))) if requires else None
+        formats.append(Format(kind, value, regex, opens, gate, e.get("note", "")))
+    vague = frozenset(unicodedata.normalize("NFKC", v) for v in data.get("names", {}).get("vague", []))
+    return Formats(tuple(formats), vague)
+
+
+@lru_cache(maxsize=1)
+def _formats() -> Formats:
+    return load_formats()
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _strip(name: str) -> str:
+    return name.strip(NAME_EDGES)
+
+
+def clean_name(raw: str) -> str | None:
+    """A credited source name cleaned (quotes, dates, trailing punctuation, 等), or None if vague."""
+    name = _strip(PINYIN_GLOSS.sub("", TAG.sub("", unicodedata.normalize("NFKC", raw))))
+    name = _strip(NAME_DATE.sub("", name))
+    if len(name) > 3 and name.endswith("等"):  # 综合来源:A、B、C等
+        name = _strip(name[:-1])
+    if len(name) < 2 or name in _formats().vague:
+        return None
+    # A name must have a CJK character or a word's worth of letters: "sp20241122" is a stamp.
+    if not CJK_CHAR.search(name) and len(LETTER.findall(name)) < 3:
+        return None
+    return name
+
+
+def _clean(value: str, raw: str) -> str | None:
+    if value == "names":
+        return clean_name(raw)
+    text = re.sub(r"\s+", " ", raw).strip()
+    if value == "title":
+        text = text.strip(" \"'“”‘’《》「」")
+    else:
+        text = _strip(text)
+    return text or None
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _prepare(line: str) -> str:
+    return PINYIN_GLOSS.sub("", unicodedata.normalize("NFKC", line))
+
+
+def _scan(prepared: str, formats: Formats) -> list[_Match]:
+    """The credits of one prepared line, in order; earlier formats claim their text first."""
+    taken: list[tuple[int, int]] = []  # claimed spans, sorted and disjoint
+    found: list[_Match] = []
+    for f in formats.formats:
+        if f.gate is not None and f.gate.search(prepared) is None:
+            continue
+        for m in f.regex.finditer(prepared):
+            start, end = m.span()
+            i = bisect.bisect_right(taken, (start, end))
+            if start == end or (i and taken[i - 1][1] > start) or (i < len(taken) and taken[i][0] < end):
+                continue
+            taken.insert(i, (start, end))
+            raw = m.groupdict().get("name") or ""
+            names = tuple(raw.split("、")) if f.value == "names" else (raw,)
+            source = m.groupdict().get("source")
+            found.append(_Match(f.kind, f.value, start, end, names, (source,) if source else (), f.opens_story))
+    found.sort(key=lambda x: x.start)
+    return found
+
+
+def parse_credits(text: str) -> list[Credit]:
+    """All credits in a text (any number of lines), in order, each (kind, name) once."""
+    formats = _formats()
+    out: list[Credit] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: str, name: str | None, line: str) -> None:
+        if name and (kind, name) not in seen:
+            seen.add((kind, name))
+            out.append(Credit(kind, name, line))
+
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        for m in _scan(_prepare(line), formats):
+            for raw in m.sources:
+                add("source", clean_name(raw), line)
+            for raw in m.names:
+                add(m.kind, _clean(m.value, raw), line)
+    return out
+
+
+def source_names(text: str) -> list[str]:
+    """The names that a text credits as the source of its story, in order."""
+    return [c.name for c in parse_credits(text) if c.kind == "source"]
+
+
+def is_credit_line(line: str, kinds: Iterable[str] | None = None) -> bool:
+    """True for a line that is only credits (source, byline, editor, photo, original title...).
+
+    `kinds` narrows it to lines whose first credit is of those kinds (a vague `来源:网络` line
+    is a source line although it names nobody).
+    """
+    prepared = _prepare(line).strip()
+    matches = [m for m in _scan(prepared, _formats()) if m.kind in LINE_KINDS]
+    if not matches:
+        return False
+    first = matches[0]
+    if kinds is not None and first.kind not in set(kinds):
+        return False
+    if LEADING.fullmatch(prepared[: first.start]) is None:
+        return False
+    leftover, pos = [], 0
+    for m in matches:
+        leftover.append(prepared[pos : m.start])
+        pos = max(pos, m.end)
+    leftover.append(prepared[pos:])
+    rest = NOT_WORD.sub("", "".join(leftover))
+    if any(m.opens_story for m in matches):
+        return not rest  # "央视网消息:中央气象台发布预警:" opens a story, short as it is
+    return not SENTENCE_END.search("".join(leftover)) and len(rest) <= MAX_LEFTOVER
+
+
+def add_sources(credits: list[str], names: Iterable[str]) -> None:
+    """Append the usable source names (cleaned, vague ones dropped) not already in `credits`."""
+    for raw in names:
+        name = clean_name(raw) if raw else None
+        if name and name not in credits:
+            credits.append(name)
+
+
+def title_regex() -> re.Pattern:
+    """The pattern of an original-title line (group 1 is the title), for callers of the old API."""
+    return next(f.regex for f in _formats().formats if f.kind == "original_title")
