@@ -29,8 +29,9 @@ MIN_LOOSE_RUN = 3
 MAX_EDIT = 6
 
 DIGITS = re.compile(r"\d")
-# A bare date or figure slipped between two shared runs ("6月7日"): what a template fills in.
-# Longer insertions (a caption, a quote, an added sentence) are a copy's additions: no verdict.
+# A bare date slipped between two shared runs ("6月7日"): what a template fills in. Longer
+# insertions (a caption, a quote, an added sentence) and bare numbers (an image placeholder "1")
+# are a copy's additions: no verdict.
 MAX_SLOT = 4
 SLOT_WORDS = frozenset("年月日时点分号")
 
@@ -85,11 +86,11 @@ class Alignment:
         for e in self.edits:
             na = {t for t in e.a if DIGITS.search(t)}
             nb = {t for t in e.b if DIGITS.search(t)}
-            if na - nb and nb - na:
+            if na - nb and nb - na and (e.short or _same_frame(e)):
                 out.append(e)
         for words in self.inserted:
-            dated = any(DIGITS.search(t) for t in words)
-            if dated and len(words) <= MAX_SLOT and all(DIGITS.search(t) or t in SLOT_WORDS for t in words):
+            slot = any(t in SLOT_WORDS for t in words) and any(DIGITS.search(t) for t in words)
+            if slot and len(words) <= MAX_SLOT and all(DIGITS.search(t) or t in SLOT_WORDS for t in words):
                 out.append(Edit(words, ()))
         return out
 
@@ -104,6 +105,15 @@ class Alignment:
             if na and nb and na != nb:
                 out.append(e)
         return out
+
+
+def _same_frame(e: Edit) -> bool:
+    """A passage that is the same sentence with other figures: at least half of the words around
+    the numbers shared ("预计12月10日14时至12日14时" / "其中12月10日8时至12日8时"). Different
+    material in the same place (an agency dateline against an e-paper's page header) is not."""
+    wa = {t for t in e.a if not DIGITS.search(t)}
+    wb = {t for t in e.b if not DIGITS.search(t)}
+    return bool(wa and wb) and len(wa & wb) >= 0.5 * min(len(wa), len(wb))
 
 
 def align(a: list[str], b: list[str]) -> Alignment:

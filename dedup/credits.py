@@ -162,7 +162,8 @@ def load_formats(path: Path | None = None) -> Formats:
             requires = tuple(labels)
             boundary = r"(?<![\u3400-\u9fff])" if e.get("boundary") else ""
             sep = e.get("separator", r"\s*:\s*")
-            source = f"{boundary}(?:{'|'.join(map(re.escape, labels))}){sep}{_value_regex(value, fragments, next_label)}"
+            words = "|".join(map(re.escape, labels))
+            source = f"{boundary}(?:{words}){sep}{_value_regex(value, fragments, next_label)}"
         if unicodedata.normalize("NFKC", source) != source:
             raise ConfigError(f"{here}: write the pattern in NFKC form (text is folded before matching)")
         try:
@@ -170,7 +171,7 @@ def load_formats(path: Path | None = None) -> Formats:
         except re.error as exc:
             raise ConfigError(f"{here}: bad pattern: {exc}") from None
         if value != "none" and "name" not in regex.groupindex:
-            raise ConfigError(f"{here}: the pattern needs a group (?P<name>...) (or value = \"none\")")
+            raise ConfigError(f'{here}: the pattern needs a group (?P<name>...) (or value = "none")')
         opens = bool(e.get("opens_story", False))
         # A literal alternation is searched fast (the regex engine skips to its first characters).
         gate = re.compile("|".join(map(re.escape, requires))) if requires else None
@@ -209,10 +210,7 @@ def _clean(value: str, raw: str) -> str | None:
     if value == "names":
         return clean_name(raw)
     text = re.sub(r"\s+", " ", raw).strip()
-    if value == "title":
-        text = text.strip(" \"'“”‘’《》「」")
-    else:
-        text = _strip(text)
+    text = text.strip(" \"'“”‘’《》「」") if value == "title" else _strip(text)
     return text or None
 
 

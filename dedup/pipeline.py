@@ -21,9 +21,9 @@ from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
 from dedup.cluster import DocSig, cluster_documents, contexts
+from dedup.credits import add_sources, parse_credits
 from dedup.discover import discover_files, read_source
 from dedup.errors import DedupError
-from dedup.credits import add_sources, parse_credits
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
 from dedup.normalize import learnable_lines, load_patterns, normalize_text
