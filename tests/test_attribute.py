@@ -108,9 +108,13 @@ def test_site_roles():
         "mp.weixin.qq.com": [doc(4, "mp.weixin.qq.com")],
         "www.daily.cn": [doc(i, "www.daily.cn", credits=["某日报"]) for i in (5, 6, 8)],
         "www.lonely.cn": [doc(9, "www.lonely.cn")],
-        "www.relay.cn": [doc(10 + i, "www.relay.cn", credits=[c]) for i, c in enumerate(["新华社", "某晚报", "某电视台"])],
+        "www.relay.cn": [
+            doc(10 + i, "www.relay.cn", credits=[c]) for i, c in enumerate(["新华社", "某晚报", "某电视台"])
+        ],
         # Furniture every publisher carries is not repost boilerplate.
-        "www.paper.cn": [doc(20 + i, "www.paper.cn", boilerplate=["某报社 版权所有", "当前位置:首页"]) for i in range(3)],
+        "www.paper.cn": [
+            doc(20 + i, "www.paper.cn", boilerplate=["某报社 版权所有", "当前位置:首页"]) for i in range(3)
+        ],
     }
     p = profile_sites(by_site, {}, SOURCES)
     assert p["www.farm.com"].role == "farm"
@@ -128,7 +132,10 @@ def test_a_name_several_sites_credit_is_a_shared_source_not_one_sites_name():
     by_site = {
         "www.county.gov.cn": [doc(i, "www.county.gov.cn", credits=["上饶日报"]) for i in (1, 2)],
         "www.srxww.cn": [doc(i, "www.srxww.cn", credits=["上饶日报"]) for i in (3, 4)],
-        "www.other.gov.cn": [doc(5, "www.other.gov.cn", credits=["某日报"]), doc(6, "www.other.gov.cn", credits=["某日报"])],
+        "www.other.gov.cn": [
+            doc(5, "www.other.gov.cn", credits=["某日报"]),
+            doc(6, "www.other.gov.cn", credits=["某日报"]),
+        ],
     }
     names = {"www.srxww.cn": [["上饶新闻网"], ["上饶新闻网"]]}
     p = profile_sites(by_site, names, SOURCES)
