@@ -96,17 +96,24 @@ def test_pinyin_glosses_are_not_part_of_a_name():
         ("据央视网消息，" + BODY, "央视网"),
         ("据新华社报道，" + BODY, "新华社"),
         ("据青川日报消息，" + BODY, "青川日报"),
-        ("据青川县林业局3月12日消息，" + BODY, "青川县林业局"),
+        ("据青川新闻网3月12日消息，" + BODY, "青川新闻网"),
+        ("据青川县林业局网站消息，" + BODY, "青川县林业局网站"),
         ("據央視網消息，" + TRAD_BODY, "央視網"),
         ("據新華社報道，" + TRAD_BODY, "新華社"),
         ("【全市启动春季植树】据青川日报消息，" + BODY, "青川日报"),
-        ("3月12日，据青川县林业局消息，" + BODY, "青川县林业局"),
-        ("青川网3月12日电 据青川县林业局消息，" + BODY, "青川县林业局"),
+        ("3月12日，据青川日报消息，" + BODY, "青川日报"),
+        ("青川网3月12日电 据青川日报消息，" + BODY, "青川日报"),
     ],
 )
 def test_ju_x_xiaoxi_opening_a_story(text, name):
     assert name in source_names(text)
     assert not is_credit_line(text)
+
+
+def test_ju_an_organisation_or_unnamed_media_is_where_the_facts_came_from():
+    assert source_names("据青川县林业局消息，" + BODY) == []
+    assert source_names("据某某行业协会3月12日消息，" + BODY) == []
+    assert source_names("据美国媒体25日报道，" + BODY) == []
 
 
 def test_ju_inside_a_paragraph_is_a_citation_not_a_credit():
@@ -145,6 +152,7 @@ def test_a_dateline_needs_its_date_or_a_known_agency():
     # "X网…电" without a date is a word ("南方电网电力公司"), not a dateline.
     assert source_names("青川电网电力公司今天宣布，" + BODY) == []
     assert source_names("中国网络电视台今天播出了植树活动。") == []
+    assert source_names("新华社长篇通讯：植树人的春天") == []
 
 
 @pytest.mark.parametrize("text", ["本报讯 " + BODY, "本报广州3月5日讯 " + BODY, "本報訊（記者王小明）" + TRAD_BODY])
