@@ -17,7 +17,7 @@ from pathlib import Path
 import opencc
 
 from dedup import DATA_DIR
-from dedup.credits import is_credit_line, source_names, title_regex
+from dedup.credits import is_credit_line, source_names
 from dedup.errors import ConfigError
 
 DEFAULT_BOILERPLATE = DATA_DIR / "boilerplate.txt"
@@ -227,11 +227,3 @@ def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str
             kept.append(line.lower())
     out.text = "\n".join(kept)
     return out
-
-
-def __getattr__(name: str):
-    # ORIGINAL_TITLE ("原标题:X", group 1 the title) is the original_title format of dedup.credits
-    # now; this keeps the old import working.
-    if name == "ORIGINAL_TITLE":
-        return title_regex()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,11 +52,11 @@ def test_datelines_are_evidence_not_text():
 
 
 def test_yuan_biaoti_is_a_credit_line():
-    from dedup.normalize import ORIGINAL_TITLE
+    from dedup.credits import title_regex
 
     n = normalize_text("原标题：全市春季植树活动启动\n正文内容。", PATTERNS)
     assert n.text == "正文内容。"
-    assert ORIGINAL_TITLE.match(n.credits[0]).group(1) == "全市春季植树活动启动"
+    assert title_regex().match(n.credits[0]).group(1) == "全市春季植树活动启动"
 
 
 # --- content-farm junk (texts composed for the tests, in the shapes farm pages use) -------------
