@@ -56,7 +56,7 @@ def evaluate(crawl: Path, labels_path: Path, out: Path, a, parents: bool) -> Non
     summary = scan(crawl, db, Params(seed=a.seed), jobs=a.jobs)
     secs = time.perf_counter() - t0
     pred = out / "pred.jsonl"
-    store = Store(db, create=False)
+    store = Store(db, readonly=True)
     with pred.open("w", encoding="utf-8") as f:
         for row in store.export_rows():
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -74,7 +74,7 @@ def evaluate(crawl: Path, labels_path: Path, out: Path, a, parents: bool) -> Non
     # Diagnostic beyond the scorer: the labels' parent of each copy (read here only, never by
     # the product) against the likely parent the scan stored.
     labels = json.loads(labels_path.read_text(encoding="utf-8"))["documents"]
-    store = Store(db, create=False)
+    store = Store(db, readonly=True)
     path = dict(store.db.execute("SELECT id, path FROM documents").fetchall())
     ok = n = 0
     for doc_id, parent in store.db.execute("SELECT document_id, parent_id FROM memberships WHERE role = 'copy'"):

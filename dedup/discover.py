@@ -1,10 +1,20 @@
-"""Walk a crawl root and list the files the readers understand, in a stable order."""
+"""Walk a crawl root and list the files the readers understand, in a stable order.
+
+The crawl is written by crawlers that leave debris, and the scan runs unattended: discovery never
+opens anything. It looks at every entry with lstat/stat only, so a FIFO (which would block the
+scan forever), a device (/dev/zero never ends), a link out of the crawl, a file too large for memory
+or a directory that cannot be listed is reported as a `Found` with a `problem` instead of read.
+`read_source` then opens only regular files, re-checks what it opened and reads at most the cap.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from dedup.models import SourceFile
@@ -19,6 +29,44 @@ KINDS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
+
+# The largest file read. A file is held in memory whole while it is read (and a WARC or .gz file's
+# pages beside it), in each of the worker processes at once, so this bounds the scan's memory: 4
+# workers x 256 MiB stays within a small server. A news page is at most a few MB and a feed or WARC
+# file of a daily crawl usually well under this; a bigger file is reported, not read (a crawler that
+# writes 1 GB WARC files needs a bigger cap, `max_file_size`).
+MAX_FILE_SIZE = 256 * 2**20
+READ_CHUNK = 16 * 2**20  # read() size past the first read (which asks for the whole file at once)
+
+ROOT_KEY = "."  # the `path` of a problem about the crawl root itself
+
+_FILE_TYPES = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISDIR, "directory"),
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One entry of the crawl: a file to read, a file no reader handles, or something not read and why."""
+
+    path: str  # display/storage key, '/'-separated, valid UTF-8 (bytes that are not UTF-8 appear as \\xNN)
+    fs_path: str  # what os functions need (surrogateescape), relative to the root
+    source: SourceFile | None  # a readable regular file of a known kind, ready for read_source
+    problem: str | None  # why it is not read (special file, outside link, too large, unlistable dir ...)
+    is_dir: bool = False  # the problem is a directory whose contents are unknown: files stored under it stand
+    supported: bool = True  # False: a regular file no reader handles (image, .css): nothing to read, no problem
+
+
+class ReadRefused(ValueError):
+    """read_source will not read this file (not a regular file, too large); the message is the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def kind_of(name: str) -> str | None:
@@ -36,34 +84,237 @@ def container_kind(name: str) -> str | None:
     return None
 
 
-def discover_files(root: Path) -> Iterator[tuple[SourceFile | None, str]]:
-    """Yield (SourceFile without bytes, relative path) for every file; None for unsupported ones.
+def display_path(fs_path: str) -> str:
+    """A file system name (str with surrogate-escaped bytes) as valid UTF-8: byte 0xB2 becomes '\\xb2'.
 
-    Hidden files and directories (a crawler's state, `.git`) are not part of the crawl.
+    Built from the bytes, so the key is the same whatever the locale's file system encoding.
     """
-    root = Path(root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    return os.fsencode(fs_path).decode("utf-8", "backslashreplace")
+
+
+def name_bytes(fs_path: str) -> bytes | None:
+    """The raw bytes of a name that is not valid UTF-8 (to store faithfully); None for a UTF-8 name."""
+    raw = os.fsencode(fs_path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+    return None
+
+
+def is_under(dir_path: str, path: str) -> bool:
+    """Whether `path` lies in the directory `dir_path` (both display keys; ROOT_KEY holds everything)."""
+    return dir_path == ROOT_KEY or path.startswith(dir_path.rstrip("/") + "/")
+
+
+def human_size(n: int) -> str:
+    """'300 MB' (MiB, as the cap is counted), '12.5 KB', '900 bytes'."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def too_large(size: int, cap: int) -> str:
+    return f"file too large: {human_size(size)} > {human_size(cap)} cap"
+
+
+def _type_name(mode: int) -> str:
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return f"unknown type 0o{stat.S_IFMT(mode):o}"
+
+
+def _inside(target: str, root_real: str) -> bool:
+    return target == root_real or target.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def _link_problem(full: str, root_real: str, follow_symlinks: bool) -> str | None:
+    """Why a symbolic link is not followed, or None when it may be."""
+    try:
+        os.stat(full)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return f"broken symbolic link: -> {display_path(_readlink(full))}"
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (too many levels of symbolic links)"
+        return f"cannot follow symbolic link: {exc.strerror}"
+    target = os.path.realpath(full)
+    if not follow_symlinks and not _inside(target, root_real):
+        return f"symbolic link leads outside the crawl root: -> {display_path(target)}"
+    return None
+
+
+def _readlink(full: str) -> str:
+    try:
+        return os.readlink(full)
+    except OSError:
+        return "?"
+
+
+def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int = MAX_FILE_SIZE) -> Iterator[Found]:
+    """Every entry of the crawl, one `Found` each, in a stable order (names sorted, a directory's files first).
+
+    Hidden files and directories (a crawler's state, `.git`) are not part of the crawl. Nothing is opened:
+    - a regular file of a known kind gets a `source`; of an unknown kind, `supported=False`;
+    - a FIFO, socket or device, a link leaving the root (unless `follow_symlinks`), a broken link and a
+      file over `max_file_size` get a `problem` and are not read;
+    - a directory that cannot be listed gets a `problem` with `is_dir=True` (the root itself: ROOT_KEY).
+    A symbolic link to a file inside the root is read as that file under its own path. Links to
+    directories are only descended with `follow_symlinks`, and then only into a directory (by device and
+    inode) not walked yet and not among the real directories listed so far, so link loops end.
+    """
+    root_str = os.fspath(root)
+    root_real = os.path.realpath(root_str)
+    unlisted: list[OSError] = []
+    visited: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(root_str)
+        visited.add((st.st_dev, st.st_ino))
+    except OSError:
+        pass  # os.walk reports it through onerror
+
+    def rel_of(full: str) -> str:
+        rel = os.path.relpath(full, root_str)
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
+
+    def problem(rel: str, reason: str, is_dir: bool = False) -> Found:
+        return Found(path=display_path(rel), fs_path=rel, source=None, problem=reason, is_dir=is_dir)
+
+    def unlistable(exc: OSError) -> Iterator[Found]:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return  # removed (or replaced by a file) while the walk ran: gone, not unreadable
+        where = exc.filename if isinstance(exc.filename, str) else root_str
+        rel = rel_of(where)
+        yield problem(ROOT_KEY if rel == "." else rel, f"cannot list directory: {exc.strerror}", is_dir=True)
+
+    walk = os.walk(root_str, onerror=unlisted.append, followlinks=follow_symlinks)
+    for dirpath, dirnames, filenames in walk:
+        # os.walk calls onerror before it moves on, so an error is reported in walk order.
+        while unlisted:
+            yield from unlistable(unlisted.pop(0))
+        rel_dir = rel_of(dirpath)
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        real: list[str] = []
+        links: list[str] = []
+        for d in sorted(dirnames):
+            if not d.startswith("."):
+                (links if os.path.islink(os.path.join(dirpath, d)) else real).append(d)
+        for d in real:
+            try:
+                st = os.stat(os.path.join(dirpath, d))
+                visited.add((st.st_dev, st.st_ino))
+            except OSError:
+                pass  # os.walk reports it when it gets there
+        keep = set(real)
+        for d in links:
+            full = os.path.join(dirpath, d)
+            if not follow_symlinks:
+                # A link to a directory inside the root is not descended (its files are reached by their
+                # own path); one that leaves the root is reported.
+                why = _link_problem(full, root_real, follow_symlinks)
+                if why:
+                    yield problem(prefix + d, why)
+                continue
+            try:
+                st = os.stat(full)
+            except OSError as exc:
+                yield problem(prefix + d, f"cannot follow symbolic link: {exc.strerror}")
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in visited:
+                continue  # a loop (an enclosing directory), or a directory walked already or about to be
+            visited.add(key)
+            keep.add(d)
+        dirnames[:] = [d for d in sorted(dirnames) if d in keep]
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            kind = kind_of(name) or container_kind(name)
-            if kind is None:
-                yield None, rel
-                continue
-            try:
-                st = full.stat()
-            except OSError:
-                yield None, rel
-                continue
-            yield SourceFile(path=rel, kind=kind, size=st.st_size, mtime=st.st_mtime, sha1=""), rel
+            found = _file(dirpath, name, prefix + name, root_real, follow_symlinks, max_file_size)
+            if found is not None:
+                yield found
+    while unlisted:
+        yield from unlistable(unlisted.pop(0))
 
 
-def read_source(root: Path, sf: SourceFile) -> SourceFile:
-    """Fill in the bytes and their SHA-1."""
-    data = (Path(root) / sf.path).read_bytes()
+def _file(dirpath: str, name: str, rel: str, root_real: str, follow: bool, cap: int) -> Found | None:
+    """One file entry (a link or special file included); None when it vanished since it was listed."""
+    full = os.path.join(dirpath, name)
+    path = display_path(rel)
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return Found(path, rel, None, f"cannot stat: {exc.strerror}")
+    is_link = stat.S_ISLNK(st.st_mode)
+    if is_link:
+        why = _link_problem(full, root_real, follow)
+        if why:
+            return Found(path, rel, None, why)
+        try:
+            st = os.stat(full)
+        except OSError as exc:
+            return Found(path, rel, None, f"cannot follow symbolic link: {exc.strerror}")
+    if not stat.S_ISREG(st.st_mode):
+        return Found(path, rel, None, f"not a regular file ({_type_name(st.st_mode)})")
+    kind = kind_of(name) or container_kind(name)
+    if kind is None:
+        return Found(path, rel, None, None, supported=False)
+    if st.st_size > cap:
+        return Found(path, rel, None, too_large(st.st_size, cap))
+    sf = SourceFile(
+        path=path,
+        kind=kind,
+        size=st.st_size,
+        mtime=st.st_mtime,
+        sha1="",
+        fs_path="" if rel == path else rel,
+        name_bytes=name_bytes(rel),
+        follow_link=is_link,
+    )
+    return Found(path, rel, sf, None)
+
+
+def read_source(root: Path, sf: SourceFile, max_file_size: int = MAX_FILE_SIZE) -> SourceFile:
+    """Fill in the bytes and their SHA-1.
+
+    Raises OSError (open/read failed, strerror says why) or ReadRefused: the path is no longer a regular
+    file (a FIFO or device put there since discovery), a link appeared where a file was, or the file is
+    larger than `max_file_size` (it may grow between discovery and reading: at most cap + 1 bytes are read).
+    """
+    full = os.path.join(os.fspath(root), sf.fs_path or sf.path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not sf.follow_link:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(full, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not sf.follow_link and os.path.islink(full):
+            raise ReadRefused("became a symbolic link since it was listed: not followed") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadRefused(f"not a regular file ({_type_name(st.st_mode)})")
+        if st.st_size > max_file_size:
+            raise ReadRefused(too_large(st.st_size, max_file_size))
+        chunks: list[bytes] = []
+        total = 0
+        want = st.st_size + 1  # the whole file and the end of it in one read, usually
+        while total <= max_file_size:
+            chunk = os.read(fd, min(want, max_file_size + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            want = READ_CHUNK
+        if total > max_file_size:
+            raise ReadRefused(f"file too large: grew past the {human_size(max_file_size)} cap while being read")
+    finally:
+        os.close(fd)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one read: no copy
     sf.data = data
     sf.sha1 = hashlib.sha1(data).hexdigest()
     sf.size = len(data)

@@ -7,8 +7,10 @@ names the page gives its own site. Nothing here compares documents.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import lxml.etree
@@ -453,7 +455,8 @@ def read_record(obj: dict, path: str, file_path: str, kind: str) -> Document:
 def extract_documents(sf: SourceFile) -> list[Document | Skipped]:
     """Read one file into its documents; every failure is a Skipped with a one-line reason.
 
-    A container (WARC, .gz) yields the documents of every page inside it.
+    A container (WARC, .gz) yields the documents of every page inside it. Every string that leaves
+    here is valid Unicode (see clean_strings): the store encodes them as UTF-8.
     """
     if sf.kind in ("warc", "gzip"):
         entries, skips = open_container(sf.path, sf.data)
@@ -465,31 +468,111 @@ def extract_documents(sf: SourceFile) -> list[Document | Skipped]:
                     d.kind = f"warc-{d.kind}"
                     d.fetched_at = e.fetched_at
             out.extend(docs)
-        return out
-    return _extract_page(sf.path, sf.path, sf.kind, sf.data)
+    else:
+        out = _extract_page(sf.path, sf.path, sf.kind, sf.data)
+    for item in out:
+        clean_strings(item)
+    return out
+
+
+# A lone surrogate (U+D800-U+DFFF not in a pair): json.loads accepts "\ud800" escapes, UTF-8 cannot encode it.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_str(s: str) -> str:
+    """s with every lone surrogate replaced by U+FFFD (s itself, uncopied, when it has none)."""
+    return SURROGATE.sub("\ufffd", s) if SURROGATE.search(s) else s
+
+
+def clean_strings(item: Document | Skipped) -> None:
+    """Replace lone surrogates in every str and list-of-str field of a Document or Skipped, in place."""
+    for name, value in vars(item).items():
+        if isinstance(value, str):
+            if SURROGATE.search(value):
+                setattr(item, name, clean_str(value))
+        elif isinstance(value, list) and any(isinstance(v, str) and SURROGATE.search(v) for v in value):
+            setattr(item, name, [clean_str(v) if isinstance(v, str) else v for v in value])
+
+
+CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+
+# What a malformed page or record can raise while it is read: bad JSON or HTML (ValueError), nesting too
+# deep for the parser (RecursionError), Infinity where a time is expected (OverflowError in int()).
+RECORD_ERRORS = (ValueError, OverflowError, RecursionError)
+
+
+def _jsonl_lines(path: str, data: bytes, http_charset: str | None) -> Iterator[tuple[int, str, str] | Skipped]:
+    """(line index, text, encoding) of each non-blank line of a .jsonl file, or a Skipped for a line or the file.
+
+    The whole file is decoded first, as any page. When that fails, each line is decoded on its own
+    (strict UTF-8, else the layered decoder, whose result must then hold Chinese), so one line of another
+    codec or of binary junk costs that record only. Line indexes are those of the bytes split on LF, the
+    same as of the decoded text split on LF: the store keys the records on them (`file#n`).
+    """
+    try:
+        decoded = decode_bytes(data, http_charset)
+    except DecodeFailure as exc:
+        whole_failure = str(exc)
+    else:
+        for n, line in enumerate(decoded.text.split("\n")):
+            if line.strip():
+                yield n, line, decoded.encoding
+        return
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)) or (
+        len(data) >= 2 and (data[0] == 0) != (data[1] == 0)  # '{' as UTF-16 without a byte-order mark
+    ):
+        yield Skipped(path, whole_failure)  # UTF-16/32: an LF byte is not a line end there
+        return
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    learned: str | None = None  # the codec of the last line that needed the decoder: tried first next time
+    for n, raw in enumerate(data.split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            yield n, raw.decode("utf-8"), "utf-8"
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            got = decode_bytes(raw, http_charset or learned)
+        except DecodeFailure as exc:
+            yield Skipped(f"{path}#{n}", f"line {n + 1}: {_short(exc)}")
+            continue
+        if not CJK.search(got.text):
+            # Not UTF-8 and no Chinese in any codec the detector tried: junk bytes (a short run of them
+            # decodes as some single-byte codec's letters), not a record.
+            yield Skipped(f"{path}#{n}", f"line {n + 1}: not UTF-8, and as {got.encoding} it holds no Chinese text")
+            continue
+        if got.how in ("declared", "detected"):
+            learned = got.encoding
+        yield n, got.text, got.encoding
 
 
 def _extract_page(
     path: str, file_path: str, kind: str, data: bytes, url: str = "", http_charset: str | None = None
 ) -> list[Document | Skipped]:
-    try:
-        decoded = decode_bytes(data, http_charset)
-    except DecodeFailure as exc:
-        return [Skipped(path, str(exc))]
-    text = decoded.text
     out: list[Document | Skipped] = []
     if kind == "jsonl":
-        for n, line in enumerate(text.split("\n")):
-            if not line.strip():
+        for line in _jsonl_lines(path, data, http_charset):
+            if isinstance(line, Skipped):
+                out.append(line)
                 continue
+            n, text, encoding = line
             rec_path = f"{path}#{n}"
             try:
-                doc = read_record(json.loads(line), rec_path, file_path, "jsonl")
-            except ValueError as exc:
+                doc = read_record(json.loads(text), rec_path, file_path, "jsonl")
+            except RECORD_ERRORS as exc:
                 out.append(Skipped(rec_path, f"line {n + 1}: {_short(exc)}"))
                 continue
+            doc.encoding = encoding
             out.append(doc)
     else:
+        try:
+            decoded = decode_bytes(data, http_charset)
+        except DecodeFailure as exc:
+            return [Skipped(path, str(exc))]
+        text = decoded.text
         try:
             if kind == "html":
                 doc = read_html(text, path, url)
@@ -497,13 +580,13 @@ def _extract_page(
                 doc = read_txt(text, path)
             else:
                 doc = read_record(json.loads(text), path, path, "json")
-        except ValueError as exc:
+        except RECORD_ERRORS as exc:
             return [Skipped(path, _short(exc))]
         doc.file_path = file_path
+        doc.encoding = decoded.encoding
         out.append(doc)
     for i, d in enumerate(out):
         if isinstance(d, Document):
-            d.encoding = decoded.encoding
             # A WARC record knows its URL: that names the site, not the archive's folder.
             d.site = site_of(d.file_path, d.url, "jsonl" if (d.kind == "jsonl" or url) else d.kind)
             if d.url and urlsplit(d.url).hostname != d.site:

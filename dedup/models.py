@@ -74,13 +74,16 @@ class Params:
 class SourceFile:
     """One file found under the crawl root."""
 
-    path: str  # relative to the crawl root, '/'-separated
-    kind: str  # html | txt | json | jsonl
+    path: str  # relative to the crawl root, '/'-separated, valid UTF-8 (other bytes shown as \xNN)
+    kind: str  # html | txt | json | jsonl | warc | gzip
     size: int
     mtime: float
     sha1: str
     data: bytes = field(repr=False, default=b"")
     known_sha1: str = ""  # what the store holds for this path: equal bytes need no reading
+    fs_path: str = ""  # the name to open, relative to the root (surrogate-escaped bytes); "" = same as path
+    name_bytes: bytes | None = None  # the raw bytes of the relative path when they are not UTF-8 (path escapes them)
+    follow_link: bool = False  # the path is a symbolic link discovery checked: open it following the link
 
 
 @dataclass
@@ -128,9 +131,14 @@ class Document:
 class RunSummary:
     run_id: int
     root: str
+    status: str = "running"  # running | done | interrupted | refused | failed (| killed, set by the next run)
     files_seen: int = 0
-    files_new: int = 0
+    files_read: int = 0  # new + changed + retried: the files this run opened
+    files_new: int = 0  # never seen before (or gone and back)
+    files_changed: int = 0  # seen before, other size or time (read again; equal bytes keep their documents)
     files_unchanged: int = 0
+    files_gone: int = 0  # no longer under the root: their documents leave the clusters
+    files_skipped: int = 0  # could not be read at all this run (kept as they were, retried next run)
     documents: int = 0
     documents_new: int = 0
     skipped: int = 0
@@ -140,6 +148,12 @@ class RunSummary:
     clustered_documents: int = 0
     compilations: int = 0
     boilerplate_sites_changed: int = 0  # sites whose learned boilerplate changed in this run
+    documents_resigned: int = 0  # signed again because what shapes signatures changed
+    clusters_new: int = 0
+    clusters_grown: int = 0
+    clusters_merged: int = 0
+    originals_changed: int = 0
+    notes: list[str] = field(default_factory=list)  # what this run did that a user should know of
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # read, sign, cluster, attribute
     skipped_examples: list[Skipped] = field(default_factory=list)

@@ -14,21 +14,26 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from importlib import resources
 from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
 from dedup.cluster import DocSig, cluster_documents, contexts
 from dedup.credits import add_sources, parse_credits
-from dedup.discover import discover_files, read_source
-from dedup.errors import DedupError
+from dedup.dbfile import ScanLock, identify
+from dedup.discover import MAX_FILE_SIZE, ReadRefused, discover_files, name_bytes, read_source
+from dedup.errors import DedupError, Interrupted, MassRemovalError
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
-from dedup.normalize import learnable_lines, load_patterns, normalize_text
+from dedup.normalize import DEFAULT_BOILERPLATE, learnable_lines, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
 from dedup.signature import from_bytes, make_signatures, to_bytes
+from dedup.store import FileOutcome, FileProblem
+from dedup.workers import TaskFailure, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,20 @@ _worker_state: dict = {}
 # lists). Five pages keep a story that one site carries a few times from being learned.
 LEARN_MIN_DOCS = 5
 LEARN_MIN_SHARE = 0.2
+# Bump one of these when a change to the code alters what its stage makes of the same input: the
+# next scan redoes that stage for every stored document (see Stamps) and says so.
+EXTRACT_VERSION = 2  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
+SIGN_VERSION = 2  # normalize, tokenize, shingle, sign
+CLUSTER_VERSION = 2  # cluster, align, attribute
+# A scan that would mark more than this share of the stored files gone is refused (exit 1) unless
+# --allow-mass-removal: an unmounted or emptied crawl directory looks exactly like that, and a
+# growing crawl never loses half its files in one night. Fewer than MASS_REMOVAL_MIN_FILES gone
+# files pass (small test crawls), except when the crawl directory is empty.
+MAX_GONE_SHARE = 0.5
+MASS_REMOVAL_MIN_FILES = 10
+# Seconds one file may take to be read and extracted (or one document to be signed) in a worker
+# before the worker is killed and the file skipped: a 256 MB WARC takes about a minute here.
+FILE_TIMEOUT_S = 300.0
 # Files saved per transaction: a crash loses at most this many files' work, which the next run
 # reads again (their rows were never committed).
 SAVE_BATCH = 200
@@ -82,15 +101,26 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     return doc
 
 
-def read_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Skipped]]:
+@dataclass
+class ReadResult:
+    """What a worker made of one file: its documents and skips, or why it could not be read."""
+
+    source: SourceFile
+    items: list[Document | Skipped] = field(default_factory=list)
+    problem: str | None = None  # the file could not be read at all (kept as it was, retried next run)
+
+
+def read_file(root: str, max_file_size: int, sf: SourceFile) -> ReadResult:
     """Worker: one file -> its documents (text and metadata, not yet signed) and skips."""
     try:
-        read_source(Path(root), sf)
+        read_source(Path(root), sf, max_file_size)
+    except ReadRefused as exc:
+        return ReadResult(sf, problem=str(exc))
     except OSError as exc:
-        return sf, [Skipped(sf.path, f"cannot read: {exc.strerror}")]
+        return ReadResult(sf, problem=f"cannot read: {exc.strerror or exc}")
     if sf.sha1 == sf.known_sha1:
         sf.data = b""
-        return sf, []  # touched, not changed: the stored documents stand
+        return ReadResult(sf)  # touched, not changed: the stored documents stand
     try:
         out = extract_documents(sf)
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
@@ -101,7 +131,7 @@ def read_file(root: str, sf: SourceFile) -> tuple[SourceFile, list[Document | Sk
             d.status = "pending"
             d.lines = learnable_lines(d.text)  # counted for learning; here, not in the main process
     sf.data = b""
-    return sf, out
+    return ReadResult(sf, out)
 
 
 def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
@@ -115,14 +145,51 @@ def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
         return doc_id, Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
 
 
-def _pool_map(fn, items: list, jobs: int, initargs: tuple, chunksize: int = 16) -> Iterator:
-    """fn over items in worker processes (in this process for small inputs), in order."""
-    if jobs <= 1 or len(items) < 20:
-        _init_worker(*initargs)
-        yield from map(fn, items)
-        return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs) as ex:
-        yield from ex.map(fn, items, chunksize=chunksize)
+def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, isolate: bool = True):
+    """fn over items in order, each a result or a TaskFailure; in worker processes (each task
+    killed after `timeout` seconds, a crash costing one item) unless not isolated and small."""
+    in_process = not isolate and (jobs <= 1 or len(items) < 20)
+    return closing(run_tasks(fn, items, jobs, _init_worker, initargs, timeout=timeout, in_process=in_process))
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How a scan reads the crawl and guards the database (what it computes is in Params)."""
+
+    jobs: int | None = None  # worker processes (default: CPUs, at most 4)
+    follow_symlinks: bool = False  # follow links that leave the crawl root
+    max_file_size: int = MAX_FILE_SIZE  # bytes; larger files are skipped unread
+    file_timeout: float = FILE_TIMEOUT_S  # seconds one file may take to read and extract
+    allow_mass_removal: bool = False  # let a scan mark most stored files gone
+    wait: float = 0.0  # seconds to wait for another scan's lock before giving up
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """Everything besides the crawl that shapes stored results, hashed per stage. A stage whose
+    stamp changed since the last scan is redone for every stored document, and the run says so."""
+
+    extract: str  # reading and extraction: code version and the credit formats
+    sign: str  # normalize/shingle/sign: code version, signature params, boilerplate file, learning
+    cluster: str  # clustering and attribution: code version, all params, the sources files
+
+    @classmethod
+    def compute(cls, params: Params, boilerplate: Path | None, known_sources) -> Stamps:
+        credits_file = (resources.files("dedup") / "data" / "credits.toml").read_bytes()
+        patterns_file = Path(boilerplate or DEFAULT_BOILERPLATE).read_bytes()
+        extract = _digest(EXTRACT_VERSION, credits_file)
+        sign = _digest(SIGN_VERSION, extract, params.signature_fingerprint, patterns_file,
+                       LEARN_MIN_DOCS, LEARN_MIN_SHARE)  # fmt: skip
+        sources = repr([(s.name, s.aliases, s.domains, s.role) for s in known_sources])
+        return cls(extract, sign, _digest(CLUSTER_VERSION, sign, params.fingerprint, sources))
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha1()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else repr(part).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:16]
 
 
 def scan(
@@ -133,105 +200,209 @@ def scan(
     jobs: int | None = None,
     boilerplate: Path | None = None,
     sources: Path | None = None,
+    options: ScanOptions | None = None,
 ) -> RunSummary:
-    """Scan a crawl directory into the database and recompute clusters and originals."""
+    """Scan a crawl directory into the database and recompute clusters and originals.
+
+    Raises LockedError when another scan holds the database, MassRemovalError when most stored
+    files would be marked gone, StoreError for a database that is not dedup's or cannot be
+    written; KeyboardInterrupt / Interrupted pass through after the run is marked interrupted.
+    """
     from dedup.store import Store
 
     params = params or Params()
+    options = options or ScanOptions()
     root = Path(root)
+    db_path = Path(db_path)
     if not root.is_dir():
         raise DedupError(f"crawl directory {root} does not exist or is not a directory")
-    jobs = jobs or min(4, os.cpu_count() or 1)
+    jobs = jobs or options.jobs or min(4, os.cpu_count() or 1)
     load_patterns(boilerplate)  # fail on a bad data file before any work
     known_sources = load_sources(sources)
+    stamps = Stamps.compute(params, boilerplate, known_sources)
     t0 = time.perf_counter()
-    store = Store(db_path)
-    try:
-        store.check_params(params)
-        run_id = store.start_run(str(root.resolve()), params)
-        summary = RunSummary(run_id=run_id, root=str(root))
+    identify(db_path)  # another application's file: refused before a lock file appears beside it
+    with ScanLock(db_path).acquire(options.wait):
+        store = Store(db_path)
         try:
-            _scan_files(store, root, params, summary, progress, jobs, boilerplate)
-            # Nothing new since the last clustering with these settings: the clusters stand.
-            stamp = clustering_stamp(params, known_sources)
-            if store.clustering_is_current(stamp):
-                _fill_counts(store, summary)
-            else:
-                _cluster_and_attribute(store, params, summary, progress, known_sources, stamp, boilerplate)
-        except BaseException:
-            store.finish_run(run_id, summary.to_dict(), status="failed")
-            raise
-        summary.seconds = round(time.perf_counter() - t0, 2)
-        store.finish_run(run_id, summary.to_dict())
-    finally:
-        store.close()
+            run_id = store.start_run(str(root.resolve()), params)
+            summary = RunSummary(run_id=run_id, root=str(root))
+            try:
+                _apply_stamps(store, stamps, summary)
+                _scan_files(store, root, params, summary, progress, jobs, boilerplate, options, stamps)
+                if store.clustering_is_current(stamps.cluster):
+                    _fill_counts(store, summary)  # nothing new since the last clustering
+                else:
+                    _cluster_and_attribute(store, params, summary, progress, known_sources, stamps.cluster,
+                                           boilerplate)  # fmt: skip
+            except BaseException as exc:
+                summary.status = _failed_status(exc)
+                summary.seconds = round(time.perf_counter() - t0, 2)
+                _finish_quietly(store, summary)
+                raise
+            summary.status = "done"
+            summary.seconds = round(time.perf_counter() - t0, 2)
+            store.finish_run(run_id, summary.to_dict(), status="done")
+        finally:
+            store.close()
     return summary
 
 
-def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate) -> None:
+def _failed_status(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt | Interrupted):
+        return "interrupted"
+    if isinstance(exc, MassRemovalError):
+        return "refused"
+    return "failed"
+
+
+def _finish_quietly(store, summary: RunSummary) -> None:
+    """Record how a run ended when it ends badly; a full disk may refuse even that (the run then
+    stays 'running' and the next scan marks it killed)."""
+    try:
+        store.finish_run(summary.run_id, summary.to_dict(), status=summary.status)
+    except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+        log.warning("could not record the end of run %s: %s", summary.run_id, exc)
+
+
+def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
+    """Redo what was computed with other settings or code: re-read, re-sign (re-clustering follows
+    from the stamp itself). Each change is done before its stamp is stored, so a run killed in
+    between does it again."""
+    if store.stamp("extract_stamp") != stamps.extract:
+        n = store.forget_file_hashes()
+        if n:
+            summary.notes.append(f"extraction changed since the last scan: reading all {n:,} files again")
+        store.set_stamp("extract_stamp", stamps.extract)
+    if store.stamp("sign_stamp") != stamps.sign:
+        n = store.resign_all()
+        summary.documents_resigned = n
+        if n:
+            summary.notes.append(
+                f"boilerplate patterns, signature parameters or learning changed since the last scan: "
+                f"signing all {n:,} documents again"
+            )
+        store.set_stamp("sign_stamp", stamps.sign)
+    old = store.stamp("clusters_stamp")
+    if old and old != stamps.cluster:
+        summary.notes.append("clustering settings or sources changed since the last scan: clustering again")
+
+
+def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
+                options: ScanOptions, stamps: Stamps) -> None:  # fmt: skip
     states = store.file_states()
     seen: set[str] = set()
     todo: list[SourceFile] = []
     unchanged: list[str] = []
     unsupported: list[str] = []
-    for sf, rel in discover_files(root):
-        seen.add(rel)
+    problems: list[FileProblem] = []
+    for found in discover_files(root, options.follow_symlinks, options.max_file_size):
+        seen.add(found.path)
+        if found.problem:
+            problems.append(FileProblem(found.path, found.problem, found.is_dir, name_bytes(found.fs_path)))
+            continue
         summary.files_seen += 1
-        if sf is None:
-            if states.get(rel, (None, None, None, None))[3] != "unsupported":
-                unsupported.append(rel)
+        sf = found.source
+        if sf is None or not found.supported:
+            if getattr(states.get(found.path), "status", None) != "unsupported":
+                unsupported.append(found.path)
             continue
-        old = states.get(rel)
-        if old and old[0] == sf.size and old[1] == sf.mtime and old[3] in ("ok", "skipped"):
-            unchanged.append(rel)
+        old = states.get(found.path)
+        if old and old.size == sf.size and old.mtime == sf.mtime and old.status in ("ok", "skipped"):
+            unchanged.append(found.path)
             continue
-        if old and old[3] in ("ok", "skipped"):
-            sf.known_sha1 = old[2] or ""
+        if old and old.status in ("ok", "skipped"):
+            sf.known_sha1 = old.sha1 or ""
+        if old and old.status != "gone":
+            summary.files_changed += 1
+        else:
+            summary.files_new += 1
         todo.append(sf)
+    # Files under a folder that could not be listed are kept as they are, not marked gone.
+    folders = tuple(p.path.rstrip("/") + "/" for p in problems if p.is_dir)
+    live = store.live_files()
+    gone = [p for p in live if p not in seen and not p.startswith(folders)]
+    _guard_mass_removal(root, live, gone, summary, options)
+    store.clear_folder_problems()
+    store.mark_unreadable(problems, summary.run_id)
     store.mark_unsupported(unsupported, summary.run_id)
     store.touch_files(unchanged, summary.run_id)
     summary.files_unchanged = len(unchanged)
-    summary.files_new = len(todo)
-    touched_sites: set[str] = store.mark_gone(seen, summary.run_id)
-    bp = str(boilerplate) if boilerplate else None
-    reader = partial(read_file, str(root))
+    summary.files_read = len(todo)
+    summary.files_gone = len(gone)
+    summary.files_skipped = len(problems)
+    for p in problems:
+        _note_skip(summary, Skipped(p.path, p.reason))
+    touched_sites: set[str] = store.mark_gone(gone, summary.run_id)
+    _read_files(store, root, params, summary, progress, jobs, options, stamps, todo, states, touched_sites)
+    _sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps, touched_sites)
+
+
+def _guard_mass_removal(root: Path, live: list[str], gone: list[str], summary: RunSummary, options) -> None:
+    """Refuse to mark most stored files gone: an unmounted or emptied crawl looks exactly so."""
+    if not gone or options.allow_mass_removal:
+        return
+    share = len(gone) / len(live)
+    if share > MAX_GONE_SHARE and (len(gone) >= MASS_REMOVAL_MIN_FILES or summary.files_seen == 0):
+        raise MassRemovalError(
+            f"{root}: {len(gone):,} of the {len(live):,} stored files are missing ({share:.0%}); "
+            "is the crawl directory mounted? Nothing was changed. If they were really deleted, "
+            "scan again with --allow-mass-removal"
+        )
+
+
+def _note_skip(summary: RunSummary, s: Skipped) -> None:
+    summary.skipped_new += 1
+    log.info("skipped %s: %s", s.path, s.reason)
+    if len(summary.skipped_examples) < 20:
+        summary.skipped_examples.append(s)
+
+
+def _read_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, options: ScanOptions,
+                stamps: Stamps, todo: list[SourceFile], states: dict, touched_sites: set[str]) -> None:  # fmt: skip
+    reader = partial(read_file, str(root), options.max_file_size)
     t_read = time.perf_counter()
-    batch: list[tuple] = []
-    for done, (sf, items) in enumerate(_pool_map(reader, todo, jobs, (params, bp)), 1):
-        docs = [d for d in items if isinstance(d, Document)]
-        skipped = [s for s in items if isinstance(s, Skipped)]
-        old = states.get(sf.path)
-        if old and old[2] == sf.sha1 and old[3] in ("ok", "skipped"):
-            # Touched but not changed: the stored documents stand.
-            store.touch_files([sf.path], summary.run_id, mtime=sf.mtime)
-        else:
-            status = "ok" if docs else "skipped"
-            reason = skipped[0].reason if skipped and not docs else None
-            touched_sites.update(d.site for d in docs)
-            if old:
-                touched_sites.update(store.sites_of_file(sf.path))
-            batch.append((sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, docs, skipped))
-            summary.documents_new += len(docs)
-        if len(batch) >= SAVE_BATCH:
-            store.save_files(batch, summary.run_id, params.signature_fingerprint)
-            batch = []
-        summary.skipped_new += len(skipped)
-        for s in skipped:
-            log.info("skipped %s: %s", s.path, s.reason)
-            if len(summary.skipped_examples) < 20:
-                summary.skipped_examples.append(s)
-        if progress:
-            progress("read", done, len(todo))
+    batch: list[FileOutcome] = []
+    with _pool(reader, todo, jobs, (params, None), options.file_timeout) as results:
+        for done, (sf, res) in enumerate(zip(todo, results, strict=True), 1):
+            problem = res.reason if isinstance(res, TaskFailure) else res.problem
+            if problem:
+                summary.files_skipped += 1
+                store.mark_unreadable([FileProblem(sf.path, problem, name_bytes=sf.name_bytes)], summary.run_id)
+                _note_skip(summary, Skipped(sf.path, problem))
+                continue
+            sf = res.source
+            docs = [d for d in res.items if isinstance(d, Document)]
+            skipped = [s for s in res.items if isinstance(s, Skipped)]
+            old = states.get(sf.path)
+            if old and old.sha1 == sf.sha1 and old.status in ("ok", "skipped"):
+                store.touch_files([sf.path], summary.run_id, mtime=sf.mtime)  # touched, not changed
+            else:
+                status = "ok" if docs else "skipped"
+                reason = skipped[0].reason if skipped and not docs else None
+                touched_sites.update(d.site for d in docs)
+                if old:
+                    touched_sites.update(store.sites_of_file(sf.path))
+                batch.append(FileOutcome(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, docs,
+                                         skipped, sf.name_bytes))  # fmt: skip
+                summary.documents_new += len(docs)
+            if len(batch) >= SAVE_BATCH:
+                store.save_files(batch, summary.run_id, stamps.sign)
+                batch = []
+            for s in skipped:
+                _note_skip(summary, s)
+            if progress:
+                progress("read", done, len(todo))
     if batch:
-        store.save_files(batch, summary.run_id, params.signature_fingerprint)
+        store.save_files(batch, summary.run_id, stamps.sign)
     summary.stage_seconds["read"] = round(time.perf_counter() - t_read, 2)
-    _sign_pending(store, params, summary, progress, jobs, bp, touched_sites)
 
 
-def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp, touched_sites: set[str]) -> None:
+def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boilerplate, options: ScanOptions,
+                  stamps: Stamps, touched_sites: set[str]) -> None:  # fmt: skip
     """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
     t0 = time.perf_counter()
-    # Documents left unsigned by an interrupted run count as new for their sites.
+    # Documents left unsigned by an interrupted run (or all, after resign_all) count as new for their sites.
     touched_sites |= store.sites_with_pending()
     changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
     learned = store.learned()
@@ -240,29 +411,28 @@ def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bp
         doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
                        text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
         tasks.append((r["id"], doc))
+    bp = str(boilerplate) if boilerplate else None
     batch_ids: list[int] = []
     batch: list[Document] = []
-    for done, (doc_id, result) in enumerate(_pool_map(sign_document, tasks, jobs, (params, bp, learned), 64), 1):
-        if isinstance(result, Skipped):
-            store.skip_document(doc_id, result)
-            continue
-        batch_ids.append(doc_id)
-        batch.append(result)
-        if len(batch) >= 500:
-            store.save_signatures(batch, batch_ids)
-            batch, batch_ids = [], []
-        if progress:
-            progress("sign", done, len(tasks))
+    with _pool(sign_document, tasks, jobs, (params, bp, learned), options.file_timeout, isolate=False) as results:
+        for done, ((doc_id, doc), res) in enumerate(zip(tasks, results, strict=True), 1):
+            if isinstance(res, TaskFailure):
+                res = (doc_id, Skipped(doc.path, f"signing stopped: {res.reason}"))
+            _, result = res
+            if isinstance(result, Skipped):
+                store.skip_document(doc_id, result)
+                continue
+            batch_ids.append(doc_id)
+            batch.append(result)
+            if len(batch) >= 500:
+                store.save_signatures(batch, batch_ids)
+                batch, batch_ids = [], []
+            if progress:
+                progress("sign", done, len(tasks))
     if batch:
         store.save_signatures(batch, batch_ids)
     summary.boilerplate_sites_changed = len(changed)
     summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)
-
-
-def clustering_stamp(params: Params, known_sources) -> str:
-    """What the clustering depends on besides the documents: the parameters and the sources."""
-    blob = params.fingerprint + repr([(s.name, s.aliases, s.domains, s.role) for s in known_sources])
-    return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def _fill_counts(store, summary: RunSummary) -> None:
@@ -366,7 +536,11 @@ def _cluster_and_attribute(
                 ],
             }
         )
-    store.save_clusters(rows, summary.run_id, stamp)
+    changes = store.save_clusters(rows, summary.run_id, stamp)
+    summary.clusters_new = changes.new
+    summary.clusters_grown = changes.grown
+    summary.clusters_merged = changes.merged
+    summary.originals_changed = changes.originals_changed
     summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
     _fill_counts(store, summary)
     if progress:

@@ -40,18 +40,51 @@ def print_summary(console: Console, s: RunSummary, db: str) -> None:
         ("crawl", safe(s.root)),
         ("database", safe(db)),
         ("files seen", f"{s.files_seen:,}"),
-        ("files read (new or changed)", f"{s.files_new:,}"),
+        ("files new / changed", f"{s.files_new:,} / {s.files_changed:,}"),
         ("files unchanged", f"{s.files_unchanged:,}"),
+        ("files gone", f"{s.files_gone:,}"),
+        ("files unreadable this run", f"{s.files_skipped:,}"),
         ("documents", f"{s.documents:,}"),
         ("skipped (unreadable)", f"{s.skipped:,}"),
         ("too short to compare", f"{s.too_short:,}"),
         ("clusters", f"{s.clusters:,}"),
+        ("clusters new / grown / merged", f"{s.clusters_new:,} / {s.clusters_grown:,} / {s.clusters_merged:,}"),
+        ("originals changed", f"{s.originals_changed:,}"),
         ("documents in clusters", f"{s.clustered_documents:,}"),
         ("compilation pages", f"{s.compilations:,}"),
         ("seconds", f"{s.seconds:.1f}"),
     ]
     for k, v in rows:
         t.add_row(k, v)
+    console.print(t)
+    for note in s.notes:
+        console.print(safe(note))
+
+
+RUN_COLUMNS = [
+    ("run", "id"), ("started", "started_at"), ("finished", "finished_at"), ("status", "status"),
+    ("new", "files_new"), ("changed", "files_changed"), ("gone", "files_gone"), ("skipped", "files_skipped"),
+    ("clusters new", "clusters_new"), ("grown", "clusters_grown"), ("merged", "clusters_merged"),
+    ("originals changed", "originals_changed"),
+]  # fmt: skip
+
+
+def run_row(r: dict) -> dict:
+    """One ledger row flattened: the run's own columns and its summary's counts."""
+    out = {k: r.get(k) for _, k in RUN_COLUMNS[:4]}
+    out.update({k: r["summary"].get(k) for _, k in RUN_COLUMNS[4:]})
+    out["seconds"] = r["summary"].get("seconds")
+    out["root"] = r.get("root")
+    return out
+
+
+def print_runs(console: Console, runs: list[dict]) -> None:
+    t = Table(title=f"{len(runs)} runs, newest first", title_justify="left")
+    for head, _ in RUN_COLUMNS:
+        t.add_column(head, justify="left" if head in ("started", "finished", "status") else "right")
+    for r in runs:
+        row = run_row(r)
+        t.add_row(*["—" if row[k] is None else safe(str(row[k]).replace("T", " ")[:19]) for _, k in RUN_COLUMNS])
     console.print(t)
 
 

@@ -19,10 +19,13 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import sqlite_utils
 
+from dedup.dbfile import APPLICATION_ID, connect, identify, open_for_reading
 from dedup.errors import NotFoundError, StoreError
 from dedup.models import Document, Params, Skipped
 from dedup.normalize import learnable_lines
@@ -167,7 +170,76 @@ MIGRATIONS: list[str] = [
     ALTER TABLE documents ADD COLUMN fetched_at TEXT;
     ALTER TABLE documents ADD COLUMN original_title TEXT;
     """,
+    # 7: the raw bytes of a file name that is not UTF-8 (`path` shows them as \xNN escapes).
+    """
+    ALTER TABLE files ADD COLUMN name_bytes BLOB;
+    """,
 ]
+
+
+class FileState(NamedTuple):
+    """What the store knows of a file from the last scan that read it."""
+
+    size: int | None
+    mtime: float | None
+    sha1: str | None
+    status: str  # ok | skipped | unreadable | unsupported | gone
+
+
+@dataclass
+class FileOutcome:
+    """One file read by a scan: what replaces the file's stored documents and skips."""
+
+    path: str
+    kind: str
+    size: int
+    mtime: float
+    sha1: str
+    status: str  # ok (has documents) | skipped (nothing readable in it)
+    reason: str | None
+    documents: list[Document]
+    skipped: list[Skipped]
+    name_bytes: bytes | None = None
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file or folder that could not be read at all this time (kept, retried next scan)."""
+
+    path: str
+    reason: str
+    is_dir: bool = False
+    name_bytes: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ClusterChanges:
+    """How one clustering differs from the one before it (the run ledger's cluster columns)."""
+
+    new: int = 0  # clusters whose key did not exist before
+    grown: int = 0  # clusters that kept their key and gained members
+    merged: int = 0  # clusters that vanished into another one (their members now share a cluster)
+    dissolved: int = 0  # clusters that vanished otherwise (members gone or no longer copies)
+    originals_changed: int = 0  # clusters that kept their key but name another original
+
+    @classmethod
+    def between(cls, before: dict, after: dict) -> ClusterChanges:
+        new = sum(1 for k in after if k not in before)
+        grown = sum(1 for k, v in after.items() if k in before and len(v[0] - before[k][0]) > 0)
+        changed = sum(1 for k, v in after.items() if k in before and v[1:] != before[k][1:])
+        home = {d: k for k, v in after.items() for d in v[0]}
+        merged = dissolved = 0
+        for k, v in before.items():
+            if k in after:
+                continue
+            # Merged: its members now sit in a cluster that also holds documents from elsewhere.
+            homes = {home[d] for d in v[0] if d in home}
+            if any(len(after[h][0] - v[0]) > 0 for h in homes):
+                merged += 1
+            else:
+                dissolved += 1
+        return cls(new, grown, merged, dissolved, changed)
+
 
 DOC_COLUMNS = (
     "path", "file_path", "kind", "site", "url", "canonical_url", "title", "published_at",
@@ -183,19 +255,27 @@ def now() -> str:
 class Store:
     """A dedup database."""
 
-    def __init__(self, path: Path | str, create: bool = True) -> None:
+    def __init__(self, path: Path | str, readonly: bool = False) -> None:
+        """Open a dedup database: for writing (made if missing; scans only) or read-only.
+
+        Another application's file is refused before anything is written (dbfile.identify); a
+        read-only open never migrates, stamps or switches the journal mode."""
         path = Path(path)
         self.path = path
-        if not create and not path.exists():
-            raise NotFoundError(f"no database at {path}: run `dedup scan CRAWL_DIR --db {path}` first")
-        try:
-            self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self.readonly = readonly
+        if readonly:
+            self.conn = open_for_reading(path, len(MIGRATIONS))
             self.db = sqlite_utils.Database(self.conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            return
+        ident = identify(path)
+        self.conn = connect(path, writable=True)
+        self.db = sqlite_utils.Database(self.conn)
+        try:
+            if not ident.stamped:
+                self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            self.conn.close()
             raise StoreError(f"cannot open database {path}: {exc}") from None
 
     def close(self) -> None:
@@ -226,20 +306,19 @@ class Store:
 
     # ------------------------------------------------------------------ runs and settings
 
-    def check_params(self, params: Params) -> None:
-        """Refuse to mix signatures made with other shingling or MinHash parameters."""
-        row = self.db.execute("SELECT value FROM settings WHERE key = 'signature_fingerprint'").fetchone()
-        if row and row[0] != params.signature_fingerprint:
-            raise StoreError(
-                "this database holds signatures made with other shingling/MinHash parameters "
-                f"({row[0]} != {params.signature_fingerprint}); use a new --db"
-            )
+    def stamp(self, key: str) -> str | None:
+        """What the stored results of one stage were computed with (see pipeline.Stamps)."""
+        return self._get(key)
+
+    def set_stamp(self, key: str, value: str) -> None:
+        with self.write():
+            self._set(key, value)
 
     def start_run(self, root: str, params: Params) -> int:
+        """A new row in the run ledger. Called with the scan lock held, so a run still 'running'
+        was killed (SIGKILL, power loss): it is marked so."""
         with self.write():
-            self.db["settings"].upsert(
-                {"key": "signature_fingerprint", "value": params.signature_fingerprint}, pk="key"
-            )
+            self.db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
             self.db["settings"].upsert({"key": "params", "value": json.dumps(params.to_dict())}, pk="key")
             cur = self.db.execute(
                 "INSERT INTO runs (started_at, root, params, params_fingerprint, status) "
@@ -255,12 +334,28 @@ class Store:
                 [now(), status, json.dumps(summary, ensure_ascii=False), run_id],
             )
 
+    def runs(self, limit: int | None = None) -> list[dict]:
+        """The run ledger, newest first: times, status and the summary's counts."""
+        sql = "SELECT id, started_at, finished_at, root, status, summary FROM runs ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        out = []
+        for r in self.db.query(sql):
+            r["summary"] = json.loads(r["summary"] or "{}")
+            out.append(r)
+        return out
+
+    def last_run(self) -> dict | None:
+        rows = self.runs(1)
+        return rows[0] if rows else None
+
     # ------------------------------------------------------------------ files and documents
 
-    def file_states(self) -> dict[str, tuple[int, float, str, str]]:
-        """path -> (size, mtime, sha1, status) of every file seen before."""
+    def file_states(self) -> dict[str, FileState]:
+        """path -> what the store knows of every file seen before."""
         return {
-            r[0]: (r[1], r[2], r[3], r[4]) for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
+            r[0]: FileState(r[1], r[2], r[3], r[4])
+            for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
         }
 
     def mark_unsupported(self, paths: list[str], run_id: int) -> None:
@@ -272,6 +367,32 @@ class Store:
                 "run_id = excluded.run_id",
                 [(p, f"unsupported file type {os.path.splitext(p)[1] or '(none)'}", run_id) for p in paths],
             )
+
+    def mark_unreadable(self, problems: list[FileProblem], run_id: int) -> None:
+        """Files (or folders) that could not be read this time: a `skipped` row each, and the file
+        keeps its stored documents and its last good size/mtime/sha1, so the next scan reads it
+        again (status 'unreadable' is never taken as unchanged)."""
+        if not problems:
+            return
+        with self.write():
+            for p in problems:
+                if not p.is_dir:
+                    self.conn.execute(
+                        "INSERT INTO files (path, status, reason, run_id, name_bytes) "
+                        "VALUES (?, 'unreadable', ?, ?, ?) "
+                        "ON CONFLICT (path) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+                        "run_id = excluded.run_id",
+                        (p.path, p.reason, run_id, p.name_bytes),
+                    )
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
+                    (p.path, p.path, p.reason, run_id),
+                )
+
+    def clear_folder_problems(self) -> None:
+        """Forget last run's unlistable folders (rows ending in '/'); this run reports its own."""
+        with self.write():
+            self.db.execute("DELETE FROM skipped WHERE path = file_path AND path LIKE '%/'")
 
     def touch_files(self, paths: Iterable[str], run_id: int, mtime: float | None = None) -> None:
         """Mark unchanged files and their documents as seen by this run (and a new mtime if given)."""
@@ -285,20 +406,13 @@ class Store:
                 if mtime is not None:
                     self.db.execute(f"UPDATE files SET mtime = ? WHERE path IN ({marks})", [mtime, *chunk])
 
-    def save_file(self, path, kind, size, mtime, sha1, status, reason, run_id,
-                  docs: list[Document], skipped: list[Skipped], sig_fp: str) -> None:  # fmt: skip
-        """Replace what one file holds (its documents and skips) in one transaction."""
-        self.save_files([(path, kind, size, mtime, sha1, status, reason, docs, skipped)], run_id, sig_fp)
-
-    def save_files(self, batch: list[tuple], run_id: int, sig_fp: str) -> None:
+    def save_files(self, batch: list[FileOutcome], run_id: int, sig_fp: str) -> None:
         """Replace what each file of a batch holds, all in one transaction (a crash keeps all or none).
 
-        batch: (path, kind, size, mtime, sha1, status, reason, docs, skipped) per file. Plain SQL
-        with executemany: per-row sqlite-utils calls were most of the scan's time in this process.
-        """
+        Plain SQL with executemany: per-row sqlite-utils calls were most of the scan's time here."""
         with self.write():
-            for path, kind, size, mtime, sha1, status, reason, docs, skipped in batch:
-                self._save_file(path, kind, size, mtime, sha1, status, reason, run_id, docs, skipped, sig_fp)
+            for f in batch:
+                self._save_file(f, run_id, sig_fp)
 
     def _set(self, key: str, value: str) -> None:
         self.conn.execute(
@@ -314,14 +428,17 @@ class Store:
         """True when no document changed since clusters were computed with this stamp."""
         return self._get("clusters_stamp") == stamp and self._get("documents_changed") == "0"
 
-    def _save_file(self, path, kind, size, mtime, sha1, status, reason, run_id, docs, skipped, sig_fp) -> None:
+    def _save_file(self, f: FileOutcome, run_id: int, sig_fp: str) -> None:
         c = self.conn
+        path, docs, skipped = f.path, f.documents, f.skipped
         self._set("documents_changed", "1")
         c.execute(
-            "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id) VALUES (?,?,?,?,?,?,?,?) "
+            "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id, name_bytes) "
+            "VALUES (?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (path) DO UPDATE SET kind=excluded.kind, size=excluded.size, mtime=excluded.mtime, "
-            "sha1=excluded.sha1, status=excluded.status, reason=excluded.reason, run_id=excluded.run_id",
-            (path, kind, size, mtime, sha1, status, reason, run_id),
+            "sha1=excluded.sha1, status=excluded.status, reason=excluded.reason, run_id=excluded.run_id, "
+            "name_bytes=excluded.name_bytes",
+            (path, f.kind, f.size, f.mtime, f.sha1, f.status, f.reason, run_id, f.name_bytes),
         )
         keep = {d.path for d in docs}
         old = c.execute("SELECT id, path, site, text, status FROM documents WHERE file_path = ?", (path,)).fetchall()
@@ -455,6 +572,9 @@ class Store:
                 [(i, k, n, blob) for i, d in zip(ids, docs, strict=True) for k, (n, blob) in enumerate(d.windows)],
             )
             self.conn.executemany(
+                "DELETE FROM skipped WHERE path = (SELECT path FROM documents WHERE id = ?)", [(i,) for i in ids]
+            )
+            self.conn.executemany(
                 "UPDATE documents SET credits=?, original_title=?, boilerplate=?, numbers=?, anchors=?, "
                 "content_hash=?, n_tokens=?, n_shingles=?, signature=?, status=? WHERE id = ?",
                 rows,
@@ -475,11 +595,14 @@ class Store:
                 {"path": skipped.path, "file_path": file_path, "reason": skipped.reason}, pk="path"
             )
 
-    def mark_gone(self, seen: set[str], run_id: int) -> set[str]:
+    def live_files(self) -> list[str]:
+        """Paths of the stored files that are not gone (what a scan expects to find again)."""
+        return [p for (p,) in self.db.execute("SELECT path FROM files WHERE status != 'gone'")]
+
+    def mark_gone(self, gone: list[str], run_id: int) -> set[str]:
         """Files no longer under the root: their documents leave the clustering (kept, marked).
 
         Returns the sites that lost documents."""
-        gone = [p for (p,) in self.db.execute("SELECT path FROM files WHERE status != 'gone'") if p not in seen]
         sites: set[str] = set()
         with self.write():
             if gone:
@@ -492,7 +615,26 @@ class Store:
                     sites.add(site)
                 self.db.execute("UPDATE files SET status = 'gone', run_id = ? WHERE path = ?", [run_id, p])
                 self.db.execute("UPDATE documents SET status = 'gone' WHERE file_path = ?", [p])
+                self.db.execute("DELETE FROM skipped WHERE file_path = ?", [p])
         return sites
+
+    def resign_all(self) -> int:
+        """Every signed document back to 'pending' (what shapes signatures changed); returns how many."""
+        with self.write():
+            self._set("documents_changed", "1")
+            cur = self.db.execute(
+                "UPDATE documents SET status = 'pending' WHERE status IN ('ok', 'too_short', 'skipped')"
+            )
+        return cur.rowcount
+
+    def forget_file_hashes(self) -> int:
+        """Make every stored file look changed (extraction changed: all must be read again)."""
+        with self.write():
+            cur = self.db.execute("UPDATE files SET size = NULL, mtime = NULL, sha1 = NULL WHERE status != 'gone'")
+        return cur.rowcount
+
+    def all_sites(self) -> set[str]:
+        return {s or "" for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status != 'gone'")}
 
     def clusterable(self) -> Iterator[tuple]:
         """(id, content_hash, n_shingles, signature, numbers, anchors) of documents that may join clusters."""
@@ -537,15 +679,19 @@ class Store:
                 for p in profiles
             )  # fmt: skip
 
-    def save_clusters(self, clusters: list[dict], run_id: int, stamp: str = "") -> None:
-        """Replace the clustering; a cluster keeps its id while its key (first document) is unchanged."""
+    def save_clusters(self, clusters: list[dict], run_id: int, stamp: str = "") -> ClusterChanges:
+        """Replace the clustering; a cluster keeps its id while its key (first document) is unchanged.
+
+        Returns what changed against the clustering it replaces (for the run ledger)."""
         with self.write():
+            before = self._active_clusters()
             self._set("clusters_stamp", stamp)
             self._set("documents_changed", "0")
             ids = {k: i for k, i in self.db.execute("SELECT key, id FROM clusters")}
             self.db.execute("DELETE FROM memberships")
             self.db.execute("DELETE FROM evidence")
             self.db.execute("UPDATE clusters SET active = 0")
+            after: dict[str, tuple[frozenset[int], int | None, str | None]] = {}
             for c in clusters:
                 members = c.pop("members")
                 evidence = c.pop("evidence", [])
@@ -558,6 +704,27 @@ class Store:
                     c["id"] = self.db["clusters"].insert(c).last_pk
                 self.db["memberships"].insert_all({**m, "cluster_id": c["id"]} for m in members)
                 self.db["evidence"].insert_all({**e, "cluster_id": c["id"]} for e in evidence)
+                after[c["key"]] = (
+                    frozenset(m["document_id"] for m in members),
+                    c["original_id"],
+                    c.get("external_source"),
+                )
+        return ClusterChanges.between(before, after)
+
+    def _active_clusters(self) -> dict[str, tuple[frozenset[int], int | None, str | None]]:
+        """key -> (member ids, original id, external source) of the current clustering."""
+        members: dict[int, set[int]] = {}
+        for cid, doc_id in self.db.execute(
+            "SELECT m.cluster_id, m.document_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
+            "WHERE c.active = 1"
+        ):
+            members.setdefault(cid, set()).add(doc_id)
+        return {
+            key: (frozenset(members.get(cid, ())), orig, ext)
+            for cid, key, orig, ext in self.db.execute(
+                "SELECT id, key, original_id, external_source FROM clusters WHERE active = 1"
+            )
+        }
 
     # ------------------------------------------------------------------ queries
 
@@ -630,7 +797,9 @@ class Store:
             yield {
                 "path": r["path"],
                 "cluster": cluster,
-                "original": role == "original" or cluster is None,  # no copies: its own original
+                # No copies: its own original; a document an interrupted scan left unsigned is not
+                # clustered yet and claims nothing.
+                "original": role in ("original", "unique", "too_short"),
                 "contains": contains,
                 "role": role,
                 "site": r["site"],
@@ -638,6 +807,9 @@ class Store:
                 "title": r["title"],
                 "published_at": r["published_at"],
             }
+
+    def pending_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0]
 
     def skipped_rows(self) -> list[dict]:
         return list(self.db.query("SELECT path, reason FROM skipped ORDER BY path"))

@@ -40,7 +40,8 @@ def test_scan_sample_crawl_gives_exact_clusters_and_originals(crawl, tmp_path):
     assert r.exit_code == 0, r.output
     # Not a terminal (cron, a pipe): one line.
     assert r.output.startswith(
-        "dedup: 14 documents (12 files read, 0 unchanged), 3 clusters, 1 compilation page, 0 skipped"
+        "dedup: 14 documents (12 files read, 0 unchanged, 0 gone), 3 clusters (3 new, 0 grown, 0 merged), "
+        "1 compilation page, 0 skipped"
     )
     rows = export_rows(db)
     got = clusters_of(rows)

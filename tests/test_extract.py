@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dedup.discover import discover_files, read_source
-from dedup.extract import extract_documents, read_html, read_txt, split_title
+from dedup.extract import clean_strings, extract_documents, read_html, read_txt, split_title
 from dedup.models import Document, Skipped, SourceFile
 from tests.conftest import EXAMPLE, SAMPLE
 
@@ -86,17 +86,18 @@ def test_discover_lists_every_file_in_order(tmp_path):
     (tmp_path / "a.jsonl").write_text("x")
     (tmp_path / "c.png").write_bytes(b"x")
     (tmp_path / ".hidden").write_text("x")
-    found = [(sf.kind if sf else None, rel) for sf, rel in discover_files(tmp_path)]
-    assert found == [("jsonl", "a.jsonl"), (None, "c.png"), ("html", "b/x.html")]
+    found = [(f.source.kind if f.source else None, f.path, f.supported) for f in discover_files(tmp_path)]
+    assert found == [("jsonl", "a.jsonl", True), (None, "c.png", False), ("html", "b/x.html", True)]
 
 
 def test_every_sample_file_reads():
-    for sf, rel in discover_files(SAMPLE):
-        if sf is None:
+    for f in discover_files(SAMPLE):
+        assert f.problem is None, f
+        if f.source is None:
             continue
-        for d in extract_documents(read_source(SAMPLE, sf)):
-            assert isinstance(d, Document), (rel, d)
-            assert d.title and d.text and d.published_at, rel
+        for d in extract_documents(read_source(SAMPLE, f.source)):
+            assert isinstance(d, Document), (f.path, d)
+            assert d.title and d.text and d.published_at, f.path
 
 
 SENTENCES = [
@@ -178,3 +179,118 @@ def test_an_article_hidden_until_scripts_run_is_still_read():
     )
     d = read_html(html, "mp.weixin.qq.com/1.html")
     assert SENTENCES[2] in d.text
+
+
+# --------------------------------------------------------------------------- debris in feeds
+
+# Made-up bulletins of a city bureau (not real pages).
+BULLETINS = [
+    {
+        "title": "青川市水务局发布城区停水通告",
+        "content": "为提升城区供水保障能力，市水务局定于近日对滨河路至学府街一带的老旧供水管网进行改造。"
+        "施工期间沿线小区将分时段临时停水，请居民提前做好储水准备。",
+        "url": "http://www.qcswj.gov.cn/tzgg/202405/t20240521_1.html",
+        "publish_time": "2024-05-21 09:30",
+    },
+    {
+        "title": "青川市交通运输局调整三条公交线路",
+        "content": "因学府街管网改造施工，市交通运输局决定自下周一起临时调整三路、九路和十二路公交线路走向。"
+        "调整期间，上述线路绕行滨河东路，沿途增设临时站点四个，恢复时间另行通知。",
+        "url": "http://www.qcjt.gov.cn/gsgg/202405/t20240522_2.html",
+        "publish_time": "2024-05-22 16:00",
+    },
+    {
+        "title": "青川市市场监管局开展夏季食品安全专项检查",
+        "content": "市市场监管局近日组织执法人员对城区农贸市场、校园周边餐饮门店开展夏季食品安全专项检查。"
+        "检查共出动执法人员六十余人次，督促整改问题十二处，对两家无证经营门店依法立案调查。",
+        "url": "http://www.qcscjg.gov.cn/gzdt/202405/t20240523_3.html",
+        "publish_time": "2024-05-23 10:15",
+    },
+]
+
+
+def _line(obj, encoding: str = "utf-8") -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode(encoding)
+
+
+def _assert_storable(items) -> None:
+    """No lone surrogate in any string that leaves extract_documents (the store encodes them as UTF-8)."""
+    for item in items:
+        for value in vars(item).values():
+            for s in value if isinstance(value, list) else [value]:
+                if isinstance(s, str):
+                    s.encode("utf-8")
+
+
+def test_one_bad_line_costs_one_record():
+    lines = [
+        _line(BULLETINS[0]),  # 0
+        _line(BULLETINS[1], "gbk"),  # 1: another codec
+        b'{"title": "\xff\xfe\xfa", "content": "\x80\x80\x81\xfe\xff"}',  # 2: junk bytes
+        b"",  # 3: blank
+        json.dumps({**BULLETINS[2], "title": "\ud800" + BULLETINS[2]["title"]}).encode(),  # 4: "\ud800" escape
+        b"[1, 2, 3]",  # 5: not an object
+        b"42",  # 6
+        b'{"content": "\x00\x00\x00\x00"}',  # 7: NUL junk
+        b'{"content": "\xe9\x9d\x92\xe5\xb7\x9d", "publish_time": Infinity}',  # 8: a time that is no number
+        b"[" * 100_000,  # 9: nesting too deep for the parser
+        b"{truncated",  # 10
+        _line(BULLETINS[0] | {"url": "http://www.qcswj.gov.cn/tzgg/202405/t20240521_9.html"}) + b"\r",  # 11
+    ]
+    sf = SourceFile("feeds/day.jsonl", "jsonl", 0, 0, "", data=b"\n".join(lines) + b"\n")
+    out = extract_documents(sf)
+    _assert_storable(out)
+    by_path = {x.path: x for x in out}
+    assert list(by_path) == [f"feeds/day.jsonl#{n}" for n in (0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11)]
+    docs = {p: d for p, d in by_path.items() if isinstance(d, Document)}
+    assert set(docs) == {"feeds/day.jsonl#0", "feeds/day.jsonl#1", "feeds/day.jsonl#4", "feeds/day.jsonl#11"}
+    assert docs["feeds/day.jsonl#0"].encoding == "utf-8" and docs["feeds/day.jsonl#0"].title == BULLETINS[0]["title"]
+    assert docs["feeds/day.jsonl#1"].encoding == "gb18030" and docs["feeds/day.jsonl#1"].title == BULLETINS[1]["title"]
+    assert docs["feeds/day.jsonl#4"].title == "\ufffd" + BULLETINS[2]["title"]
+    reasons = {p: s.reason for p, s in by_path.items() if isinstance(s, Skipped)}
+    assert reasons["feeds/day.jsonl#2"].startswith("line 3: not UTF-8")
+    assert reasons["feeds/day.jsonl#5"] == "line 6: expected a JSON object, got list"
+    assert reasons["feeds/day.jsonl#6"] == "line 7: expected a JSON object, got int"
+    assert reasons["feeds/day.jsonl#7"].startswith("line 8: ")
+    assert reasons["feeds/day.jsonl#8"].startswith("line 9: ")
+    assert reasons["feeds/day.jsonl#9"].startswith("line 10: ")
+    assert reasons["feeds/day.jsonl#10"].startswith("line 11: Expecting property name")
+    assert all("\n" not in r and len(r) <= 220 for r in reasons.values())
+
+
+def test_a_feed_in_one_codec_reads_as_before():
+    data = b"\n".join(_line(b, "gbk") for b in BULLETINS)
+    out = extract_documents(SourceFile("feeds/gbk.jsonl", "jsonl", 0, 0, "", data=data))
+    assert [d.path for d in out] == [f"feeds/gbk.jsonl#{n}" for n in range(3)]
+    assert all(isinstance(d, Document) and d.encoding == "gb18030" for d in out)
+    # UTF-16 (whose LF is two bytes) is decoded whole, as before.
+    data = "\n".join(json.dumps(b, ensure_ascii=False) for b in BULLETINS).encode("utf-16")
+    out = extract_documents(SourceFile("feeds/u16.jsonl", "jsonl", 0, 0, "", data=data))
+    assert [d.path for d in out] == [f"feeds/u16.jsonl#{n}" for n in range(3)]
+    assert all(isinstance(d, Document) for d in out)
+
+
+def test_lone_surrogates_never_leave_extraction():
+    rec = {
+        "title": "青川\udc80通告",
+        "content": BULLETINS[0]["content"] + "\ud83d",
+        "source": "青川日报\udfff",
+        "url": "http://www.qcswj.gov.cn/1.html",
+    }
+    (d,) = extract_documents(SourceFile("x.json", "json", 0, 0, "", data=json.dumps(rec).encode()))
+    assert isinstance(d, Document)
+    assert d.title == "青川\ufffd通告" and d.text.endswith("\ufffd")
+    _assert_storable([d])
+    # A proper pair stays a character.
+    rec["title"] = "青川\U0001f600通告"
+    (d,) = extract_documents(SourceFile("x.json", "json", 0, 0, "", data=json.dumps(rec).encode()))
+    assert d.title == "青川\U0001f600通告"
+    s = Skipped("a\udcb2.html", "bad \ud800 reason")
+    clean_strings(s)
+    assert s.path == "a\ufffd.html" and s.reason == "bad \ufffd reason"
+
+
+def test_a_json_file_whose_top_level_is_not_an_object():
+    for data, kind in ((b"[1, 2]", "list"), (b'"text"', "str"), (b"3.5", "float")):
+        (s,) = extract_documents(SourceFile("x.json", "json", 0, 0, "", data=data))
+        assert isinstance(s, Skipped) and s.reason == f"expected a JSON object, got {kind}"

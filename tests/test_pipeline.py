@@ -28,7 +28,7 @@ def test_short_documents_never_join(tmp_path):
     db = tmp_path / "d.db"
     summary = scan(crawl, db, Params(), jobs=1)
     assert summary.too_short == 2 and summary.clusters == 1
-    rows = {r["path"]: r for r in Store(db, create=False).export_rows()}
+    rows = {r["path"]: r for r in Store(db, readonly=True).export_rows()}
     assert rows["a.cn/short0.txt"]["cluster"] is None and rows["a.cn/short0.txt"]["role"] == "too_short"
     assert rows["a.cn/long0.txt"]["cluster"] == rows["a.cn/long1.txt"]["cluster"] is not None
 
@@ -81,7 +81,7 @@ def test_boilerplate_learned_from_the_crawl(tmp_path):
     db = tmp_path / "d.db"
     summary = scan(crawl, db, Params(), jobs=1)
     assert summary.boilerplate_sites_changed == 1
-    store = Store(db, create=False)
+    store = Store(db, readonly=True)
     lines = [r["line"] for r in store.learned_rows("www.some-portal.cn")]
     assert lines == ["【推广】关注本站公众号,每天推送本地新鲜资讯,扫码即可领取精美礼品一份!"]
     boiler = json.loads(
@@ -107,7 +107,7 @@ def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         scan(crawl, db, Params(), jobs=1)
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT status FROM runs").fetchone()[0] == "failed"
+    assert conn.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert conn.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0] == 14
     monkeypatch.undo()
     summary = scan(crawl, db, Params(), jobs=1)
@@ -126,7 +126,7 @@ def test_yuan_biaoti_reaches_attribution(tmp_path):
     )
     db = tmp_path / "d.db"
     scan(crawl, db, Params(), jobs=1)
-    rows = {r["path"]: r for r in Store(db, create=False).export_rows()}
+    rows = {r["path"]: r for r in Store(db, readonly=True).export_rows()}
     assert rows["www.a-daily.cn/1.txt"]["original"] is True
     assert rows["www.b-news.cn/1.txt"]["original"] is False
 
@@ -139,5 +139,5 @@ def test_a_touched_but_unchanged_file_is_not_read_again(tmp_path, crawl):
     page = crawl / "www.qcnews.cn/2023/0312/1000234567.html"
     os.utime(page, (page.stat().st_atime, page.stat().st_mtime + 60))
     summary = scan(crawl, db, Params(), jobs=1)
-    assert summary.files_new == 1 and summary.documents_new == 0
+    assert summary.files_changed == summary.files_read == 1 and summary.documents_new == 0
     assert "cluster" not in summary.stage_seconds and summary.clusters == 3

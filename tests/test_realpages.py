@@ -42,7 +42,7 @@ def write(root: Path, rel: str, text: str, encoding: str = "utf-8") -> None:
 
 
 def exported(db: Path) -> dict[str, dict]:
-    store = Store(db, create=False)
+    store = Store(db, readonly=True)
     try:
         return {r["path"]: r for r in store.export_rows()}
     finally:
@@ -97,7 +97,7 @@ def test_the_city_papers_own_page_is_the_original_of_its_story(tmp_path):
         assert rows[copy]["cluster"] == market["cluster"] and rows[copy]["original"] is False
     assert rows[f"{paper}/2023/1012/2.html"]["original"] is True
     assert rows["www.xxwenda.com/2024/0617/1.txt"]["role"] == "compilation"
-    store = Store(db, create=False)
+    store = Store(db, readonly=True)
     sites = {r[0]: (r[1], r[2]) for r in store.db.execute("SELECT site, names, role FROM sites")}
     store.close()
     assert "上饶日报" not in sites[gov][0]  # a name several sites credit is a source they share
