@@ -50,10 +50,10 @@ def main() -> int:
     docs: dict[str, Document] = {}
     skipped = []
     t0 = time.perf_counter()
-    for sf, _rel in discover_files(root):
-        if sf is None:
+    for found in discover_files(root):
+        if found.source is None:
             continue
-        for d in extract_documents(read_source(root, sf)):
+        for d in extract_documents(read_source(root, found.source)):
             if isinstance(d, Document):
                 docs[d.path] = d
             else:

@@ -282,7 +282,7 @@ class Stories:
 
 
 def copy_tree(src: Path, dst: Path, only: set[str] | None = None) -> list[str]:
-    """Copy the files (not their read-only modes) of src into dst; their relative paths."""
+    """Copy the files with their times (not their read-only modes) of src into dst; their relative paths."""
     files = []
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames.sort()
@@ -294,6 +294,8 @@ def copy_tree(src: Path, dst: Path, only: set[str] | None = None) -> list[str]:
             out = dst / rel
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(dirpath) / name, out)
+            st = os.stat(Path(dirpath) / name)
+            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))  # a copy is the same crawl, to the second
             files.append(rel)
     return files
 
@@ -838,9 +840,11 @@ class Mutator:
         self.n = 0
 
     def _both(self, rel: str, data: bytes) -> None:
+        now = time.time_ns()
         for root in (self.crawl, self.ref):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(data)
+            os.utime(root / rel, ns=(now, now))
 
     def step(self) -> str:
         op = self.OPS[self.n % len(self.OPS)]
@@ -1080,6 +1084,8 @@ def main() -> int:
     t_start = time.monotonic()
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dedup-reliability-"))
     work.mkdir(parents=True, exist_ok=True)
+    if any(work.iterdir()):
+        ap.error(f"--keep {work}: the directory must be empty or new")
     os.chmod(work, 0o755)
     logs = work / "logs"
     logs.mkdir(exist_ok=True)
@@ -1094,24 +1100,24 @@ def main() -> int:
     figures: dict = {"benchmark": "reliability", "seed": a.seed, "jobs": a.jobs, "dedup": shlex.join(dedup)}
     try:
         # The clean scan of (B) first: it times the scan, and the time sets the limits.
-        all_files = copy_tree(dev / "crawl", work / "b" / "crawl")
-        files = all_files
-        if a.b_files:
-            files = all_files[: a.b_files]
-            for rel in all_files[a.b_files :]:
+        clean0, clean_s, files = None, 0.0, []
+        if a.only != "a" or a.timeout is None:
+            all_files = copy_tree(dev / "crawl", work / "b" / "crawl")
+            files = all_files[: a.b_files] if a.b_files else all_files
+            for rel in all_files[len(files) :]:
                 (work / "b" / "crawl" / rel).unlink()
-        copy_tree(work / "b" / "crawl", work / "b" / "ref")
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        clean0 = runner.run(["scan", str(work / "b" / "crawl"), "--db", str(work / "b" / "clean.db"),
-                             "--jobs", str(a.jobs)], "b-clean-timing", a.timeout or 1800)  # fmt: skip
-        clean_s = clean0.seconds
-        print(f"clean scan of the dev crawl copy ({len(files)} files): {clean0.why()} in {clean_s:.1f} s "
-              f"(CPU {clean0.cpu:.0f} s; load average before it {load})")  # fmt: skip
+            copy_tree(work / "b" / "crawl", work / "b" / "ref")
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            clean0 = runner.run(["scan", str(work / "b" / "crawl"), "--db", str(work / "b" / "clean.db"),
+                                 "--jobs", str(a.jobs)], "b-clean-timing", a.timeout or 1800)  # fmt: skip
+            clean_s = clean0.seconds
+            print(f"clean scan of the dev crawl copy ({len(files)} files): {clean0.why()} in {clean_s:.1f} s "
+                  f"(CPU {clean0.cpu:.0f} s; load average before it {load})")  # fmt: skip
         ctx = Ctx(a, runner, stories, dev / "crawl", dev_docs, drop, can_lock, note,
                   a.timeout or max(120.0, 8 * clean_s))  # fmt: skip
         if a.only != "b":
             figures["hostile"] = part_a(ctx, work)
-        if a.only != "a":
+        if a.only != "a" and clean0 is not None:
             if clean0.crashed:
                 print("(B) skipped: the clean scan failed")
             else:
@@ -1125,8 +1131,10 @@ def main() -> int:
         print(f"{h['bad_inputs']} bad inputs of {h['kinds']} kinds, {h['crashes']} crashes, "
               f"{h['good_lost']} good documents lost")  # fmt: skip
     if k := figures.get("kills"):
-        tail = ("final export identical to a clean run" if k["differing_rows"] == 0 and k["final_ok"]
-                else f"final export differs from a clean run in {k['differing_rows']} rows")  # fmt: skip
+        same = k["differing_rows"] == 0 and k["final_ok"] and k["clean_ok"]
+        tail = "final export identical to a clean run" if same else (
+            f"final export differs from a clean run in {k['differing_rows']} rows"
+            + ("" if k["final_ok"] and k["clean_ok"] else " (the final or the clean run failed)"))  # fmt: skip
         print(f"{k['kills']} kills, {k['integrity_failures']} integrity failures, {tail}")
     print(json.dumps(figures, ensure_ascii=False))
     return 0

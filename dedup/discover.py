@@ -208,6 +208,7 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
             except OSError:
                 pass  # os.walk reports it when it gets there
         keep = set(real)
+        link_problems: list[Found] = []  # reported after the folder's files, where the walk would go next
         for d in links:
             full = os.path.join(dirpath, d)
             if not follow_symlinks:
@@ -215,12 +216,12 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
                 # own path); one that leaves the root is reported.
                 why = _link_problem(full, root_real, follow_symlinks)
                 if why:
-                    yield problem(prefix + d, why)
+                    link_problems.append(problem(prefix + d, why))
                 continue
             try:
                 st = os.stat(full)
             except OSError as exc:
-                yield problem(prefix + d, f"cannot follow symbolic link: {exc.strerror}")
+                link_problems.append(problem(prefix + d, f"cannot follow symbolic link: {exc.strerror}"))
                 continue
             key = (st.st_dev, st.st_ino)
             if key in visited:
@@ -234,6 +235,7 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
             found = _file(dirpath, name, prefix + name, root_real, follow_symlinks, max_file_size)
             if found is not None:
                 yield found
+        yield from link_problems
     while unlisted:
         yield from unlistable(unlisted.pop(0))
 

@@ -25,7 +25,7 @@ from dedup.attribute import DocInfo, load_sources, pick_original, platform_names
 from dedup.cluster import DocSig, cluster_documents, contexts
 from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
-from dedup.discover import MAX_FILE_SIZE, ReadRefused, discover_files, name_bytes, read_source
+from dedup.discover import MAX_FILE_SIZE, ReadRefused, discover_files, is_under, name_bytes, read_source
 from dedup.errors import DedupError, Interrupted, MassRemovalError
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
@@ -319,9 +319,9 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
             summary.files_new += 1
         todo.append(sf)
     # Files under a folder that could not be listed are kept as they are, not marked gone.
-    folders = tuple(p.path.rstrip("/") + "/" for p in problems if p.is_dir)
+    folders = [p.path for p in problems if p.is_dir]
     live = store.live_files()
-    gone = [p for p in live if p not in seen and not p.startswith(folders)]
+    gone = [p for p in live if p not in seen and not any(is_under(f, p) for f in folders)]
     _guard_mass_removal(root, live, gone, summary, options)
     store.clear_folder_problems()
     store.mark_unreadable(problems, summary.run_id)

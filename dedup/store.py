@@ -384,9 +384,10 @@ class Store:
                         "run_id = excluded.run_id",
                         (p.path, p.reason, run_id, p.name_bytes),
                     )
+                key = p.path.rstrip("/") + "/" if p.is_dir else p.path  # a folder's row ends in '/'
                 self.conn.execute(
                     "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
-                    (p.path, p.path, p.reason, run_id),
+                    (key, key, p.reason, run_id),
                 )
 
     def clear_folder_problems(self) -> None:
