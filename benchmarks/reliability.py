@@ -777,7 +777,8 @@ def per_kind(ctx: Ctx, work: Path) -> dict:
         listed = f"{res['listed']}/{len(res['plan'].bad)} named by `skipped`"
         print(f"     {name:18s} {res['runs']['scan'].seconds:5.1f} s  {listed:22s} {verdict}")
         out[name] = {"kinds": kinds, "ok": not problems, "problems": problems}
-        shutil.rmtree(work / f"kind-{i:02d}", ignore_errors=True)
+        if not ctx.a.keep:
+            shutil.rmtree(work / f"kind-{i:02d}", ignore_errors=True)
     return out
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -60,6 +60,10 @@ MASS_REMOVAL_MIN_FILES = 10
 # Seconds one file may take to be read and extracted (or one document to be signed) in a worker
 # before the worker is killed and the file skipped: a 256 MB WARC takes about a minute here.
 FILE_TIMEOUT_S = 300.0
+# Files read, and documents signed, per round trip to a worker: fewer, larger messages keep the
+# workers busy while this process saves (one file or document per message halved the speed).
+READ_CHUNK = 8
+SIGN_CHUNK = 32
 # Files saved per transaction: a crash loses at most this many files' work, which the next run
 # reads again (their rows were never committed).
 SAVE_BATCH = 200
@@ -145,11 +149,32 @@ def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
         return doc_id, Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
 
 
-def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, isolate: bool = True):
-    """fn over items in order, each a result or a TaskFailure; in worker processes (each task
-    killed after `timeout` seconds, a crash costing one item) unless not isolated and small."""
-    in_process = not isolate and (jobs <= 1 or len(items) < 20)
-    return closing(run_tasks(fn, items, jobs, _init_worker, initargs, timeout=timeout, in_process=in_process))
+def _run_chunk(fn, items: list) -> list:
+    return [fn(x) for x in items]
+
+
+def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int, isolate: bool = True):
+    """fn over items in order, each a result or a TaskFailure, in worker processes: `chunk` items
+    per task (one round trip each), a task killed after `timeout` seconds. A chunk that hangs or
+    crashes its worker is run again one item per task, so a bad item costs only itself. Not
+    isolated, small inputs run in this process."""
+    if not isolate and (jobs <= 1 or len(items) < 20):
+        return closing(run_tasks(fn, items, jobs, _init_worker, initargs, in_process=True))
+    return closing(_chunked(fn, items, jobs, initargs, timeout, chunk))
+
+
+def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int) -> Iterator:
+    parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    with closing(run_tasks(partial(_run_chunk, fn), parts, jobs, _init_worker, initargs, timeout=timeout)) as done:
+        for part, res in zip(parts, done, strict=True):
+            if not isinstance(res, TaskFailure):
+                yield from res
+            elif len(part) == 1:
+                yield res
+            else:
+                log.info("a chunk of %d items failed (%s): running them one by one", len(part), res.reason)
+                with closing(run_tasks(fn, part, jobs, _init_worker, initargs, timeout=timeout)) as again:
+                    yield from again
 
 
 @dataclass(frozen=True)
@@ -363,7 +388,7 @@ def _read_files(store, root: Path, params: Params, summary: RunSummary, progress
     reader = partial(read_file, str(root), options.max_file_size)
     t_read = time.perf_counter()
     batch: list[FileOutcome] = []
-    with _pool(reader, todo, jobs, (params, None), options.file_timeout) as results:
+    with _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK) as results:
         for done, (sf, res) in enumerate(zip(todo, results, strict=True), 1):
             problem = res.reason if isinstance(res, TaskFailure) else res.problem
             if problem:
@@ -414,7 +439,8 @@ def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bo
     bp = str(boilerplate) if boilerplate else None
     batch_ids: list[int] = []
     batch: list[Document] = []
-    with _pool(sign_document, tasks, jobs, (params, bp, learned), options.file_timeout, isolate=False) as results:
+    initargs = (params, bp, learned)
+    with _pool(sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False) as results:
         for done, ((doc_id, doc), res) in enumerate(zip(tasks, results, strict=True), 1):
             if isinstance(res, TaskFailure):
                 res = (doc_id, Skipped(doc.path, f"signing stopped: {res.reason}"))

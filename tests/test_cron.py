@@ -303,13 +303,15 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_stops_the_workers_and_the_next_run_finishes(tmp_path, sig, code):
+# SIGTERM as systemd or `kill` sends it, to the scan alone; SIGINT as Ctrl-C on a terminal sends
+# it, to the whole process group, workers included.
+@pytest.mark.parametrize("sig, code, to_group", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)])
+def test_a_signal_stops_the_workers_and_the_next_run_finishes(tmp_path, sig, code, to_group):
     crawl = small_crawl(tmp_path / "crawl", 800)
     db = tmp_path / "d.db"
     proc = subprocess.Popen(
         [*DEDUP, "scan", str(crawl), "--db", str(db), "--jobs", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     workers: set[int] = set()
     deadline = time.monotonic() + 120
@@ -318,7 +320,10 @@ def test_a_signal_stops_the_workers_and_the_next_run_finishes(tmp_path, sig, cod
         time.sleep(0.02)
     if proc.poll() is not None:
         pytest.skip("the scan ended before its workers could be seen")
-    proc.send_signal(sig)
+    if to_group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "InvalidStateError" not in err

@@ -260,3 +260,19 @@ def test_unreadable_files_and_folders_keep_their_documents_and_are_read_again(cr
     assert {k: v for k, v in after.items() if k != "www.qcnews.cn/2023/0313/new.txt"} == before
     assert skipped(db) == {}
     assert Store(db, readonly=True).stats()["documents"] == 15
+
+
+def test_a_read_only_database_file_is_one_line(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    assert run("scan", crawl, "--db", db, "--jobs", "1").exit_code == 0
+    rows = exported(db)
+    (crawl / "www.qcnews.cn/2023/0313/new.txt").write_text(f"汛期安全提示\n\n{NOTICE}\n", encoding="utf-8")
+    db.chmod(0o444)
+    try:
+        r = scan_where_permissions_bite(crawl, db)
+    finally:
+        db.chmod(0o644)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "readonly" in r.stderr or "read-only" in r.stderr
+    assert exported(db) == rows
