@@ -1,7 +1,8 @@
 """Reliability of `dedup scan`: hostile inputs, and kills in the middle of a scan.
 
     python benchmarks/reliability.py [--kills 20] [--seed 1] [--jobs 2] [--keep DIR] [--timeout S]
-                                     [--per-kind auto|always|never] [--only a|b] [--b-files N] [--dedup CMD]
+                                     [--per-kind auto|always|never] [--kind-timeout S] [--mem-gb 4]
+                                     [--deep 1200] [--only a|b] [--b-files N] [--dedup CMD]
 
 (A) Hostile inputs. Builds a crawl = a copy of ../shared/corpus/dev/crawl with debris of many kinds
 mixed into its folders: a FIFO, symlinks to /dev/zero and /dev/urandom, symlinks to a file and to a
@@ -149,7 +150,7 @@ def kill_group(proc: subprocess.Popen) -> list[int]:
 
 
 class Runner:
-    """Starts dedup commands in their own session, under a memory limit, as user 65534 on request."""
+    """Starts dedup commands in their own session, under a memory limit, with less privilege on request."""
 
     def __init__(self, dedup: list[str], mem_bytes: int, logs: Path) -> None:
         self.dedup = dedup

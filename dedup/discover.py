@@ -189,7 +189,7 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
         rel = rel_of(where)
         yield problem(ROOT_KEY if rel == "." else rel, f"cannot list directory: {exc.strerror}", is_dir=True)
 
-    walk = os.walk(root_str, onerror=unlisted.append, followlinks=follow_symlinks)
+    walk = _walk(root_str, onerror=unlisted.append, followlinks=follow_symlinks)
     for dirpath, dirnames, filenames in walk:
         # os.walk calls onerror before it moves on, so an error is reported in walk order.
         while unlisted:
@@ -238,6 +238,34 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
         yield from link_problems
     while unlisted:
         yield from unlistable(unlisted.pop(0))
+
+
+def _walk(top: str, onerror, followlinks: bool) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk top-down, without recursion: Python 3.11's os.walk recurses once per level, so a
+    crawl nested 1,000 folders deep raised RecursionError and stopped the whole scan. The caller
+    may prune `dirnames` in place, as with os.walk."""
+    stack = [top]
+    while stack:
+        path = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except OSError as exc:
+            onerror(exc)
+            continue
+        dirnames: list[str] = []
+        filenames: list[str] = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir()  # follows links, as os.walk does
+            except OSError:
+                is_dir = False
+            (dirnames if is_dir else filenames).append(e.name)
+        yield path, dirnames, filenames
+        for d in reversed(dirnames):
+            sub = os.path.join(path, d)
+            if followlinks or not os.path.islink(sub):
+                stack.append(sub)
 
 
 def _file(dirpath: str, name: str, rel: str, root_real: str, follow: bool, cap: int) -> Found | None:

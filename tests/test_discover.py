@@ -270,3 +270,14 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path):
             if p.is_dir() and not p.is_symlink():
                 os.chmod(p, stat.S_IRWXU)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_crawl_nested_deeper_than_the_recursion_limit_is_walked(tmp_path):
+    depth = sys.getrecursionlimit() + 200
+    here = tmp_path
+    for _ in range(depth // 50):  # each step 50 levels deep, made with one relative path
+        here = here / "/".join(["d"] * 50)
+        here.mkdir(parents=True)
+    (here / "deep.txt").write_text("深处的页面\n\n正文。\n", encoding="utf-8")
+    found = list(discover_files(tmp_path))
+    assert [f.path.rsplit("/", 1)[-1] for f in found if f.source] == ["deep.txt"]

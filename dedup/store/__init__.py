@@ -1,0 +1,47 @@
+"""The only sqlite-utils user: schema migrations, batched atomic writes and the queries.
+
+Tables (browse them with `sqlite3` or Datasette), and the module that writes them:
+  runs                one row per scan: root, parameters, counts, status                        base
+  settings            key/value: stamps of what stored results were computed with               base
+  files               every file seen: size, mtime, sha1, name bytes,
+                      status (ok | skipped | unreadable | unsupported | gone)                   files
+  documents           one row per article (a .jsonl line is one): metadata, text, hashes,
+                      signature, status (pending | ok | too_short | skipped | gone)             files, signing
+  skipped             files, folders and records that could not be read, with the reason       files, signing
+  site_lines          short lines counted per site (the evidence boilerplate is learned from)   files, signing
+  learned_boilerplate the lines learned as a site's boilerplate, with their share of its pages  signing
+  windows             signatures of overlapping windows of long texts                           signing
+  sites               each site's names and role (publisher | platform | farm), and why         results
+  clusters            one row per story: size, probable original, confidence, reasons           results
+  memberships         document x cluster: role (original | copy | compilation), similarity,
+                      parent, score                                                             results
+  evidence            the weighted evidence behind each attribution                             results
+
+Modules: `schema` (MIGRATIONS, the runner), `base` (Connection: open, write(), settings, stamps,
+runs), `files` (what reading files writes), `signing` (learned boilerplate, signatures), `index`
+(what clustering reads), `results` (clusters saved, and the queries). `Store` is all of them.
+"""
+
+from __future__ import annotations
+
+from dedup.store.base import Connection, now
+from dedup.store.files import DOC_COLUMNS, FileOutcome, FileProblem, FilesMixin, FileState
+from dedup.store.index import IndexMixin
+from dedup.store.results import ClusterChanges, ResultsMixin
+from dedup.store.schema import MIGRATIONS
+from dedup.store.signing import SigningMixin
+
+__all__ = [
+    "DOC_COLUMNS",
+    "MIGRATIONS",
+    "ClusterChanges",
+    "FileOutcome",
+    "FileProblem",
+    "FileState",
+    "Store",
+    "now",
+]
+
+
+class Store(ResultsMixin, IndexMixin, SigningMixin, FilesMixin, Connection):
+    """A dedup database."""

@@ -1,0 +1,126 @@
+"""The connection: opening (identify, stamp, migrate), atomic writes, settings, stamps and the run ledger."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from dedup.dbfile import APPLICATION_ID, connect, identify, open_for_reading
+from dedup.errors import StoreError
+from dedup.models import Params
+from dedup.store.schema import MIGRATIONS, migrate
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Connection:
+    """An open dedup database: `conn` (sqlite3), `db` (sqlite-utils over it) and `write()`."""
+
+    def __init__(self, path: Path | str, readonly: bool = False) -> None:
+        """Open a dedup database: for writing (made if missing; scans only) or read-only.
+
+        Another application's file is refused before anything is written (dbfile.identify); a
+        read-only open never migrates, stamps or switches the journal mode."""
+        path = Path(path)
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            self.conn = open_for_reading(path, len(MIGRATIONS))
+            self.db = sqlite_utils.Database(self.conn)
+            return
+        ident = identify(path)
+        self.conn = connect(path, writable=True)
+        self.db = sqlite_utils.Database(self.conn)
+        try:
+            if not ident.stamped:
+                self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One atomic write; BEGIN IMMEDIATE so a concurrent writer fails early, not mid-way."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc} (is another dedup scan running on it?)") from None
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ settings and stamps
+
+    def _set(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def stamp(self, key: str) -> str | None:
+        """What the stored results of one stage were computed with (see pipeline.Stamps)."""
+        return self._get(key)
+
+    def set_stamp(self, key: str, value: str) -> None:
+        with self.write():
+            self._set(key, value)
+
+    def clustering_is_current(self, stamp: str) -> bool:
+        """True when no document changed since clusters were computed with this stamp."""
+        return self._get("clusters_stamp") == stamp and self._get("documents_changed") == "0"
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, root: str, params: Params) -> int:
+        """A new row in the run ledger. Called with the scan lock held, so a run still 'running'
+        was killed (SIGKILL, power loss): it is marked so."""
+        with self.write():
+            self.db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
+            self.db["settings"].upsert({"key": "params", "value": json.dumps(params.to_dict())}, pk="key")
+            cur = self.db.execute(
+                "INSERT INTO runs (started_at, root, params, params_fingerprint, status) "
+                "VALUES (?, ?, ?, ?, 'running')",
+                [now(), root, json.dumps(params.to_dict()), params.fingerprint],
+            )
+        return cur.lastrowid
+
+    def finish_run(self, run_id: int, summary: dict, status: str = "done") -> None:
+        with self.write():
+            self.db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+                [now(), status, json.dumps(summary, ensure_ascii=False), run_id],
+            )
+
+    def runs(self, limit: int | None = None) -> list[dict]:
+        """The run ledger, newest first: times, status and the summary's counts."""
+        sql = "SELECT id, started_at, finished_at, root, status, summary FROM runs ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        out = []
+        for r in self.db.query(sql):
+            r["summary"] = json.loads(r["summary"] or "{}")
+            out.append(r)
+        return out
+
+    def last_run(self) -> dict | None:
+        rows = self.runs(1)
+        return rows[0] if rows else None

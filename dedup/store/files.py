@@ -1,0 +1,222 @@
+"""What reading files writes: the files, their documents and skips, and the short-line counts."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from dedup.models import Document, Skipped
+from dedup.normalize import learnable_lines
+
+
+class FileState(NamedTuple):
+    """What the store knows of a file from the last scan that read it."""
+
+    size: int | None
+    mtime: float | None
+    sha1: str | None
+    status: str  # ok | skipped | unreadable | unsupported | gone
+
+
+@dataclass
+class FileOutcome:
+    """One file read by a scan: what replaces the file's stored documents and skips."""
+
+    path: str
+    kind: str
+    size: int
+    mtime: float
+    sha1: str
+    status: str  # ok (has documents) | skipped (nothing readable in it)
+    reason: str | None
+    documents: list[Document]
+    skipped: list[Skipped]
+    name_bytes: bytes | None = None
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file or folder that could not be read at all this time (kept, retried next scan)."""
+
+    path: str
+    reason: str
+    is_dir: bool = False
+    name_bytes: bytes | None = None
+
+
+DOC_COLUMNS = (
+    "path", "file_path", "kind", "site", "url", "canonical_url", "title", "published_at",
+    "time_source", "time_confidence", "fetched_at", "encoding", "text", "content_hash", "n_tokens",
+    "n_shingles", "status",
+)  # fmt: skip
+
+
+class FilesMixin:
+    """Writes of the reading phase; needs self.conn, self.db, self.write() and self._set() from Connection."""
+
+    def file_states(self) -> dict[str, FileState]:
+        """path -> what the store knows of every file seen before."""
+        return {
+            r[0]: FileState(r[1], r[2], r[3], r[4])
+            for r in self.db.execute("SELECT path, size, mtime, sha1, status FROM files")
+        }
+
+    def mark_unsupported(self, paths: list[str], run_id: int) -> None:
+        """Record files no reader handles (images, scripts...): seen, not read."""
+        with self.write():
+            self.conn.executemany(
+                "INSERT INTO files (path, status, reason, run_id) VALUES (?, 'unsupported', ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+                "run_id = excluded.run_id",
+                [(p, f"unsupported file type {os.path.splitext(p)[1] or '(none)'}", run_id) for p in paths],
+            )
+
+    def mark_unreadable(self, problems: list[FileProblem], run_id: int) -> None:
+        """Files (or folders) that could not be read this time: a `skipped` row each, and the file
+        keeps its stored documents and its last good size/mtime/sha1, so the next scan reads it
+        again (status 'unreadable' is never taken as unchanged)."""
+        if not problems:
+            return
+        with self.write():
+            for p in problems:
+                if not p.is_dir:
+                    self.conn.execute(
+                        "INSERT INTO files (path, status, reason, run_id, name_bytes) "
+                        "VALUES (?, 'unreadable', ?, ?, ?) "
+                        "ON CONFLICT (path) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+                        "run_id = excluded.run_id",
+                        (p.path, p.reason, run_id, p.name_bytes),
+                    )
+                key = p.path.rstrip("/") + "/" if p.is_dir else p.path  # a folder's row ends in '/'
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
+                    (key, key, p.reason, run_id),
+                )
+
+    def clear_folder_problems(self) -> None:
+        """Forget last run's unlistable folders (rows ending in '/'); this run reports its own."""
+        with self.write():
+            self.db.execute("DELETE FROM skipped WHERE path = file_path AND path LIKE '%/'")
+
+    def touch_files(self, paths: Iterable[str], run_id: int, mtime: float | None = None) -> None:
+        """Mark unchanged files and their documents as seen by this run (and a new mtime if given)."""
+        paths = list(paths)
+        with self.write():
+            for i in range(0, len(paths), 500):
+                chunk = paths[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"UPDATE files SET run_id = ? WHERE path IN ({marks})", [run_id, *chunk])
+                self.db.execute(f"UPDATE documents SET last_run = ? WHERE file_path IN ({marks})", [run_id, *chunk])
+                if mtime is not None:
+                    self.db.execute(f"UPDATE files SET mtime = ? WHERE path IN ({marks})", [mtime, *chunk])
+
+    def save_files(self, batch: list[FileOutcome], run_id: int, sig_fp: str) -> None:
+        """Replace what each file of a batch holds, all in one transaction (a crash keeps all or none).
+
+        Plain SQL with executemany: per-row sqlite-utils calls were most of the scan's time here."""
+        with self.write():
+            for f in batch:
+                self._save_file(f, run_id, sig_fp)
+
+    def _save_file(self, f: FileOutcome, run_id: int, sig_fp: str) -> None:
+        c = self.conn
+        path, docs, skipped = f.path, f.documents, f.skipped
+        self._set("documents_changed", "1")
+        c.execute(
+            "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id, name_bytes) "
+            "VALUES (?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (path) DO UPDATE SET kind=excluded.kind, size=excluded.size, mtime=excluded.mtime, "
+            "sha1=excluded.sha1, status=excluded.status, reason=excluded.reason, run_id=excluded.run_id, "
+            "name_bytes=excluded.name_bytes",
+            (path, f.kind, f.size, f.mtime, f.sha1, f.status, f.reason, run_id, f.name_bytes),
+        )
+        keep = {d.path for d in docs}
+        old = c.execute("SELECT id, path, site, text, status FROM documents WHERE file_path = ?", (path,)).fetchall()
+        for doc_id, p, site, text, st in old:
+            if st != "gone":
+                self._count_lines(site, text, -1)
+            if p not in keep:
+                c.execute("DELETE FROM memberships WHERE document_id = ?", (doc_id,))
+                c.execute("DELETE FROM evidence WHERE document_id = ?", (doc_id,))
+                c.execute("DELETE FROM windows WHERE document_id = ?", (doc_id,))
+                c.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", (doc_id,))
+                c.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", (doc_id,))
+                c.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        for d in docs:
+            self._count_lines(d.site, d.text, +1, d.lines or None)
+        c.execute("DELETE FROM skipped WHERE file_path = ?", (path,))
+        cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
+                "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
+        rows = [
+            (
+                *(getattr(d, k) for k in DOC_COLUMNS),
+                json.dumps(d.credits, ensure_ascii=False),
+                json.dumps(d.site_names, ensure_ascii=False),
+                json.dumps(d.numbers),
+                json.dumps(d.anchors),
+                json.dumps(d.boilerplate, ensure_ascii=False),
+                d.signature or None,
+                sig_fp,
+                run_id,
+                run_id,
+            )
+            for d in docs
+        ]
+        # Upsert on the path: a document that was there keeps its id (and its place in clusters).
+        updates = ", ".join(f"{k}=excluded.{k}" for k in cols if k not in ("path", "first_run"))
+        c.executemany(
+            f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT (path) DO UPDATE SET {updates}",
+            rows,
+        )
+        c.executemany(
+            "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
+            [(s.path, path, s.reason, run_id) for s in skipped],
+        )
+
+    def _count_lines(self, site: str, text: str, delta: int, lines: set[str] | None = None) -> None:
+        """Add `delta` to the page counts of the short lines of a text (`lines` when known)."""
+        rows = [(site or "", line, delta) for line in (lines if lines is not None else learnable_lines(text or ""))]
+        self.conn.executemany(
+            "INSERT INTO site_lines (site, line, n_docs) VALUES (?, ?, ?) "
+            "ON CONFLICT (site, line) DO UPDATE SET n_docs = n_docs + excluded.n_docs",
+            rows,
+        )
+
+    def sites_of_file(self, path: str) -> set[str]:
+        return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}
+
+    def live_files(self) -> list[str]:
+        """Paths of the stored files that are not gone (what a scan expects to find again)."""
+        return [p for (p,) in self.db.execute("SELECT path FROM files WHERE status != 'gone'")]
+
+    def mark_gone(self, gone: list[str], run_id: int) -> set[str]:
+        """Files no longer under the root: their documents leave the clustering (kept, marked).
+
+        Returns the sites that lost documents."""
+        sites: set[str] = set()
+        with self.write():
+            if gone:
+                self._set("documents_changed", "1")
+            for p in gone:
+                for site, text in self.db.execute(
+                    "SELECT site, text FROM documents WHERE file_path = ? AND status != 'gone'", [p]
+                ).fetchall():
+                    self._count_lines(site, text, -1)
+                    sites.add(site)
+                self.db.execute("UPDATE files SET status = 'gone', run_id = ? WHERE path = ?", [run_id, p])
+                self.db.execute("UPDATE documents SET status = 'gone' WHERE file_path = ?", [p])
+                self.db.execute("DELETE FROM skipped WHERE file_path = ?", [p])
+        return sites
+
+    def forget_file_hashes(self) -> int:
+        """Make every stored file look changed (extraction changed: all must be read again)."""
+        with self.write():
+            cur = self.db.execute("UPDATE files SET size = NULL, mtime = NULL, sha1 = NULL WHERE status != 'gone'")
+        return cur.rowcount
+
+    def all_sites(self) -> set[str]:
+        return {s or "" for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status != 'gone'")}

@@ -1,0 +1,42 @@
+"""What clustering reads: the signatures (documents and windows) and what attribution needs of each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+
+class IndexMixin:
+    """Reads for clustering (a persistent candidate index grows from here); needs self.db from Connection."""
+
+    def clusterable(self) -> Iterator[tuple]:
+        """(id, content_hash, n_shingles, signature, numbers, anchors) of documents that may join clusters."""
+        yield from self.db.execute(
+            "SELECT id, content_hash, n_shingles, signature, numbers, anchors FROM documents "
+            "WHERE status = 'ok' ORDER BY id"
+        )
+
+    def windows(self) -> Iterator[tuple[int, int, bytes]]:
+        """(document id, shingles, signature) of the windows of documents that may join clusters."""
+        yield from self.db.execute(
+            "SELECT w.document_id, w.n_shingles, w.signature FROM windows w "
+            "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
+        )
+
+    def site_and_text(self, doc_id: int) -> tuple[str, str] | None:
+        """A document's site and its text as published (for aligning a pair word by word)."""
+        row = self.db.execute("SELECT site, text FROM documents WHERE id = ?", [doc_id]).fetchone()
+        return (row[0] or "", row[1] or "") if row else None
+
+    def doc_infos(self) -> Iterator[dict]:
+        cols = (
+            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, "
+            "boilerplate, original_title, fetched_at"
+        )
+        rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")
+        names = [c.strip() for c in cols.split(",")]
+        for r in rows:
+            d = dict(zip(names, r, strict=True))
+            for k in ("credits", "site_names", "boilerplate"):
+                d[k] = json.loads(d[k] or "[]")
+            yield d

@@ -1,0 +1,164 @@
+"""The schema: numbered migrations, and the runner that brings a database up to the last one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from dedup.errors import StoreError
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema. Never edit a released migration: add a new one.
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        root TEXT NOT NULL,
+        params TEXT NOT NULL,
+        params_fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT
+    );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files (
+        path TEXT PRIMARY KEY,
+        kind TEXT,
+        size INTEGER,
+        mtime REAL,
+        sha1 TEXT,
+        status TEXT NOT NULL,
+        reason TEXT,
+        run_id INTEGER REFERENCES runs(id)
+    );
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        file_path TEXT NOT NULL REFERENCES files(path),
+        kind TEXT NOT NULL,
+        site TEXT,
+        url TEXT,
+        canonical_url TEXT,
+        title TEXT,
+        published_at TEXT,
+        time_source TEXT,
+        time_confidence REAL,
+        credits TEXT,
+        site_names TEXT,
+        encoding TEXT,
+        text TEXT,
+        content_hash TEXT,
+        n_tokens INTEGER,
+        n_shingles INTEGER,
+        numbers TEXT,
+        boilerplate TEXT,
+        signature BLOB,
+        signature_fingerprint TEXT,
+        status TEXT NOT NULL,
+        first_run INTEGER REFERENCES runs(id),
+        last_run INTEGER REFERENCES runs(id)
+    );
+    CREATE INDEX documents_file ON documents(file_path);
+    CREATE INDEX documents_hash ON documents(content_hash);
+    CREATE INDEX documents_site ON documents(site);
+    CREATE TABLE skipped (
+        path TEXT PRIMARY KEY,
+        file_path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs(id)
+    );
+    CREATE TABLE sites (
+        site TEXT PRIMARY KEY,
+        names TEXT,
+        role TEXT NOT NULL,
+        role_reason TEXT,
+        n_documents INTEGER
+    );
+    CREATE TABLE clusters (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        n_compilations INTEGER NOT NULL,
+        title TEXT,
+        original_id INTEGER REFERENCES documents(id),
+        external_source TEXT,
+        confidence REAL,
+        reasons TEXT,
+        first_published TEXT,
+        sites TEXT,
+        run_id INTEGER REFERENCES runs(id),
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE memberships (
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        role TEXT NOT NULL,
+        similarity REAL,
+        parent_id INTEGER REFERENCES documents(id),
+        PRIMARY KEY (cluster_id, document_id)
+    );
+    CREATE INDEX memberships_document ON memberships(document_id);
+    """,
+    # 2: the evidence behind each attribution, with its weight; each member's total score.
+    """
+    CREATE TABLE evidence (
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        kind TEXT NOT NULL,
+        weight REAL NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX evidence_cluster ON evidence(cluster_id, document_id);
+    ALTER TABLE memberships ADD COLUMN score REAL;
+    """,
+    # 3: boilerplate learned from the crawl: short lines counted per site, and the learned ones.
+    """
+    CREATE TABLE site_lines (
+        site TEXT NOT NULL,
+        line TEXT NOT NULL,
+        n_docs INTEGER NOT NULL,
+        PRIMARY KEY (site, line)
+    ) WITHOUT ROWID;
+    CREATE TABLE learned_boilerplate (
+        site TEXT NOT NULL,
+        line TEXT NOT NULL,
+        n_docs INTEGER NOT NULL,
+        share REAL NOT NULL,
+        PRIMARY KEY (site, line)
+    );
+    """,
+    # 4: (context, word) hashes of the names and numbers of each text (template-sibling check).
+    """
+    ALTER TABLE documents ADD COLUMN anchors TEXT;
+    """,
+    # 5: signatures of overlapping windows of long texts (short texts inside long ones).
+    """
+    CREATE TABLE windows (
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        seq INTEGER NOT NULL,
+        n_shingles INTEGER NOT NULL,
+        signature BLOB NOT NULL,
+        PRIMARY KEY (document_id, seq)
+    ) WITHOUT ROWID;
+    """,
+    # 6: when a crawler fetched the page (WARC-Date), kept apart from the publish time; the title
+    # a 原标题 line gives.
+    """
+    ALTER TABLE documents ADD COLUMN fetched_at TEXT;
+    ALTER TABLE documents ADD COLUMN original_title TEXT;
+    """,
+    # 7: the raw bytes of a file name that is not UTF-8 (`path` shows them as \xNN escapes).
+    """
+    ALTER TABLE files ADD COLUMN name_bytes BLOB;
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations a database has not had yet (its `user_version` counts those it has)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(f"database schema version {version} is newer than this dedup ({len(MIGRATIONS)})")
+    for n in range(version, len(MIGRATIONS)):
+        # executescript commits first and runs the whole script, version bump included, as one
+        # transaction: a crash leaves the schema either before or after the migration.
+        conn.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[n]}; PRAGMA user_version = {n + 1}; COMMIT;")

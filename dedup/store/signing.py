@@ -1,0 +1,121 @@
+"""What signing writes: boilerplate learned from the short-line counts, and the documents' signatures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from dedup.models import Document, Skipped
+from dedup.normalize import learnable_lines
+
+
+class SigningMixin:
+    """Learning and signing; needs self.conn, self.db, self.write() and self._set() from Connection."""
+
+    def learn_boilerplate(self, sites: Iterable[str], min_docs: int, min_share: float) -> dict[str, set[str]]:
+        """Recompute the learned lines of these sites; returns site -> lines that changed."""
+        changed: dict[str, set[str]] = {}
+        with self.write():
+            for site in set(sites):
+                n = self.db.execute(
+                    "SELECT count(*) FROM documents WHERE site = ? AND status != 'gone'", [site]
+                ).fetchone()[0]
+                need = max(min_docs, min_share * n)
+                new = {
+                    line: c
+                    for line, c in self.db.execute(
+                        "SELECT line, n_docs FROM site_lines WHERE site = ? AND n_docs >= ?", [site, need]
+                    )
+                }
+                old = {
+                    line for (line,) in self.db.execute("SELECT line FROM learned_boilerplate WHERE site = ?", [site])
+                }
+                if set(new) != old:
+                    changed[site] = set(new) ^ old
+                self.db.execute("DELETE FROM learned_boilerplate WHERE site = ?", [site])
+                self.db["learned_boilerplate"].insert_all(
+                    {"site": site, "line": line, "n_docs": c, "share": round(c / max(n, 1), 3)}
+                    for line, c in new.items()
+                )
+                self.db.execute("DELETE FROM site_lines WHERE site = ? AND n_docs <= 0", [site])
+        return changed
+
+    def learned(self) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for site, line in self.db.execute("SELECT site, line FROM learned_boilerplate"):
+            out.setdefault(site, set()).add(line)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def learned_rows(self, site: str | None = None) -> list[dict]:
+        sql = "SELECT site, n_docs, share, line FROM learned_boilerplate"
+        args: list = []
+        if site:
+            sql += " WHERE site = ?"
+            args.append(site)
+        return list(self.db.query(sql + " ORDER BY site, n_docs DESC, line", args))
+
+    def sites_with_pending(self) -> set[str]:
+        return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status = 'pending'")}
+
+    def docs_to_sign(self, changed: dict[str, set[str]]) -> Iterator[dict]:
+        """Documents without a signature, and those of sites whose learned lines they carry changed."""
+        cols = "id, path, file_path, kind, site, text, credits, status"
+        for r in self.db.query(f"SELECT {cols} FROM documents WHERE status = 'pending'"):
+            yield r
+        for site, lines in changed.items():
+            for r in self.db.query(
+                f"SELECT {cols} FROM documents WHERE site = ? AND status IN ('ok', 'too_short')", [site]
+            ):
+                if learnable_lines(r["text"] or "") & lines:
+                    yield r
+
+    def save_signatures(self, docs: list[Document], ids: list[int]) -> None:
+        rows = [
+            (
+                json.dumps(d.credits, ensure_ascii=False),
+                d.original_title or None,
+                json.dumps(d.boilerplate, ensure_ascii=False),
+                json.dumps(d.numbers),
+                json.dumps(d.anchors),
+                d.content_hash,
+                d.n_tokens,
+                d.n_shingles,
+                d.signature or None,
+                d.status,
+                doc_id,
+            )
+            for doc_id, d in zip(ids, docs, strict=True)
+        ]
+        with self.write():
+            self._set("documents_changed", "1")
+            self.conn.executemany("DELETE FROM windows WHERE document_id = ?", [(i,) for i in ids])
+            self.conn.executemany(
+                "INSERT INTO windows (document_id, seq, n_shingles, signature) VALUES (?, ?, ?, ?)",
+                [(i, k, n, blob) for i, d in zip(ids, docs, strict=True) for k, (n, blob) in enumerate(d.windows)],
+            )
+            self.conn.executemany(
+                "DELETE FROM skipped WHERE path = (SELECT path FROM documents WHERE id = ?)", [(i,) for i in ids]
+            )
+            self.conn.executemany(
+                "UPDATE documents SET credits=?, original_title=?, boilerplate=?, numbers=?, anchors=?, "
+                "content_hash=?, n_tokens=?, n_shingles=?, signature=?, status=? WHERE id = ?",
+                rows,
+            )
+
+    def skip_document(self, doc_id: int, skipped: Skipped) -> None:
+        with self.write():
+            self._set("documents_changed", "1")
+            self.db.execute("UPDATE documents SET status = 'skipped', signature = NULL WHERE id = ?", [doc_id])
+            file_path = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
+            self.db["skipped"].upsert(
+                {"path": skipped.path, "file_path": file_path, "reason": skipped.reason}, pk="path"
+            )
+
+    def resign_all(self) -> int:
+        """Every signed document back to 'pending' (what shapes signatures changed); returns how many."""
+        with self.write():
+            self._set("documents_changed", "1")
+            cur = self.db.execute(
+                "UPDATE documents SET status = 'pending' WHERE status IN ('ok', 'too_short', 'skipped')"
+            )
+        return cur.rowcount
