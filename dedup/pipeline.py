@@ -253,7 +253,6 @@ def scan(
             run_id = store.start_run(str(root.resolve()), params)
             summary = RunSummary(run_id=run_id, root=str(root))
             try:
-                _apply_stamps(store, stamps, summary)
                 _scan_files(store, root, params, summary, progress, jobs, boilerplate, options, stamps)
                 if store.clustering_is_current(stamps.cluster):
                     _fill_counts(store, summary)  # nothing new since the last clustering
@@ -313,28 +312,39 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
         summary.notes.append("clustering settings or sources changed since the last scan: clustering again")
 
 
-def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
-                options: ScanOptions, stamps: Stamps) -> None:  # fmt: skip
+@dataclass
+class ScanPlan:
+    """What discovery found against what the store holds; nothing written yet."""
+
+    states: dict  # path -> FileState as stored (hashes blanked when all files must be read again)
+    todo: list[SourceFile] = field(default_factory=list)  # new, changed, or to be retried
+    unchanged: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # newly seen files no reader handles
+    problems: list[FileProblem] = field(default_factory=list)  # not readable at all this time
+    live: list[str] = field(default_factory=list)  # stored files not gone before this scan
+    gone: list[str] = field(default_factory=list)  # stored files no longer under the root
+
+
+def _plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, reread_all: bool) -> ScanPlan:
     states = store.file_states()
+    if reread_all:  # extraction changed: every file is read and extracted again
+        states = {p: st._replace(size=None, mtime=None, sha1=None) for p, st in states.items()}
+    plan = ScanPlan(states)
     seen: set[str] = set()
-    todo: list[SourceFile] = []
-    unchanged: list[str] = []
-    unsupported: list[str] = []
-    problems: list[FileProblem] = []
     for found in discover_files(root, options.follow_symlinks, options.max_file_size):
         seen.add(found.path)
         if found.problem:
-            problems.append(FileProblem(found.path, found.problem, found.is_dir, name_bytes(found.fs_path)))
+            plan.problems.append(FileProblem(found.path, found.problem, found.is_dir, name_bytes(found.fs_path)))
             continue
         summary.files_seen += 1
         sf = found.source
-        if sf is None or not found.supported:
-            if getattr(states.get(found.path), "status", None) != "unsupported":
-                unsupported.append(found.path)
-            continue
         old = states.get(found.path)
+        if sf is None or not found.supported:
+            if getattr(old, "status", None) != "unsupported":
+                plan.unsupported.append(found.path)
+            continue
         if old and old.size == sf.size and old.mtime == sf.mtime and old.status in ("ok", "skipped"):
-            unchanged.append(found.path)
+            plan.unchanged.append(found.path)
             continue
         if old and old.status in ("ok", "skipped"):
             sf.known_sha1 = old.sha1 or ""
@@ -342,24 +352,32 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
             summary.files_changed += 1
         else:
             summary.files_new += 1
-        todo.append(sf)
+        plan.todo.append(sf)
     # Files under a folder that could not be listed are kept as they are, not marked gone.
-    folders = [p.path for p in problems if p.is_dir]
-    live = store.live_files()
-    gone = [p for p in live if p not in seen and not any(is_under(f, p) for f in folders)]
-    _guard_mass_removal(root, live, gone, summary, options)
+    folders = [p.path for p in plan.problems if p.is_dir]
+    plan.live = store.live_files()
+    plan.gone = [p for p in plan.live if p not in seen and not any(is_under(f, p) for f in folders)]
+    return plan
+
+
+def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
+                options: ScanOptions, stamps: Stamps) -> None:  # fmt: skip
+    """Discover, refuse a mass removal before writing anything, then record and read what changed."""
+    plan = _plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract)
+    _guard_mass_removal(root, plan.live, plan.gone, summary, options)
+    _apply_stamps(store, stamps, summary)
     store.clear_folder_problems()
-    store.mark_unreadable(problems, summary.run_id)
-    store.mark_unsupported(unsupported, summary.run_id)
-    store.touch_files(unchanged, summary.run_id)
-    summary.files_unchanged = len(unchanged)
-    summary.files_read = len(todo)
-    summary.files_gone = len(gone)
-    summary.files_skipped = len(problems)
-    for p in problems:
+    store.mark_unreadable(plan.problems, summary.run_id)
+    store.mark_unsupported(plan.unsupported, summary.run_id)
+    store.touch_files(plan.unchanged, summary.run_id)
+    summary.files_unchanged = len(plan.unchanged)
+    summary.files_read = len(plan.todo)
+    summary.files_gone = len(plan.gone)
+    summary.files_skipped = len(plan.problems)
+    for p in plan.problems:
         _note_skip(summary, Skipped(p.path, p.reason))
-    touched_sites: set[str] = store.mark_gone(gone, summary.run_id)
-    _read_files(store, root, params, summary, progress, jobs, options, stamps, todo, states, touched_sites)
+    touched_sites: set[str] = store.mark_gone(plan.gone, summary.run_id)
+    _read_files(store, root, params, summary, progress, jobs, options, stamps, plan.todo, plan.states, touched_sites)
     _sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps, touched_sites)
 
 

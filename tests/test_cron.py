@@ -186,7 +186,8 @@ def test_an_emptied_crawl_is_refused_unless_allowed(tmp_path):
     rows = export(db)
     moved = tmp_path / "away"
     shutil.move(crawl / "www.qcgl.gov.cn", moved)  # the crawl directory is there, but empty
-    r = dedup("scan", crawl, "--db", db, "--jobs", "1")
+    # Refused before anything is written, even what other settings would redo (re-signing).
+    r = dedup("scan", crawl, "--db", db, "--jobs", "1", "--shingle-size", "4")
     assert r.returncode == 1
     line = one_line_error(r)
     assert "3 of the 3 stored files are missing" in line and "--allow-mass-removal" in line
