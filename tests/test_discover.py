@@ -274,10 +274,17 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path):
 
 def test_a_crawl_nested_deeper_than_the_recursion_limit_is_walked(tmp_path):
     depth = sys.getrecursionlimit() + 200
-    here = tmp_path
+    here = tmp_path / "crawl"
     for _ in range(depth // 50):  # each step 50 levels deep, made with one relative path
         here = here / "/".join(["d"] * 50)
         here.mkdir(parents=True)
     (here / "deep.txt").write_text("深处的页面\n\n正文。\n", encoding="utf-8")
-    found = list(discover_files(tmp_path))
-    assert [f.path.rsplit("/", 1)[-1] for f in found if f.source] == ["deep.txt"]
+    try:
+        found = list(discover_files(tmp_path / "crawl"))
+        assert [f.path.rsplit("/", 1)[-1] for f in found if f.source] == ["deep.txt"]
+    finally:
+        # Python 3.11's shutil.rmtree (pytest's clean-up) recurses too: take the tree down here.
+        (here / "deep.txt").unlink()
+        while here != tmp_path:
+            here.rmdir()
+            here = here.parent
