@@ -97,9 +97,11 @@ def anchors(tokens: list[str]) -> list[tuple[int, int]]:
     (no verdict); truncation and paragraph drops remove contexts (no verdict).
     """
     out = []
+    tags = _word_tags()  # is_name inlined: this loop runs once per word of every document
+    number = WHOLE_NUMBER.match
     for i in range(1, len(tokens) - 1):
         t = tokens[i]
-        if WHOLE_NUMBER.match(t) or is_name(t):
+        if number(t) or (len(t) >= 2 and tags.get(t) in ANCHOR_TAGS):
             out.append((_h(tokens[i - 1] + "\x1f" + tokens[i + 1]), _h(t)))
     return out
 
