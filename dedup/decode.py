@@ -111,17 +111,17 @@ def declared_charset(data: bytes) -> str | None:
 
 def is_plausible_chinese(text: str) -> bool:
     """True when the non-ASCII characters look like real text, not mojibake or binary."""
-    high = _HIGH.findall(text)
-    if len(high) < 20:
+    high = len(_HIGH.findall(text))
+    if high < 20:
         return "\x00" not in text
     if text.count("\ufffd") > 3 or "\x00" in text:
         return False
     if len(_MOJIBAKE.findall(text)) > 5:
         return False
-    cjk = sum(1 for c in high if _CJK.match(c))
+    cjk = len(_CJK.findall(text))  # every CJK character is a high one
     # CJK text also carries full-width punctuation and the odd symbol; a wrong codec gives a
     # scatter of Latin-1 letters, rare Hangul or private-use characters instead.
-    return cjk / len(high) >= 0.5
+    return cjk / high >= 0.5
 
 
 def _frequent_share(text: str) -> float | None:
