@@ -501,8 +501,7 @@ def compared_tokens(store, boilerplate: Path | None) -> Callable[[int], list[str
         row = store.site_and_text(doc_id)
         if row is None:
             return None
-        site, text = row
-        return tokenize(normalize_text(text, patterns, learned.get(site, frozenset())).text)
+        return tokenize(normalize_text(row.text, patterns, learned.get(row.site, frozenset())).text)
 
     return tokens
 
@@ -513,13 +512,20 @@ def _cluster_and_attribute(
     if progress:
         progress("cluster", 0, 1)
     sigs = [
-        DocSig(i, h, n, from_bytes(blob, params.scheme), tuple(json.loads(nums or "[]")), contexts(anch))
-        for i, h, n, blob, nums, anch in store.clusterable()
+        DocSig(
+            r.doc_id,
+            r.content_hash,
+            r.n_shingles,
+            from_bytes(r.signature, params.scheme),
+            tuple(json.loads(r.numbers or "[]")),
+            contexts(r.anchors),
+        )  # fmt: skip
+        for r in store.clusterable()
     ]
     t0 = time.perf_counter()
     wins: dict[int, list] = defaultdict(list)
-    for doc_id, n, blob in store.windows():
-        wins[doc_id].append((n, from_bytes(blob, params.scheme)))
+    for w in store.windows():
+        wins[w.doc_id].append((w.n_shingles, from_bytes(w.signature, params.scheme)))
     for s in sigs:
         s.windows = wins.get(s.doc_id, [])
     groups = cluster_documents(sigs, params, compared_tokens(store, boilerplate))

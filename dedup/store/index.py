@@ -4,29 +4,56 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import NamedTuple
+
+
+class StoredSignature(NamedTuple):
+    """A document that may join clusters, as clustering needs it."""
+
+    doc_id: int
+    content_hash: str
+    n_shingles: int
+    signature: bytes
+    numbers: str | None  # JSON list of the numbers the text states
+    anchors: str | None  # JSON list of (context, word) hashes
+
+
+class StoredWindow(NamedTuple):
+    """The signature of one window of a long document."""
+
+    doc_id: int
+    n_shingles: int
+    signature: bytes
+
+
+class SiteText(NamedTuple):
+    site: str
+    text: str
 
 
 class IndexMixin:
     """Reads for clustering (a persistent candidate index grows from here); needs self.db from Connection."""
 
-    def clusterable(self) -> Iterator[tuple]:
-        """(id, content_hash, n_shingles, signature, numbers, anchors) of documents that may join clusters."""
-        yield from self.db.execute(
+    def clusterable(self) -> Iterator[StoredSignature]:
+        """The documents that may join clusters, by id."""
+        for row in self.db.execute(
             "SELECT id, content_hash, n_shingles, signature, numbers, anchors FROM documents "
             "WHERE status = 'ok' ORDER BY id"
-        )
+        ):
+            yield StoredSignature(*row)
 
-    def windows(self) -> Iterator[tuple[int, int, bytes]]:
-        """(document id, shingles, signature) of the windows of documents that may join clusters."""
-        yield from self.db.execute(
+    def windows(self) -> Iterator[StoredWindow]:
+        """The windows of documents that may join clusters, by document and position."""
+        for row in self.db.execute(
             "SELECT w.document_id, w.n_shingles, w.signature FROM windows w "
             "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
-        )
+        ):
+            yield StoredWindow(*row)
 
-    def site_and_text(self, doc_id: int) -> tuple[str, str] | None:
+    def site_and_text(self, doc_id: int) -> SiteText | None:
         """A document's site and its text as published (for aligning a pair word by word)."""
         row = self.db.execute("SELECT site, text FROM documents WHERE id = ?", [doc_id]).fetchone()
-        return (row[0] or "", row[1] or "") if row else None
+        return SiteText(row[0] or "", row[1] or "") if row else None
 
     def doc_infos(self) -> Iterator[dict]:
         cols = (
