@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -64,12 +64,14 @@ TOKENS_PER_NUMBER_EDIT = 500
 # Names swapped in place (a person for a person, a place for a place): two or more is a sibling.
 MAX_NAME_SWAPS = 2
 
-# Word alignment is the slow check (~0.5 ms a pair): a document aligned with this many others is
-# a member of a template family (a site's 1,500 daily notices that differ in their numbers), and
-# its further pairs are settled by the signatures alone, so such a family costs a bounded time
-# instead of one alignment per pair of its members (1,500 notices: 1.1 million). A story copied
-# 100 times needs far fewer: its copies pass the signature checks without aligning.
-MAX_ALIGNMENTS_PER_DOC = 30
+# A band bucket holding more texts than this is a template family (a site's daily notices that
+# differ only in their numbers, 1,500 of them: 1.1 million pairs, ~2 minutes of alignment) or a
+# story copied very widely. All its pairs are not needed to find its copies: each member is paired
+# with its next CHAIN_NEIGHBOURS in content-hash order (an order that does not depend on when
+# documents arrived), so a family costs n x 16 pairs, and true copies, which pair with each other
+# whichever neighbours they get, still connect.
+BUCKET_ALL_PAIRS = 64
+CHAIN_NEIGHBOURS = 16
 
 # Texts that differ in size by this share or more are checked word by word even when the
 # signatures pass them (see verify).
@@ -190,6 +192,7 @@ def banded_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
             session.insert(r.doc_id, lean(r.signature, params.seed, params.scheme), check_duplication=False)
             for k, (_, w) in enumerate(r.windows):
                 session.insert((r.doc_id, k), lean(w, params.seed, params.scheme), check_duplication=False)
+    order = {r.doc_id: (r.content_hash, r.doc_id) for r in reps}  # for oversized buckets (BUCKET_ALL_PAIRS)
     pairs: set[tuple[int, int]] = set()
     # Every bucket of every band holds texts that agree on that band: its pairs are the
     # candidates. Reading the buckets once costs less than querying the index with each text
@@ -201,10 +204,14 @@ def banded_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
                 continue
             ids = sorted({x if isinstance(x, int) else x[0] for x in bucket})
             whole = {x for x in bucket if isinstance(x, int)}
+            reach = len(ids)
+            if len(ids) > BUCKET_ALL_PAIRS:
+                ids.sort(key=lambda d: order[d])
+                reach = CHAIN_NEIGHBOURS
             for i, a in enumerate(ids):
-                for b in ids[i + 1 :]:
+                for b in ids[i + 1 : i + 1 + reach]:
                     if a in whole or b in whole:
-                        pairs.add((a, b))
+                        pairs.add((min(a, b), max(a, b)))
     return pairs
 
 
@@ -393,22 +400,32 @@ def find_compilations(
     return out
 
 
-class _CountingTokens:
-    """A TokenSource that notes whether it was asked (the pair was aligned)."""
-
-    def __init__(self, tokens: TokenSource) -> None:
-        self.tokens = tokens
-        self.used = False
-
-    def __call__(self, doc_id: int) -> list[str] | None:
-        self.used = True
-        return self.tokens(doc_id)
+UNKNOWN = object()  # a pair no earlier run verified
 
 
-def cluster_documents(docs: list[DocSig], params: Params, tokens: TokenSource | None = None) -> list[Group]:
+class Verdicts:
+    """Verified pairs carried from run to run: a verdict depends only on the two documents (their
+    signatures and words) and the parameters, so it stands until one of them changes (the store
+    forgets it then) and a rescan verifies only the pairs it has not seen."""
+
+    def __init__(self, known: dict[tuple[int, int], Edge | None] | None = None) -> None:
+        self.known = known or {}
+        self.new: dict[tuple[int, int], Edge | None] = {}
+
+    def verdict(self, a: int, b: int):
+        return self.known.get((min(a, b), max(a, b)), UNKNOWN)
+
+    def learn(self, a: int, b: int, edge: Edge | None) -> None:
+        self.new[(min(a, b), max(a, b))] = edge
+
+
+def cluster_documents(
+    docs: list[DocSig], params: Params, tokens: TokenSource | None = None, verdicts: Verdicts | None = None
+) -> list[Group]:
     """Group documents into clusters of copies; groups of one document are not returned.
 
     `tokens(doc_id)`: the document's normalized words, for the pairs the signatures cannot settle.
+    `verdicts`: pairs verified by earlier runs (used, and told the new ones).
     """
     by_hash: dict[str, list[DocSig]] = defaultdict(list)
     for d in docs:
@@ -417,16 +434,12 @@ def cluster_documents(docs: list[DocSig], params: Params, tokens: TokenSource | 
     sig = {r.doc_id: r for r in reps}
 
     edges = []
-    aligned: Counter[int] = Counter()
-    counting = _CountingTokens(tokens) if tokens is not None else None
     for a, b in sorted(candidate_pairs(reps, params)):
-        within = counting is not None and max(aligned[a], aligned[b]) < MAX_ALIGNMENTS_PER_DOC
-        if within:
-            counting.used = False
-        e = verify(sig[a], sig[b], params, counting if within else None)
-        if within and counting.used:
-            aligned[a] += 1
-            aligned[b] += 1
+        e = verdicts.verdict(a, b) if verdicts is not None else UNKNOWN
+        if e is UNKNOWN:
+            e = verify(sig[a], sig[b], params, tokens)
+            if verdicts is not None:
+                verdicts.learn(a, b, e)
         if e is not None:
             edges.append(e)
     compilations = find_compilations(edges, sig, params, {g[0].doc_id: len(g) for g in by_hash.values()})

@@ -153,6 +153,8 @@ class RunSummary:
     clusters_grown: int = 0
     clusters_merged: int = 0
     originals_changed: int = 0
+    pairs_verified: int = 0  # candidate pairs verified in this run
+    pairs_known: int = 0  # verdicts carried from earlier runs (pairs of unchanged documents)
     notes: list[str] = field(default_factory=list)  # what this run did that a user should know of
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # read, sign, cluster, attribute

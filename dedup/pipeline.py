@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
-from dedup.cluster import DocSig, cluster_documents, contexts
+from dedup.cluster import DocSig, Edge, Verdicts, cluster_documents, contexts
 from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
 from dedup.discover import MAX_FILE_SIZE, ReadRefused, discover_files, is_under, name_bytes, read_source
@@ -309,6 +309,7 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
         store.set_stamp("sign_stamp", stamps.sign)
     old = store.stamp("clusters_stamp")
     if old and old != stamps.cluster:
+        store.clear_verdicts()  # pairs verified with other settings: verified again
         summary.notes.append("clustering settings or sources changed since the last scan: clustering again")
 
 
@@ -528,7 +529,13 @@ def _cluster_and_attribute(
         wins[w.doc_id].append((w.n_shingles, from_bytes(w.signature, params.scheme)))
     for s in sigs:
         s.windows = wins.get(s.doc_id, [])
-    groups = cluster_documents(sigs, params, compared_tokens(store, boilerplate))
+    verdicts = Verdicts({k: Edge(*v) if v else None for k, v in store.verdicts().items()})
+    groups = cluster_documents(sigs, params, compared_tokens(store, boilerplate), verdicts)
+    store.save_verdicts(
+        {k: (e.a, e.b, e.jaccard, e.containment, e.kind) if e else None for k, e in verdicts.new.items()}
+    )
+    summary.pairs_verified = len(verdicts.new)
+    summary.pairs_known = len(verdicts.known)
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     infos = {d["id"]: d for d in store.doc_infos()}

@@ -141,3 +141,37 @@ def test_a_page_split_in_two_is_not_a_compilation_of_its_halves():
     groups = cluster_documents(docs, P)
     assert groups_as_sets(groups) == [{1, 2, 3, 4, 5}]
     assert ROLE_COMPILATION not in groups[0].members.values()
+
+
+NOTICE_TEMPLATE = (
+    "青川市气象台{day}日{hour}时发布天气预报：今天白天到夜间，全市多云转阴，局部有小雨，"
+    "偏北风二到三级，气温{low}到{high}摄氏度，相对湿度百分之{humid}。市气象台提醒，"
+    "近期早晚温差较大，请市民适时增减衣物，注意防寒保暖，出行注意交通安全。"
+)
+
+
+def test_a_template_family_is_not_paired_all_with_all():
+    from dedup.cluster import BUCKET_ALL_PAIRS, banded_pairs
+
+    # 300 notices that differ only in their serial number: most bands hold all 300 in one bucket.
+    family = [
+        sig(i, NOTICE_TEMPLATE.format(day=3, hour=8, low=2, high=10, humid=60) + f"编号{i + 100}。")
+        for i in range(1, 301)
+    ]
+    pairs = banded_pairs(family, P)
+    assert len(family) > BUCKET_ALL_PAIRS
+    assert len(pairs) < 300 * 299 / 2 / 4  # not the 44,850 of every pair
+    # Siblings are still told apart from the pairs that remain, and none is a copy of another.
+    assert cluster_documents(family, P) == []
+
+
+def test_verdicts_are_reused_and_give_the_same_clusters():
+    from dedup.cluster import Verdicts
+
+    docs = [sig(1, story(TREES)), sig(2, story(TREES)[:400]), sig(3, story(BUS)), sig(4, story(FLOOD))]
+    first = Verdicts()
+    groups = cluster_documents(docs, P, verdicts=first)
+    assert first.new and not first.known
+    again = Verdicts(dict(first.new))
+    assert [g.members for g in cluster_documents(docs, P, verdicts=again)] == [g.members for g in groups]
+    assert again.new == {}  # nothing verified twice

@@ -76,6 +76,12 @@ class Connection:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def _forget_verdicts(self, ids: list[int]) -> None:
+        """Inside a write: the verified pairs of documents that changed no longer stand."""
+        rows = [(i,) for i in ids]
+        self.conn.executemany("DELETE FROM verdicts WHERE lo = ?", rows)
+        self.conn.executemany("DELETE FROM verdicts WHERE hi = ?", rows)
+
     def stamp(self, key: str) -> str | None:
         """What the stored results of one stage were computed with (see pipeline.Stamps)."""
         return self._get(key)

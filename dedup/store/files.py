@@ -135,6 +135,7 @@ class FilesMixin:
         )
         keep = {d.path for d in docs}
         old = c.execute("SELECT id, path, site, text, status FROM documents WHERE file_path = ?", (path,)).fetchall()
+        self._forget_verdicts([r[0] for r in old])
         for doc_id, p, site, text, st in old:
             if st != "gone":
                 self._count_lines(site, text, -1)
@@ -207,6 +208,9 @@ class FilesMixin:
                 ).fetchall():
                     self._count_lines(site, text, -1)
                     sites.add(site)
+                self._forget_verdicts(
+                    [i for (i,) in self.db.execute("SELECT id FROM documents WHERE file_path = ?", [p]).fetchall()]
+                )
                 self.db.execute("UPDATE files SET status = 'gone', run_id = ? WHERE path = ?", [run_id, p])
                 self.db.execute("UPDATE documents SET status = 'gone' WHERE file_path = ?", [p])
                 self.db.execute("DELETE FROM skipped WHERE file_path = ?", [p])

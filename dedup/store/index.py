@@ -32,7 +32,8 @@ class SiteText(NamedTuple):
 
 
 class IndexMixin:
-    """Reads for clustering (a persistent candidate index grows from here); needs self.db from Connection."""
+    """Reads for clustering and the pairs it verified (a persistent candidate index grows from
+    here); needs self.db, self.conn and self.write() from Connection."""
 
     def clusterable(self) -> Iterator[StoredSignature]:
         """The documents that may join clusters, by id."""
@@ -49,6 +50,27 @@ class IndexMixin:
             "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
         ):
             yield StoredWindow(*row)
+
+    def verdicts(self) -> dict[tuple[int, int], tuple | None]:
+        """(lo, hi) -> (a, b, jaccard, containment, kind) of a verified copy pair, or None for a
+        pair verified not to be one."""
+        return {
+            (lo, hi): (a, b, j, c, kind) if kind else None
+            for lo, hi, kind, a, b, j, c in self.db.execute(
+                "SELECT lo, hi, kind, a, b, jaccard, containment FROM verdicts"
+            )
+        }
+
+    def save_verdicts(self, new: dict[tuple[int, int], tuple | None]) -> None:
+        with self.write():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO verdicts (lo, hi, kind, a, b, jaccard, containment) VALUES (?,?,?,?,?,?,?)",
+                [(lo, hi, *((e[4], e[0], e[1], e[2], e[3]) if e else (None,) * 5)) for (lo, hi), e in new.items()],
+            )
+
+    def clear_verdicts(self) -> None:
+        with self.write():
+            self.db.execute("DELETE FROM verdicts")
 
     def site_and_text(self, doc_id: int) -> SiteText | None:
         """A document's site and its text as published (for aligning a pair word by word)."""

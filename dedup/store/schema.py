@@ -150,6 +150,21 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE files ADD COLUMN name_bytes BLOB;
     """,
+    # 8: verified candidate pairs carried from run to run (cluster.Verdicts): lo < hi document ids;
+    # kind NULL when the pair is not a copy, else the edge (a contains or resembles b).
+    """
+    CREATE TABLE verdicts (
+        lo INTEGER NOT NULL,
+        hi INTEGER NOT NULL,
+        kind TEXT,
+        a INTEGER,
+        b INTEGER,
+        jaccard REAL,
+        containment REAL,
+        PRIMARY KEY (lo, hi)
+    ) WITHOUT ROWID;
+    CREATE INDEX verdicts_hi ON verdicts(hi);
+    """,
 ]
 
 

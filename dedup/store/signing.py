@@ -88,6 +88,7 @@ class SigningMixin:
         ]
         with self.write():
             self._set("documents_changed", "1")
+            self._forget_verdicts(ids)
             self.conn.executemany("DELETE FROM windows WHERE document_id = ?", [(i,) for i in ids])
             self.conn.executemany(
                 "INSERT INTO windows (document_id, seq, n_shingles, signature) VALUES (?, ?, ?, ?)",
@@ -105,6 +106,7 @@ class SigningMixin:
     def skip_document(self, doc_id: int, skipped: Skipped) -> None:
         with self.write():
             self._set("documents_changed", "1")
+            self._forget_verdicts([doc_id])
             self.db.execute("UPDATE documents SET status = 'skipped', signature = NULL WHERE id = ?", [doc_id])
             file_path = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
             self.db["skipped"].upsert(
@@ -115,6 +117,7 @@ class SigningMixin:
         """Every signed document back to 'pending' (what shapes signatures changed); returns how many."""
         with self.write():
             self._set("documents_changed", "1")
+            self.db.execute("DELETE FROM verdicts")
             cur = self.db.execute(
                 "UPDATE documents SET status = 'pending' WHERE status IN ('ok', 'too_short', 'skipped')"
             )
