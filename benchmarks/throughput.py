@@ -1,0 +1,695 @@
+"""Throughput of `dedup scan` by crawl size: full scan, rescan with nothing new, rescan after new files.
+
+    python benchmarks/throughput.py --sizes 10000,100000 [--jobs 2] [--peer text-dedup|none] [--keep DIR]
+                                    [--new-share 0.01] [--timeout 7200] [--seed 0] [--dedup CMD]
+
+For each size N (documents) it builds a crawl, then runs `dedup scan CRAWL --db DB --jobs J --json` as a
+subprocess three times on the same database, and measures each run from outside, so the whole process
+tree counts (the CLI, its worker processes and their start-up):
+
+  full     the first scan of the crawl into an empty database;
+  rescan   the same crawl again, nothing new (stat and compare only);
+  +new     after adding round(N x --new-share) new files: half new copies of stories already in the
+           crawl, half new stories (a publisher page and one copy each, from stories kept out of
+           the crawl for this).
+
+For each run: wall seconds; documents/s (documents in the crawl after the run / wall); MB/s of input
+(bytes of the files that run had to read, i.e. the whole crawl, nothing, the new files / wall);
+per-stage seconds from the `--json` summary's `stage_seconds`; peak RSS of the process tree (every
+0.2 s the VmRSS of the process and all its descendants, found by parent pid and session, is summed:
+the largest sum) and of the largest single process (the larger of the sampled VmHWM and the
+ru_maxrss that wait4 gives for the tree, which is exact); the database size on disk after the run
+(DB + DB-wal); the rescans' wall time as a share of the full scan's. Wall includes the interpreter
+start and imports (measured once per size as `dedup --version`); "in-process s" is the summary's own
+`seconds`. The sampler costs the harness a few % of one core. A run longer than --timeout
+(default 2 h) is killed with its process group and reported as a timeout; the next sizes go on.
+
+The crawl. The source is ../shared/corpus/source/xwlb_articles.jsonl.gz (18,186 stories). Stories at
+the end of the file are kept out for the new-stories step; the rest is the pool P.
+  * N <= 4 x P: exactly benchmarks/speed.py's crawl (its `build` is imported): the first ceil(N/4)
+    stories, each as a publisher HTML page (www.example-news.cn) plus 3 copies (a sohu-like platform
+    page, a farm .txt with a header and a footer, a JSON record of mp.weixin.qq.com), 40 % of the
+    copies cut to the first two thirds of their paragraphs. Crawl = 4 x ceil(N/4) documents.
+  * N > 4 x P: the same for all P stories, then N - 4P extra copies spread over the stories by
+    lognormal weights (sigma 0.75, a story gets at most 8x the mean: a few stories copied much more
+    than most, as in a real crawl). Each extra copy (also the new copies of the +new step) is written
+    by `varied_copy`: one of 24 other hosts (platform HTML, portal HTML of another layout, farm .txt,
+    JSON record), its own time (a later minute and second) and editor line, and independently drawn
+    variations: cut to a random 50-100 % of the paragraphs (p 0.4), one middle paragraph dropped
+    (p 0.15), a lead sentence naming the source (p 0.3), a tail line (editor, "转自...如有侵权",
+    "点击关注") (p 0.4), 1-3 characters replaced by common confusions (的/地/得, 在/再, ...) (p 0.2), a
+    prefix or suffix on the title (p 0.3). Every document is distinct in bytes and most in text; all
+    copies stay copies of their story.
+Build time is reported apart and is no part of the scan figures.
+
+The peer (--peer text-dedup, optional; any failure is reported as "not run: REASON", never fatal):
+text-dedup (PyPI; 0.4.0 resolved on 2026-12-02) is installed with pip into its own venv under /tmp
+(--peer-venv, kept between runs). After the three scans, the texts dedup extracted for all N + new
+documents (documents.text of the database: the very texts it compared) are cut into words by dedup's own tokenizer
+(dedup.shingle.tokenize, rjieba) and written space-separated to a JSONL, one {"id", "text"} per
+document (text-dedup splits on non-word characters, so raw Chinese would give it one "word" per
+clause). That preparation is timed apart (prep s). Then, as a measured subprocess like the scans,
+with HF_DATASETS_OFFLINE=1:
+    python -m text_dedup.minhash --path json --data_files texts.jsonl --split train --column text
+        --ngram 3 --num_perm 128 --threshold 0.5 --num_proc J --cache_dir C --output O
+i.e. word 3-shingles, 128 permutations and threshold 0.5 as dedup's defaults, LSH bands chosen by
+text-dedup, union-find of band collisions, no verification of pairs and no original-source
+attribution (dedup does both): the peer does less work per document. Its own stage timer lines and
+its document counts before and after are kept.
+
+Prints a table per size, the load average (1/5/15 min) at the start and end of each size, and one
+JSON line with all figures. Build files go under a temporary directory, removed at the end unless
+--keep DIR (then DIR/N/crawl, DIR/N/d.db, DIR/N/logs stay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import platform
+import random
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+HERE = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import speed  # noqa: E402  (benchmarks/speed.py: its crawl builder and page templates)
+
+MB = 1e6
+STAGES = ("read", "sign", "cluster", "attribute")
+SAMPLE_S = 0.2
+
+# --------------------------------------------------------------------------- the crawl
+
+HOSTS = [  # (host, kind): the extra copies' sites
+    ("www.163.com", "plat"), ("news.sina.com.cn", "portal"), ("new.qq.com", "plat"), ("www.ifeng.com", "portal"),
+    ("www.toutiao.com", "plat"), ("baijiahao.baidu.com", "plat"), ("www.thepaper.cn", "portal"),
+    ("www.zhihu.com", "farm"), ("www.jianshu.com", "farm"), ("www.360doc.com", "farm"), ("www.xinwen-ku.com", "farm"),
+    ("news.china.com", "portal"), ("www.cnr.cn", "portal"), ("www.dzwww.com", "portal"), ("news.ycwb.com", "portal"),
+    ("feed.yidian.com", "json"), ("api.kuaibao.qq.com", "json"), ("m.weibo.cn", "json"), ("app.myzaker.com", "json"),
+    ("www.douban.com", "farm"), ("www.bilibili.com", "plat"), ("www.163.com", "farm"), ("news.cctv-fans.cn", "portal"),
+    ("www.ce.cn", "portal"),
+]  # fmt: skip
+PORTAL = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title} - {site}</title>
+<meta name="pubdate" content="{time}"></head><body><div id="top"><a href="/">{site}首页</a> &gt; 国内</div>
+<div class="main"><h1 class="title">{title}</h1><p class="meta">{time} 来源：{source} 编辑：{editor}</p>
+<div id="artibody">{paras}</div><div class="related"><h3>相关阅读</h3><ul><li><a href="/r">更多新闻</a></li></ul></div>
+</div><div id="foot">{site} 版权所有 未经授权禁止转载</div></body></html>"""
+EDITORS = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄敏", "周杰", "吴倩", "徐明", "孙丽"]
+SOURCES = ["央视新闻", "新闻联播", "央视网", "新华社", "人民网", "示例新闻网"]
+LEADS = ["据{src}报道，", "{src}消息：", "（来源：{src}）", "【{src}】"]
+TAILS = [
+    "责任编辑：{editor}",
+    "本文转自{src}，如有侵权请联系删除。",
+    "点击关注，了解更多资讯。",
+    "（编辑：{editor} 审核：{editor2}）",
+]
+CONFUSIONS = {
+    "的": "地",
+    "地": "得",
+    "得": "的",
+    "在": "再",
+    "再": "在",
+    "做": "作",
+    "作": "做",
+    "已": "以",
+    "以": "已",
+}
+TITLE_PRE = ["【关注】", "转发！", "重磅：", "最新："]
+TITLE_POST = ["|快讯", "（附全文）", "_新闻频道"]
+
+
+def load_stories(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def story_time(s: dict, i: int) -> tuple[str, str]:
+    """(MMDD for the folder, 'YYYY-MM-DD 08:MM' publisher time) as speed.build makes them."""
+    day = s["date"].replace("-", "")[4:8] if s.get("date") else "0101"
+    return day, f"{(s.get('date') or '2023-01-01')} 08:{i % 60:02d}"
+
+
+def write_publisher(root: Path, s: dict, i: int) -> int:
+    day, t = story_time(s, i)
+    p = root / f"www.example-news.cn/2023/{day}/{i}.html"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    html = "".join(f"<p>{x}</p>" for x in s["paragraphs"])
+    return p.write_bytes(speed.PUB.format(title=s["title"], time=t, paras=html).encode("utf-8"))
+
+
+def varied_copy(root: Path, s: dict, i: int, k: int, rnd: random.Random) -> int:
+    """Write copy k (>= 3, unique per story) of story i with its own site, time and variations; its bytes."""
+    host, kind = HOSTS[rnd.randrange(len(HOSTS))]
+    day, t = story_time(s, i)
+    date = t[:10]
+    when = f"{date} {9 + k % 14:02d}:{rnd.randrange(60):02d}:{rnd.randrange(60):02d}"
+    editor, editor2 = rnd.sample(EDITORS, 2)
+    src = rnd.choice(SOURCES)
+    paras = list(s["paragraphs"]) or [s["title"]]
+    if rnd.random() < 0.4:
+        paras = paras[: max(1, math.ceil(len(paras) * rnd.uniform(0.5, 1.0)))]
+    if len(paras) >= 4 and rnd.random() < 0.15:
+        del paras[rnd.randrange(1, len(paras) - 1)]
+    if rnd.random() < 0.2:
+        j = rnd.randrange(len(paras))
+        chars = list(paras[j])
+        spots = [n for n, c in enumerate(chars) if c in CONFUSIONS]
+        for n in rnd.sample(spots, min(len(spots), rnd.randint(1, 3))):
+            chars[n] = CONFUSIONS[chars[n]]
+        paras[j] = "".join(chars)
+    if rnd.random() < 0.3:
+        paras[0] = rnd.choice(LEADS).format(src=src) + paras[0]
+    if rnd.random() < 0.4:
+        paras.append(rnd.choice(TAILS).format(src=src, editor=editor, editor2=editor2))
+    title = s["title"]
+    if rnd.random() < 0.3:
+        title = rnd.choice(TITLE_PRE) + title if rnd.random() < 0.5 else title + rnd.choice(TITLE_POST)
+    ext = {"plat": "html", "portal": "html", "farm": "txt", "json": "json"}[kind]
+    q = root / f"{host}/2023/{day}/{i}_{k}.{ext}"
+    if kind == "plat":
+        text = speed.PLAT.format(title=title, time=when, paras="".join(f"<p>{x}</p>" for x in paras))
+    elif kind == "portal":
+        text = PORTAL.format(title=title, time=when, site=host, source=src, editor=editor,
+                             paras="".join(f"<p>{x}</p>" for x in paras))  # fmt: skip
+    elif kind == "farm":
+        body = "\n\n".join("  " + x for x in paras)
+        text = f"来源: {host}\n{when}\n\n{title}\n\n{body}\n\n编辑: {editor}\n"
+    else:
+        text = json.dumps({"url": f"https://{host}/a/{i}_{k}", "title": title, "content": "\n".join(paras),
+                           "publish_time": when, "source": src}, ensure_ascii=False)  # fmt: skip
+    q.parent.mkdir(parents=True, exist_ok=True)
+    return q.write_bytes(text.encode("utf-8"))
+
+
+@dataclass
+class Crawl:
+    root: Path
+    documents: int = 0
+    files: int = 0
+    bytes: int = 0
+    stories: int = 0
+    extra_copies: int = 0
+    max_copies: int = 3
+    how: str = ""
+    build_seconds: float = 0.0
+    new_files: int = 0
+    new_bytes: int = 0
+    new_documents: int = 0
+    new_build_seconds: float = 0.0
+    new_how: str = ""
+
+
+def tree_bytes(root: Path) -> tuple[int, int]:
+    n = size = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            n += 1
+            size += os.stat(os.path.join(dirpath, name)).st_size
+    return n, size
+
+
+def split_new(n_new: int) -> tuple[int, int]:
+    """(new copies of crawled stories, new stories) for n_new new files; a new story is 2 files."""
+    copies = n_new // 2
+    return copies, math.ceil((n_new - copies) / 2)
+
+
+def build_crawl(root: Path, n: int, pool: list[dict], rnd: random.Random) -> Crawl:
+    t0 = time.perf_counter()
+    c = Crawl(root)
+    if n <= 4 * len(pool):
+        c.stories = math.ceil(n / 4)
+        c.documents = speed.build(root, pool[: c.stories], 3, rnd)
+        c.how = f"speed.build: {c.stories} stories x (1 + 3 copies)"
+    else:
+        c.stories = len(pool)
+        c.documents = speed.build(root, pool, 3, rnd)
+        extra = n - c.documents
+        w = [rnd.lognormvariate(0, 0.75) for _ in pool]
+        total = sum(w)
+        cap = 8 * extra / len(pool)
+        want = [min(cap, extra * x / total) for x in w]
+        counts = [int(x) for x in want]
+        short = extra - sum(counts)
+        order = sorted(range(len(pool)), key=lambda j: (counts[j] >= cap, -(want[j] - counts[j]), rnd.random()))
+        for j in order[: max(0, short)]:
+            counts[j] += 1
+        while sum(counts) < extra:  # the cap left some over: spread them one by one
+            counts[rnd.randrange(len(pool))] += 1
+        for i, (s, cnt) in enumerate(zip(pool, counts, strict=True)):
+            for k in range(3, 3 + cnt):
+                varied_copy(root, s, i, k, rnd)
+        c.extra_copies = extra
+        c.documents += extra
+        c.max_copies = 3 + max(counts)
+        c.how = (f"speed.build: {c.stories} stories x (1 + 3 copies), plus {extra} varied copies by lognormal weights "
+                 f"(a story has 3 to {c.max_copies} copies)")  # fmt: skip
+    c.files, c.bytes = tree_bytes(root)
+    c.build_seconds = time.perf_counter() - t0
+    return c
+
+
+def add_new(c: Crawl, n_new: int, crawled: list[dict], fresh: list[dict], rnd: random.Random) -> None:
+    """Add n_new files: new varied copies of crawled stories, then new stories (publisher + 1 copy)."""
+    t0 = time.perf_counter()
+    n_copies, n_stories = split_new(n_new)
+    size = 0
+    for j in range(n_copies):
+        i = rnd.randrange(c.stories)
+        size += varied_copy(c.root, crawled[i], i, 100_000 + j, rnd)
+    left = n_new - n_copies
+    for j in range(n_stories):
+        i = len(crawled) + 1_000_000 + j  # an index no crawled story has
+        size += write_publisher(c.root, fresh[j], i)
+        left -= 1
+        if left > 0:
+            size += varied_copy(c.root, fresh[j], i, 3, rnd)
+            left -= 1
+    c.new_files = c.new_documents = n_new
+    c.new_bytes = size
+    c.new_build_seconds = time.perf_counter() - t0
+    c.new_how = f"{n_copies} new copies of crawled stories + {n_stories} new stories (publisher page + 1 copy)"
+
+
+# --------------------------------------------------------------------------- measuring a process tree
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, session) of every live, non-zombie process."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            out[int(entry)] = (int(fields[1]), int(fields[3]))
+    return out
+
+
+def tree_of(root: int) -> list[int]:
+    table = _proc_table()
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    found, stack = set(), [root]
+    while stack:
+        p = stack.pop()
+        if p in found or (p != root and p not in table):
+            continue
+        found.add(p)
+        stack.extend(kids.get(p, ()))
+    found |= {pid for pid, (_, sid) in table.items() if sid == root}
+    return sorted(p for p in found if p in table)
+
+
+def _status_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) in kB; (0, 0) for a process gone or without memory."""
+    rss = hwm = 0
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith(b"VmHWM:"):
+                    hwm = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss, hwm
+
+
+@dataclass
+class Measured:
+    name: str
+    cmd: list[str]
+    rc: int | None = None
+    wall: float = 0.0
+    timed_out: bool = False
+    peak_tree_mb: float = 0.0
+    peak_single_mb: float = 0.0
+    max_processes: int = 0
+    cpu_seconds: float = 0.0
+    stderr_tail: str = ""
+    stdout_path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.timed_out
+
+    def why(self) -> str:
+        if self.timed_out:
+            return f"timeout after {self.wall:.0f} s (killed)"
+        if self.rc != 0:
+            return f"exit {self.rc}: {self.stderr_tail[-300:]}"
+        return "ok"
+
+
+def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dict | None = None,
+                 cwd: Path | None = None) -> Measured:  # fmt: skip
+    """Run cmd in its own session; sample its tree's memory every SAMPLE_S; kill the group at timeout."""
+    logs.mkdir(parents=True, exist_ok=True)
+    m = Measured(name, cmd)
+    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    m.stdout_path = str(out)
+    t0 = time.monotonic()
+    with out.open("wb") as fo, err.open("wb") as fe:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=env,
+                                cwd=str(cwd or logs), start_new_session=True)  # fmt: skip
+    peak_sum = peak_one = 0
+    status = ru = None
+    try:
+        while True:
+            pid, st, r = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status, ru = st, r
+                break
+            pids = tree_of(proc.pid)
+            rss_sum = 0
+            for p in pids:
+                rss, hwm = _status_kb(p)
+                rss_sum += rss
+                peak_one = max(peak_one, hwm)
+            peak_sum = max(peak_sum, rss_sum)
+            m.max_processes = max(m.max_processes, len(pids))
+            if time.monotonic() - t0 > timeout:
+                m.timed_out = True
+                os.killpg(proc.pid, signal.SIGKILL)
+                _, status, ru = os.wait4(proc.pid, 0)
+                break
+            time.sleep(SAMPLE_S)
+    finally:
+        m.wall = time.monotonic() - t0
+        try:  # workers that outlived their CLI
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if status is None:
+            _, status, ru = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    m.rc = proc.returncode
+    m.peak_tree_mb = peak_sum * 1024 / MB
+    m.peak_single_mb = max(peak_one, ru.ru_maxrss if ru else 0) * 1024 / MB
+    m.cpu_seconds = (ru.ru_utime + ru.ru_stime) if ru else 0.0
+    m.stderr_tail = err.read_bytes()[-2000:].decode("utf-8", "replace")
+    return m
+
+
+# --------------------------------------------------------------------------- dedup runs
+
+
+def dedup_command(arg: str | None) -> list[str]:
+    if arg:
+        return shlex.split(arg)
+    exe = Path(sys.executable).parent / "dedup"
+    if exe.exists():
+        return [str(exe)]
+    if found := shutil.which("dedup"):
+        return [found]
+    return [sys.executable, "-m", "dedup"]
+
+
+def db_size_mb(db: Path) -> float:
+    return sum(os.path.getsize(p) for p in (db, Path(f"{db}-wal")) if p.exists()) / MB
+
+
+def scan_run(dedup: list[str], crawl: Crawl, db: Path, jobs: int, name: str, logs: Path, timeout: float,
+             bytes_read: int) -> dict:  # fmt: skip
+    cmd = dedup + ["scan", str(crawl.root), "--db", str(db), "--jobs", str(jobs), "--json"]
+    m = run_measured(cmd, name, logs, timeout)
+    row: dict = {"run": name, "ok": m.ok, "status": m.why(), "wall_s": round(m.wall, 2),
+                 "cpu_s": round(m.cpu_seconds, 1), "peak_rss_tree_mb": round(m.peak_tree_mb),
+                 "peak_rss_single_mb": round(m.peak_single_mb), "processes": m.max_processes,
+                 "db_mb": round(db_size_mb(db), 1), "input_mb": round(bytes_read / MB, 3)}  # fmt: skip
+    summary = None
+    if m.ok:
+        lines = [ln for ln in Path(m.stdout_path).read_text(encoding="utf-8").splitlines() if ln.startswith("{")]
+        try:
+            summary = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            row["ok"], row["status"] = False, "no JSON summary on stdout"
+    if summary:
+        docs = summary.get("documents", 0)
+        row.update(documents=docs, files_read=summary.get("files_read"), documents_new=summary.get("documents_new"),
+                   clusters=summary.get("clusters"), skipped=summary.get("skipped"),
+                   dedup_seconds=round(summary.get("seconds", 0.0), 2),
+                   stage_seconds={k: round(v, 2) for k, v in (summary.get("stage_seconds") or {}).items()},
+                   docs_per_s=round(docs / m.wall, 1) if m.wall else None,
+                   mb_per_s=round(bytes_read / MB / m.wall, 4) if m.wall else None)  # fmt: skip
+    return row
+
+
+# --------------------------------------------------------------------------- the peer
+
+PEER_PACKAGES = {"text-dedup": "text-dedup"}
+
+
+def peer_setup(name: str, venv: Path, logs: Path) -> tuple[Path | None, str]:
+    """(the venv's python, "") when the peer is installed and imports; (None, reason) otherwise."""
+    py = venv / "bin" / "python"
+    probe = [str(py), "-c", "import text_dedup, datasets; print(text_dedup.__file__)"]
+    if py.exists() and subprocess.run(probe, capture_output=True, timeout=300).returncode == 0:
+        return py, ""
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        if not py.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+        with (logs / "peer-install.log").open("wb") as f:
+            r = subprocess.run([str(py), "-m", "pip", "install", PEER_PACKAGES[name]], stdout=f,
+                               stderr=subprocess.STDOUT, timeout=1800)  # fmt: skip
+        if r.returncode != 0:
+            tail = (logs / "peer-install.log").read_text(errors="replace").strip().splitlines()[-1:]
+            return None, f"pip install {PEER_PACKAGES[name]} failed: {' '.join(tail)[:200]}"
+        p = subprocess.run(probe, capture_output=True, timeout=300)
+        if p.returncode != 0:
+            return None, f"installed but does not import: {p.stderr.decode(errors='replace').strip()[-200:]}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"install failed: {exc}"
+    return py, ""
+
+
+def export_texts(db: Path, out: Path) -> int:
+    """The documents' stored texts as space-separated words (dedup's tokenizer), one JSON object a line."""
+    from dedup.shingle import tokenize
+
+    n = 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        with out.open("w", encoding="utf-8") as f:
+            for path, text in con.execute("SELECT path, text FROM documents WHERE text IS NOT NULL ORDER BY id"):
+                f.write(json.dumps({"id": path, "text": " ".join(tokenize(text))}, ensure_ascii=False) + "\n")
+                n += 1
+    finally:
+        con.close()
+    return n
+
+
+def peer_command(py: Path, data: Path, out: Path, cache: Path, jobs: int) -> list[str]:
+    return [str(py), "-m", "text_dedup.minhash", "--path", "json", "--data_files", str(data), "--split", "train",
+            "--column", "text", "--ngram", "3", "--num_perm", "128", "--threshold", "0.5", "--num_proc", str(jobs),
+            "--cache_dir", str(cache), "--output", str(out)]  # fmt: skip
+
+
+PEER_LINE = re.compile(r"INFO\s+(Loading|MinHashing|Clustering|Filtering|Saving|Cleaning|Total|Before|After)\s*:\s*"
+                       r"([0-9.]+)")  # fmt: skip
+
+
+def run_peer(name: str, py: Path, db: Path, work: Path, logs: Path, timeout: float, jobs: int) -> dict:
+    data = work / "texts.jsonl"
+    t0 = time.perf_counter()
+    n = export_texts(db, data)
+    prep = time.perf_counter() - t0
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", COLUMNS="200")
+    cmd = peer_command(py, data, work / "peer-out", work / "peer-cache", jobs)
+    m = run_measured(cmd, "peer", logs, timeout, env=env, cwd=work)
+    row = {"peer": name, "cmd": shlex.join(cmd), "documents": n, "input_mb": round(data.stat().st_size / MB, 1),
+           "prep_s": round(prep, 2), "ok": m.ok, "status": m.why(), "wall_s": round(m.wall, 2),
+           "cpu_s": round(m.cpu_seconds, 1), "peak_rss_tree_mb": round(m.peak_tree_mb),
+           "peak_rss_single_mb": round(m.peak_single_mb), "processes": m.max_processes}  # fmt: skip
+    if m.ok:
+        row["docs_per_s"] = round(n / m.wall, 1)
+        logged = Path(m.stdout_path).read_text(errors="replace") + (logs / "peer.err").read_text(errors="replace")
+        found = {k: float(v) for k, v in PEER_LINE.findall(logged)}
+        row["stage_seconds"] = {k: v for k, v in found.items() if k not in ("Before", "After")}
+        row["before"], row["after"] = found.get("Before"), found.get("After")
+    return row
+
+
+def startup_seconds(dedup: list[str], logs: Path) -> float:
+    """Wall time of `dedup --version`: the interpreter and imports every run pays."""
+    return round(run_measured(dedup + ["--version"], "startup", logs, 120).wall, 2)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def fmt_stages(st: dict | None) -> str:
+    if not st:
+        return "-"
+    return " ".join(f"{k[:4]} {st[k]:.1f}" for k in STAGES if k in st) + "".join(
+        f" {k} {v:.1f}" for k, v in st.items() if k not in STAGES
+    )
+
+
+def print_size(res: dict) -> None:
+    c = res["crawl"]
+    print(f"\n== N = {res['size']}: {c['documents']} documents in {c['files']} files, {c['bytes'] / MB:.1f} MB "
+          f"({c['how']}); built in {c['build_seconds']:.1f} s; +new: {c['new_how']}")  # fmt: skip
+    print(f"   load average at start {res['load_start']}, at end {res['load_end']}; "
+          f"`dedup --version` takes {res['startup_s']} s (paid by every run)")  # fmt: skip
+    print("| run | docs | files read | wall s | in-process s | docs/s | MB/s read | stages (s) "
+          "| peak RSS tree / largest MB | DB MB | wall / full |")  # fmt: skip
+    print("| --- " * 11 + "|")
+    for r in res["runs"]:
+        if not r["ok"]:
+            print(f"| {r['run']} | - | - | {r['wall_s']:.1f} | - | - | - | {r['status'][:80]} | "
+                  f"{r['peak_rss_tree_mb']} / {r['peak_rss_single_mb']} | {r['db_mb']} | - |")  # fmt: skip
+            continue
+        share = f"{r['share_of_full']:.1%}" if "share_of_full" in r else "-"
+        print(f"| {r['run']} | {r['documents']} | {r['files_read']} | {r['wall_s']:.1f} | {r['dedup_seconds']:.1f} "
+              f"| {r['docs_per_s']:.0f} | {r['mb_per_s']:.3g} | {fmt_stages(r.get('stage_seconds'))} "
+              f"| {r['peak_rss_tree_mb']} / {r['peak_rss_single_mb']} | {r['db_mb']} | {share} |")  # fmt: skip
+    p = res.get("peer")
+    if p is None:
+        return
+    if not p.get("ok"):
+        print(f"peer {p.get('peer')}: not run: {p.get('reason') or p.get('status')}")
+        return
+    st = ", ".join(f"{k} {v:g}" for k, v in (p.get("stage_seconds") or {}).items())
+    print(f"| peer {p['peer']} | {p['documents']} | - | {p['wall_s']:.1f} | - | {p['docs_per_s']:.0f} | "
+          f"{p['input_mb'] / p['wall_s']:.3g} | {st or '-'} | {p['peak_rss_tree_mb']} / {p['peak_rss_single_mb']} "
+          f"| - | - |")  # fmt: skip
+    print(
+        f"   peer: {p['documents']} texts ({p['input_mb']} MB of JSONL, words prepared in {p['prep_s']} s, not "
+        f"counted), {p['processes']} processes at most; kept {p.get('after')} of {p.get('before')} documents"
+    )
+    print(f"   command: {p['cmd']}")
+
+
+def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], peer_py: Path | None,
+               peer_reason: str) -> dict:  # fmt: skip
+    rnd = random.Random(a.seed)
+    work = base / str(n)
+    if work.exists():
+        shutil.rmtree(work)
+    logs = work / "logs"
+    logs.mkdir(parents=True)
+    n_new = max(2, round(n * a.new_share))
+    _, n_new_stories = split_new(n_new)
+    pool, fresh = stories[: len(stories) - n_new_stories], stories[len(stories) - n_new_stories :]
+    res: dict = {"size": n, "load_start": load(), "runs": [], "startup_s": startup_seconds(dedup, logs)}
+    crawl = build_crawl(work / "crawl", n, pool, rnd)
+    crawled = pool[: crawl.stories]
+    db = work / "d.db"
+    full = scan_run(dedup, crawl, db, a.jobs, "full", logs, a.timeout, crawl.bytes)
+    res["runs"].append(full)
+    print(f"  [{n}] full scan: {full['status']}, {full['wall_s']:.1f} s", flush=True)
+    if full["ok"]:
+        again = scan_run(dedup, crawl, db, a.jobs, "rescan", logs, a.timeout, 0)
+        res["runs"].append(again)
+        print(f"  [{n}] rescan: {again['status']}, {again['wall_s']:.1f} s", flush=True)
+        add_new(crawl, n_new, crawled, fresh, rnd)
+        new = scan_run(dedup, crawl, db, a.jobs, "+new", logs, a.timeout, crawl.new_bytes)
+        new["new_files"] = crawl.new_files
+        res["runs"].append(new)
+        print(f"  [{n}] +{n_new} files rescan: {new['status']}, {new['wall_s']:.1f} s", flush=True)
+        for r in res["runs"][1:]:
+            r["share_of_full"] = round(r["wall_s"] / full["wall_s"], 4)
+    if a.peer != "none":
+        if peer_py is None:
+            res["peer"] = {"peer": a.peer, "ok": False, "reason": peer_reason}
+        elif not full["ok"]:
+            res["peer"] = {"peer": a.peer, "ok": False, "reason": "the full scan failed: no texts to give it"}
+        else:
+            print(f"  [{n}] peer {a.peer} ...", flush=True)
+            res["peer"] = run_peer(a.peer, peer_py, db, work, logs, a.timeout, a.jobs)
+            if not res["peer"]["ok"]:
+                res["peer"]["reason"] = res["peer"]["status"]
+    c = asdict(crawl)
+    c["root"] = str(crawl.root)
+    res["crawl"] = c
+    res["load_end"] = load()
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000", help="comma-separated crawl sizes in documents")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--peer", choices=["text-dedup", "none"], default="none")
+    ap.add_argument("--peer-venv", default="/tmp/dedup-throughput-peer/venv", help="venv for the peer (kept)")
+    ap.add_argument("--keep", default=None, help="build and keep everything under this directory")
+    ap.add_argument("--new-share", type=float, default=0.01, help="new files added before the last rescan, x N")
+    ap.add_argument("--timeout", type=float, default=7200, help="seconds before one run is killed")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--source", default=str(HERE.parent / "shared/corpus/source/xwlb_articles.jsonl.gz"))
+    ap.add_argument("--dedup", default=None, help="command for dedup (default: the venv's `dedup`)")
+    a = ap.parse_args()
+    sizes = [int(x.replace("_", "")) for x in a.sizes.split(",") if x.strip()]
+    dedup = dedup_command(a.dedup)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    load0 = load()
+    stories = load_stories(Path(a.source))
+    base = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="dedup-throughput-"))
+    base.mkdir(parents=True, exist_ok=True)
+    print(f"dedup throughput, {started}; {platform.node()}, {os.cpu_count()} CPUs; --jobs {a.jobs}; "
+          f"sizes {sizes}; --new-share {a.new_share}; load average {load0}", flush=True)  # fmt: skip
+    print(f"command: {shlex.join(dedup)} scan CRAWL --db DB --jobs {a.jobs} --json (full, rescan, +new)", flush=True)
+    peer_py, peer_reason = None, ""
+    if a.peer != "none":
+        try:
+            peer_py, peer_reason = peer_setup(a.peer, Path(a.peer_venv), base / "peer-logs")
+        except Exception as exc:  # the peer is optional: never fatal
+            peer_reason = f"setup failed: {exc!r}"
+        print(f"peer {a.peer}: {'ready' if peer_py else 'not run: ' + peer_reason}", flush=True)
+    results = []
+    try:
+        for n in sizes:
+            res = bench_size(n, a, stories, base, dedup, peer_py, peer_reason)
+            results.append(res)
+            print_size(res)
+            if not a.keep:
+                shutil.rmtree(base / str(n), ignore_errors=True)
+    finally:
+        if not a.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    out = {
+        "started": started,
+        "cpus": os.cpu_count(),
+        "jobs": a.jobs,
+        "new_share": a.new_share,
+        "seed": a.seed,
+        "dedup": shlex.join(dedup),
+        "peer": a.peer,
+        "load_start": load0,
+        "load_end": load(),
+        "sizes": results,
+    }
+    print(f"\nload average at end {out['load_end']}")
+    print(json.dumps(out, ensure_ascii=False))
+    return 0 if all(r["ok"] for res in results for r in res["runs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
