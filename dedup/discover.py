@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dedup.models import SourceFile
+from dedup.models import MAX_FILE_SIZE, SourceFile
 
 KINDS = {
     ".html": "html",
@@ -30,12 +30,6 @@ KINDS = {
     ".ndjson": "jsonl",
 }
 
-# The largest file read. A file is held in memory whole while it is read (and a WARC or .gz file's
-# pages beside it), in each of the worker processes at once, so this bounds the scan's memory: 4
-# workers x 256 MiB stays within a small server. A news page is at most a few MB and a feed or WARC
-# file of a daily crawl usually well under this; a bigger file is reported, not read (a crawler that
-# writes 1 GB WARC files needs a bigger cap, `max_file_size`).
-MAX_FILE_SIZE = 256 * 2**20
 READ_CHUNK = 16 * 2**20  # read() size past the first read (which asks for the whole file at once)
 
 ROOT_KEY = "."  # the `path` of a problem about the crawl root itself

@@ -70,6 +70,29 @@ class Params:
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+# Seconds one file may take to be read and extracted (or one document to be signed) in a worker
+# before the worker is killed and the file skipped: a 256 MB WARC takes about a minute here.
+FILE_TIMEOUT_S = 300.0
+# The largest file read. A file is held in memory whole while it is read (and a WARC or .gz file's
+# pages beside it), in each of the worker processes at once, so this bounds the scan's memory: 4
+# workers x 256 MiB stays within a small server. A news page is at most a few MB and a feed or WARC
+# file of a daily crawl usually well under this; a bigger file is reported, not read (a crawler that
+# writes 1 GB WARC files needs a bigger cap, `max_file_size`).
+MAX_FILE_SIZE = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How a scan reads the crawl and guards the database (what it computes is in Params)."""
+
+    jobs: int | None = None  # worker processes (default: CPUs, at most 4)
+    follow_symlinks: bool = False  # follow links that leave the crawl root
+    max_file_size: int = MAX_FILE_SIZE  # bytes; larger files are skipped unread
+    file_timeout: float = FILE_TIMEOUT_S  # seconds one file may take to read and extract
+    allow_mass_removal: bool = False  # let a scan mark most stored files gone
+    wait: float = 0.0  # seconds to wait for another scan's lock before giving up
+
+
 @dataclass
 class SourceFile:
     """One file found under the crawl root."""

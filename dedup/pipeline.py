@@ -25,10 +25,18 @@ from dedup.attribute import DocInfo, load_sources, pick_original, platform_names
 from dedup.cluster import DocSig, Edge, Verdicts, cluster_documents, contexts
 from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
-from dedup.discover import MAX_FILE_SIZE, ReadRefused, discover_files, is_under, name_bytes, read_source
+from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
 from dedup.errors import DedupError, Interrupted, MassRemovalError
 from dedup.extract import extract_documents
-from dedup.models import ROLE_COMPILATION, Document, Params, RunSummary, Skipped, SourceFile
+from dedup.models import (
+    ROLE_COMPILATION,
+    Document,
+    Params,
+    RunSummary,
+    ScanOptions,
+    Skipped,
+    SourceFile,
+)
 from dedup.normalize import DEFAULT_BOILERPLATE, learnable_lines, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
 from dedup.signature import from_bytes, make_signatures, to_bytes
@@ -57,9 +65,6 @@ CLUSTER_VERSION = 2  # cluster, align, attribute
 # files pass (small test crawls), except when the crawl directory is empty.
 MAX_GONE_SHARE = 0.5
 MASS_REMOVAL_MIN_FILES = 10
-# Seconds one file may take to be read and extracted (or one document to be signed) in a worker
-# before the worker is killed and the file skipped: a 256 MB WARC takes about a minute here.
-FILE_TIMEOUT_S = 300.0
 # Files read, and documents signed, per round trip to a worker: fewer, larger messages keep the
 # workers busy while this process saves (one file or document per message halved the speed).
 READ_CHUNK = 8
@@ -175,18 +180,6 @@ def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None,
                 log.info("a chunk of %d items failed (%s): running them one by one", len(part), res.reason)
                 with closing(run_tasks(fn, part, jobs, _init_worker, initargs, timeout=timeout)) as again:
                     yield from again
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    """How a scan reads the crawl and guards the database (what it computes is in Params)."""
-
-    jobs: int | None = None  # worker processes (default: CPUs, at most 4)
-    follow_symlinks: bool = False  # follow links that leave the crawl root
-    max_file_size: int = MAX_FILE_SIZE  # bytes; larger files are skipped unread
-    file_timeout: float = FILE_TIMEOUT_S  # seconds one file may take to read and extract
-    allow_mass_removal: bool = False  # let a scan mark most stored files gone
-    wait: float = 0.0  # seconds to wait for another scan's lock before giving up
 
 
 @dataclass(frozen=True)
