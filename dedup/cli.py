@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dedup import __version__
 from dedup.errors import DedupError, Interrupted, LockedError
 from dedup.models import FILE_TIMEOUT_S, MAX_FILE_SIZE, Params, ScanOptions
-from dedup.report import print_cluster, print_clusters, print_runs, print_summary, run_row, safe
+from dedup.report import print_cluster, print_clusters, print_history, print_runs, print_summary, run_row, safe
 from dedup.store import Store
 
 DB_OPTION = click.option(
@@ -224,13 +224,16 @@ def clusters(db, limit, as_json) -> None:
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the cluster as JSON.")
 def show(cluster_id, db, as_json) -> None:
-    """Show one cluster: members by time, the original with its reasons, the propagation."""
+    """Show one cluster: members by time, the original with its reasons, the propagation, its history."""
     with _reading(db) as store:
         c = store.cluster(cluster_id)
+        c["history"] = store.history(cluster_id)
     if as_json:
         click.echo(json.dumps(c, ensure_ascii=False, indent=1))
     else:
-        print_cluster(_console(), c)
+        console = _console()
+        print_cluster(console, c)
+        print_history(console, c["history"], cluster_id)
 
 
 @cli.command()

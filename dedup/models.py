@@ -175,6 +175,7 @@ class RunSummary:
     clusters_new: int = 0
     clusters_grown: int = 0
     clusters_merged: int = 0
+    clusters_split: int = 0
     originals_changed: int = 0
     pairs_verified: int = 0  # candidate pairs verified in this run
     pairs_known: int = 0  # verdicts carried from earlier runs (pairs of unchanged documents)

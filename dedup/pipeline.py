@@ -590,6 +590,7 @@ def _cluster_and_attribute(
     summary.clusters_new = changes.new
     summary.clusters_grown = changes.grown
     summary.clusters_merged = changes.merged
+    summary.clusters_split = changes.split
     summary.originals_changed = changes.originals_changed
     summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
     _fill_counts(store, summary)

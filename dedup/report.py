@@ -65,8 +65,32 @@ RUN_COLUMNS = [
     ("run", "id"), ("started", "started_at"), ("finished", "finished_at"), ("status", "status"),
     ("new", "files_new"), ("changed", "files_changed"), ("gone", "files_gone"), ("skipped", "files_skipped"),
     ("clusters new", "clusters_new"), ("grown", "clusters_grown"), ("merged", "clusters_merged"),
+    ("split", "clusters_split"),
     ("originals changed", "originals_changed"),
 ]  # fmt: skip
+
+
+def print_history(console: Console, history: list[dict], cluster_id: int) -> None:
+    """What the runs did to a cluster (from cluster_history), oldest first."""
+    if not history:
+        return
+    t = Table(title="history", title_justify="left")
+    for head in ("run", "started", "event", "detail"):
+        t.add_column(head)
+    for h in history:
+        event = h["event"]
+        if h["other_id"] is not None and h["other_id"] == cluster_id:
+            event = (
+                f"{event} (cluster {h['cluster_id']} into this)"
+                if event == "merged"
+                else f"{event} (from cluster {h['cluster_id']})"
+            )
+        elif h["other_id"] is not None:
+            event = f"{event} -> cluster {h['other_id']}"
+        t.add_row(
+            str(h["run_id"]), safe((h["started_at"] or "")[:19].replace("T", " ")), safe(event), safe(h["detail"])
+        )
+    console.print(t)
 
 
 def run_row(r: dict) -> dict:

@@ -68,3 +68,39 @@ def test_a_rescan_verifies_only_the_new_pairs(crawl, tmp_path):
     fresh = tmp_path / "fresh.db"
     scan(crawl, fresh, Params(), jobs=1)
     assert canonical(db) == canonical(fresh)
+
+
+def test_cluster_history_records_what_each_run_did(crawl, tmp_path):
+    import json
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from dedup.cli import cli
+    from tests.conftest import BUS, TREES
+
+    db = tmp_path / "d.db"
+    copy = crawl / "www.sohu.com/2023/0312/656912345_121118820.html"
+    kept = copy.read_bytes()
+    copy.unlink()
+    scan(crawl, db, Params(), jobs=1)
+    copy.write_bytes(kept)
+    grown = scan(crawl, db, Params(), jobs=1)
+    assert grown.clusters_grown == 1
+    bus_before = {r["path"]: r for r in Store(db, readonly=True).export_rows()}[BUS]["cluster"]
+    for path in ("www.163.com/2023/0310/HVKQ8E2M0514D8K2.html", "www.lvyewenda.com/2023/0314/q8812034.txt"):
+        (crawl / path).unlink()
+    scan(crawl, db, Params(), jobs=1)
+    rows = {r["path"]: r for r in Store(db, readonly=True).export_rows()}
+    trees = rows[TREES]["cluster"]
+    shown = json.loads(CliRunner().invoke(cli, ["show", str(trees), "--db", str(db), "--json"]).stdout)
+    assert [(h["run_id"], h["event"]) for h in shown["history"]] == [(1, "new"), (2, "grown")]
+    assert shown["history"][1]["detail"] == "+1 documents"
+    conn = sqlite3.connect(db)
+    run3 = conn.execute("SELECT cluster_id, event, detail FROM cluster_history WHERE run_id = 3").fetchall()
+    assert run3 == [(bus_before, "shrunk", "-2 documents")]
+    # The bus story lost two of its copies: the same cluster, shrunk (the original and the
+    # compilation that carries it stay), not a new one.
+    assert rows[BUS]["cluster"] == bus_before
+    table = CliRunner().invoke(cli, ["show", str(trees), "--db", str(db)])
+    assert table.exit_code == 0 and "history" in table.stdout and "grown" in table.stdout

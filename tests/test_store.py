@@ -50,3 +50,26 @@ def test_a_busy_database_is_a_clear_error(tmp_path):
         pass
     first.close()
     second.close()
+
+
+def test_cluster_ids_follow_their_stories():
+    from dedup.store.results import ClusterChanges, ResultsMixin
+
+    def cluster(key, *docs):
+        return {"key": key, "members": [{"document_id": d, "role": "copy"} for d in docs]}
+
+    before = {7: (frozenset({1, 2}), 1, None), 9: (frozenset({3, 4}), 3, None), 12: (frozenset({5, 6, 8}), 5, None)}
+    # 7 and 9 merge (the older id, 7, survives); 12 splits (its larger part keeps 12).
+    new = [cluster("doc:1", 1, 2, 3, 4), cluster("doc:6", 6, 8, 11), cluster("doc:5", 5, 10)]
+    claimed = ResultsMixin._claim_ids(new, before)
+    assert claimed == {0: 7, 1: 12}
+    after = {
+        7: (frozenset({1, 2, 3, 4}), 1, None),
+        12: (frozenset({6, 8, 11}), 6, None),
+        13: (frozenset({5, 10}), 5, None),
+    }
+    changes = ClusterChanges.between(before, after)
+    events = {(e.key, e.event, e.other) for e in changes.events}
+    assert {(7, "grown", None), (9, "merged", 7), (12, "split", 13), (13, "new", None)} <= events
+    assert (12, "original_changed", None) in events
+    assert changes.merged == 1 and changes.split == 1 and changes.new == 1

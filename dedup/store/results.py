@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -10,32 +11,70 @@ from dedup.errors import NotFoundError
 
 
 @dataclass(frozen=True)
+class ClusterEvent:
+    """One line of a cluster's history: what a clustering did to it."""
+
+    key: int  # the cluster's id
+    event: str  # new | grown | shrunk | merged | split | dissolved | original_changed
+    other: int | None = None  # merged: the cluster it went into; split: a cluster that took part of it
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterChanges:
     """How one clustering differs from the one before it (the run ledger's cluster columns)."""
 
-    new: int = 0  # clusters whose key did not exist before
-    grown: int = 0  # clusters that kept their key and gained members
+    new: int = 0  # clusters that share no story with the clustering before
+    grown: int = 0  # clusters that kept their id and gained members
     merged: int = 0  # clusters that vanished into another one (their members now share a cluster)
     dissolved: int = 0  # clusters that vanished otherwise (members gone or no longer copies)
-    originals_changed: int = 0  # clusters that kept their key but name another original
+    originals_changed: int = 0  # clusters that kept their id but name another original
+    split: int = 0  # clusters that kept their id while some members went to other clusters
+    events: tuple[ClusterEvent, ...] = ()
 
     @classmethod
     def between(cls, before: dict, after: dict) -> ClusterChanges:
-        new = sum(1 for k in after if k not in before)
-        grown = sum(1 for k, v in after.items() if k in before and len(v[0] - before[k][0]) > 0)
-        changed = sum(1 for k, v in after.items() if k in before and v[1:] != before[k][1:])
+        """before/after: cluster id -> (story member ids, original id, external source)."""
         home = {d: k for k, v in after.items() for d in v[0]}
-        merged = dissolved = 0
+        events: list[ClusterEvent] = []
+        for k, v in after.items():
+            if k not in before:
+                events.append(ClusterEvent(k, "new", detail=f"{len(v[0])} documents"))
+                continue
+            old = before[k]
+            gained, lost = v[0] - old[0], old[0] - v[0]
+            if gained:
+                events.append(ClusterEvent(k, "grown", detail=f"+{len(gained)} documents"))
+            elif lost:
+                events.append(ClusterEvent(k, "shrunk", detail=f"-{len(lost)} documents"))
+            for other in sorted({home[d] for d in lost if d in home and home[d] != k}):
+                events.append(
+                    ClusterEvent(k, "split", other, f"{sum(1 for d in lost if home.get(d) == other)} documents")
+                )
+            if v[1:] != old[1:]:
+                was = f"document {old[1]}" if old[1] else f"external {old[2] or '-'}"
+                now = f"document {v[1]}" if v[1] else f"external {v[2] or '-'}"
+                events.append(ClusterEvent(k, "original_changed", detail=f"{was} -> {now}"))
         for k, v in before.items():
             if k in after:
                 continue
             # Merged: its members now sit in a cluster that also holds documents from elsewhere.
-            homes = {home[d] for d in v[0] if d in home}
-            if any(len(after[h][0] - v[0]) > 0 for h in homes):
-                merged += 1
+            homes = Counter(home[d] for d in v[0] if d in home)
+            into = next((h for h, _ in homes.most_common() if after[h][0] - v[0]), None)
+            if into is not None:
+                events.append(ClusterEvent(k, "merged", into, f"{homes[into]} of its {len(v[0])} documents"))
             else:
-                dissolved += 1
-        return cls(new, grown, merged, dissolved, changed)
+                events.append(ClusterEvent(k, "dissolved", detail=f"{len(v[0])} documents"))
+        count = Counter(e.event for e in events)
+        return cls(
+            count["new"], count["grown"], count["merged"], count["dissolved"], count["original_changed"],
+            len({e.key for e in events if e.event == "split"}), tuple(events),
+        )  # fmt: skip
+
+
+def _stories(members: list[dict]) -> frozenset[int]:
+    """The members of a cluster that are its own story (compilations belong to several)."""
+    return frozenset(m["document_id"] for m in members if m["role"] != "compilation")
 
 
 class ResultsMixin:
@@ -51,49 +90,78 @@ class ResultsMixin:
             )  # fmt: skip
 
     def save_clusters(self, clusters: list[dict], run_id: int, stamp: str = "") -> ClusterChanges:
-        """Replace the clustering; a cluster keeps its id while its key (first document) is unchanged.
-
-        Returns what changed against the clustering it replaces (for the run ledger)."""
+        """Replace the clustering, keeping cluster ids stable: a new cluster takes the id of the
+        oldest current cluster it shares stories with that no larger cluster took first (so a
+        cluster keeps its id as it grows, shrinks or loses its first document; of two that merge
+        the older id survives; of the parts of a split, the largest keeps it). A cluster that shares
+        nothing with the current ones is new. What changed is returned and recorded in
+        cluster_history."""
         with self.write():
             before = self._active_clusters()
             self._set("clusters_stamp", stamp)
             self._set("documents_changed", "0")
-            ids = {k: i for k, i in self.db.execute("SELECT key, id FROM clusters")}
             self.db.execute("DELETE FROM memberships")
             self.db.execute("DELETE FROM evidence")
-            self.db.execute("UPDATE clusters SET active = 0")
-            after: dict[str, tuple[frozenset[int], int | None, str | None]] = {}
-            for c in clusters:
+            # Keys are only names now: retired ones must not block a cluster that takes them.
+            self.db.execute("UPDATE clusters SET active = 0, key = 'retired:' || id")
+            claimed = self._claim_ids(clusters, before)
+            after: dict[int, tuple[frozenset[int], int | None, str | None]] = {}
+            for n, c in enumerate(clusters):
                 members = c.pop("members")
                 evidence = c.pop("evidence", [])
                 c["run_id"] = run_id
                 c["active"] = 1
-                if c["key"] in ids:
-                    c["id"] = ids[c["key"]]
+                if n in claimed:
+                    c["id"] = claimed[n]
                     self.db["clusters"].update(c["id"], c)
                 else:
                     c["id"] = self.db["clusters"].insert(c).last_pk
                 self.db["memberships"].insert_all({**m, "cluster_id": c["id"]} for m in members)
                 self.db["evidence"].insert_all({**e, "cluster_id": c["id"]} for e in evidence)
-                after[c["key"]] = (
-                    frozenset(m["document_id"] for m in members),
-                    c["original_id"],
-                    c.get("external_source"),
-                )
-        return ClusterChanges.between(before, after)
+                after[c["id"]] = (_stories(members), c["original_id"], c.get("external_source"))
+            changes = ClusterChanges.between(before, after)
+            self.conn.executemany(
+                "INSERT INTO cluster_history (run_id, cluster_id, event, other_id, detail) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, e.key, e.event, e.other, e.detail) for e in changes.events],
+            )
+        return changes
 
-    def _active_clusters(self) -> dict[str, tuple[frozenset[int], int | None, str | None]]:
-        """key -> (member ids, original id, external source) of the current clustering."""
+    @staticmethod
+    def _claim_ids(clusters: list[dict], before: dict) -> dict[int, int]:
+        """Index of a new cluster -> the id it keeps (see save_clusters); larger clusters first."""
+        home = {d: cid for cid, v in before.items() for d in v[0]}
+        taken: set[int] = set()
+        claimed: dict[int, int] = {}
+        for n in sorted(range(len(clusters)), key=lambda n: (-len(clusters[n]["members"]), clusters[n]["key"])):
+            olds = sorted({home[d] for d in _stories(clusters[n]["members"]) if d in home} - taken)
+            if olds:
+                claimed[n] = olds[0]
+                taken.add(olds[0])
+        return claimed
+
+    def history(self, cluster_id: int) -> list[dict]:
+        """What the runs did to one cluster, oldest first."""
+        return list(
+            self.db.query(
+                "SELECT h.run_id, r.started_at, h.cluster_id, h.event, h.other_id, h.detail FROM cluster_history h "
+                "LEFT JOIN runs r ON r.id = h.run_id WHERE h.cluster_id = ? OR h.other_id = ? ORDER BY h.rowid",
+                [cluster_id, cluster_id],
+            )
+        )
+
+    def _active_clusters(self) -> dict[int, tuple[frozenset[int], int | None, str | None]]:
+        """id -> (story member ids (compilations left out), original id, external source) of the
+        current clustering."""
         members: dict[int, set[int]] = {}
         for cid, doc_id in self.db.execute(
             "SELECT m.cluster_id, m.document_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
-            "WHERE c.active = 1"
+            "WHERE c.active = 1 AND m.role != 'compilation'"
         ):
             members.setdefault(cid, set()).add(doc_id)
         return {
-            key: (frozenset(members.get(cid, ())), orig, ext)
-            for cid, key, orig, ext in self.db.execute(
-                "SELECT id, key, original_id, external_source FROM clusters WHERE active = 1"
+            cid: (frozenset(members.get(cid, ())), orig, ext)
+            for cid, orig, ext in self.db.execute(
+                "SELECT id, original_id, external_source FROM clusters WHERE active = 1"
             )
         }
 

@@ -165,6 +165,19 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX verdicts_hi ON verdicts(hi);
     """,
+    # 9: what each clustering did to each cluster (new, grown, shrunk, merged into another, split,
+    # dissolved, original changed), for `dedup show` and the run ledger.
+    """
+    CREATE TABLE cluster_history (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+        event TEXT NOT NULL,
+        other_id INTEGER REFERENCES clusters(id),
+        detail TEXT
+    );
+    CREATE INDEX cluster_history_cluster ON cluster_history(cluster_id);
+    CREATE INDEX cluster_history_other ON cluster_history(other_id);
+    """,
 ]
 
 
