@@ -505,6 +505,7 @@ def _cluster_and_attribute(
 ) -> None:
     if progress:
         progress("cluster", 0, 1)
+    t0 = time.perf_counter()  # loading the signatures counts: it grows with the database
     sigs = [
         DocSig(
             r.doc_id,
@@ -516,7 +517,6 @@ def _cluster_and_attribute(
         )  # fmt: skip
         for r in store.clusterable()
     ]
-    t0 = time.perf_counter()
     wins: dict[int, list] = defaultdict(list)
     for w in store.windows():
         wins[w.doc_id].append((w.n_shingles, from_bytes(w.signature, params.scheme)))
@@ -529,13 +529,14 @@ def _cluster_and_attribute(
     )
     summary.pairs_verified = len(verdicts.new)
     summary.pairs_known = len(verdicts.known)
+    del sigs, wins, verdicts  # attribution needs none of it: lower the peak
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    infos = {d["id"]: d for d in store.doc_infos()}
     site_docs: dict[str, list[DocInfo]] = defaultdict(list)
     site_names: dict[str, list[list[str]]] = defaultdict(list)
     docinfo: dict[int, DocInfo] = {}
-    for i, d in infos.items():
+    for d in store.doc_infos():
+        i = d["id"]
         di = DocInfo(i, d["path"], d["site"] or "", d["url"] or "", d["canonical_url"] or "", d["title"] or "",
                      d["published_at"], d["time_confidence"] or 0.0, d["credits"], d["boilerplate"],
                      d["original_title"] or "", d["fetched_at"])  # fmt: skip
