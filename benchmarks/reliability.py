@@ -68,6 +68,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import dedup_command  # noqa: E402
+
 SHARED = HERE.parent / "shared"
 NOBODY = 65534
 HUGE = 300 * 2**20  # above the default 256 MiB size cap; sparse, so it costs nothing
@@ -212,17 +215,6 @@ class Runner:
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-
-
-def dedup_command(arg: str | None) -> list[str]:
-    if arg:
-        return shlex.split(arg)
-    exe = Path(sys.executable).parent / "dedup"
-    if exe.exists():
-        return [str(exe)]
-    if found := shutil.which("dedup"):
-        return [found]
-    return [sys.executable, "-m", "dedup"]
 
 
 def parse_export(raw: bytes) -> tuple[list[dict], int, bool]:

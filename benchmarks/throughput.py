@@ -88,6 +88,7 @@ HERE = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import speed  # noqa: E402  (benchmarks/speed.py: its crawl builder and page templates)
+from common import dedup_command  # noqa: E402
 
 MB = 1e6
 STAGES = ("read", "sign", "cluster", "attribute")
@@ -413,17 +414,6 @@ def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dic
 
 
 # --------------------------------------------------------------------------- dedup runs
-
-
-def dedup_command(arg: str | None) -> list[str]:
-    if arg:
-        return shlex.split(arg)
-    exe = Path(sys.executable).parent / "dedup"
-    if exe.exists():
-        return [str(exe)]
-    if found := shutil.which("dedup"):
-        return [found]
-    return [sys.executable, "-m", "dedup"]
 
 
 def db_size_mb(db: Path) -> float:
