@@ -175,3 +175,16 @@ def test_verdicts_are_reused_and_give_the_same_clusters():
     again = Verdicts(dict(first.new))
     assert [g.members for g in cluster_documents(docs, P, verdicts=again)] == [g.members for g in groups]
     assert again.new == {}  # nothing verified twice
+
+
+def test_banded_pairs_are_those_of_datasketchs_index():
+    from dedup.cluster import _banded_pairs_datasketch, banded_pairs
+
+    texts = [story(TREES), story(TREES)[:500], story(BUS), story(FLOOD), story(BUS) + story(FLOOD) + story(TREES)]
+    docs = [sig(i, t) for i, t in enumerate(texts, 1)]
+    docs += [sig(100 + i, NOTICE_TEMPLATE.format(day=3, hour=8, low=2, high=10, humid=60) + f"编号{i + 100}。")
+             for i in range(80)]  # fmt: skip
+    assert any(d.windows for d in docs)
+    pairs = banded_pairs(docs, P)
+    assert pairs == _banded_pairs_datasketch(docs, P)
+    assert (1, 2) in pairs
