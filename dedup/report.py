@@ -103,7 +103,7 @@ def run_row(r: dict) -> dict:
 
 
 def print_runs(console: Console, runs: list[dict]) -> None:
-    t = Table(title=f"{len(runs)} runs, newest first", title_justify="left")
+    t = Table(title=f"{len(runs)} run{'' if len(runs) == 1 else 's'}, newest first", title_justify="left")
     for head, _ in RUN_COLUMNS:
         t.add_column(head, justify="left" if head in ("started", "finished", "status") else "right")
     for r in runs:
