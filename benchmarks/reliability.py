@@ -69,7 +69,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import dedup_command  # noqa: E402
+from common import dedup_command, live_processes  # noqa: E402
 
 SHARED = HERE.parent / "shared"
 NOBODY = 65534
@@ -125,18 +125,7 @@ class Run:
 
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            out.append(int(entry))
-    return out
+    return [pid for pid, fields in live_processes().items() if int(fields[2]) == pgid]
 
 
 def kill_group(proc: subprocess.Popen) -> list[int]:

@@ -88,7 +88,7 @@ HERE = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import speed  # noqa: E402  (benchmarks/speed.py: its crawl builder and page templates)
-from common import dedup_command  # noqa: E402
+from common import dedup_command, live_processes  # noqa: E402
 
 MB = 1e6
 STAGES = ("read", "sign", "cluster", "attribute")
@@ -292,18 +292,7 @@ def add_new(c: Crawl, n_new: int, crawled: list[dict], fresh: list[dict], rnd: r
 
 def _proc_table() -> dict[int, tuple[int, int]]:
     """pid -> (ppid, session) of every live, non-zombie process."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != b"Z":
-            out[int(entry)] = (int(fields[1]), int(fields[3]))
-    return out
+    return {pid: (int(f[1]), int(f[3])) for pid, f in live_processes().items()}
 
 
 def tree_of(root: int) -> list[int]:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from datasketch import MinHashLSH, MinHashLSHEnsemble
+from datasketch import MinHashLSHEnsemble
 
 from dedup.align import align
 from dedup.models import ROLE_COMPILATION, ROLE_COPY, Params
@@ -217,49 +217,28 @@ def banded_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
         sorted_keys = keys[sort]
         cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
         for members in np.split(sort, cuts):
-            if len(members) < 2:
-                continue
-            ids = sorted(set(owner[members].tolist()))
-            if len(ids) < 2:
-                continue
-            whole = set(owner[members[is_whole[members]]].tolist())
-            reach = len(ids)
-            if len(ids) > BUCKET_ALL_PAIRS:
-                ids.sort(key=lambda d: order[d])
-                reach = CHAIN_NEIGHBOURS
-            for i, a in enumerate(ids):
-                for b in ids[i + 1 : i + 1 + reach]:
-                    if a in whole or b in whole:
-                        pairs.add((min(a, b), max(a, b)))
+            if len(members) >= 2:
+                add_bucket_pairs(
+                    pairs, set(owner[members].tolist()), set(owner[members[is_whole[members]]].tolist()), order
+                )
     return pairs
 
 
-def _banded_pairs_datasketch(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
-    """The same pairs through datasketch's MinHashLSH (the reference banded_pairs is checked against)."""
-    lsh = MinHashLSH(num_perm=params.num_perm, params=(params.lsh_bands, params.lsh_rows))
-    with lsh.insertion_session() as session:
-        for r in reps:
-            session.insert(r.doc_id, lean(r.signature, params.seed, params.scheme), check_duplication=False)
-            for k, (_, w) in enumerate(r.windows):
-                session.insert((r.doc_id, k), lean(w, params.seed, params.scheme), check_duplication=False)
-    order = {r.doc_id: (r.content_hash, r.doc_id) for r in reps}
-    pairs: set[tuple[int, int]] = set()
-    for table in lsh.hashtables:
-        for key in table.keys():  # noqa: SIM118 - a datasketch storage, not a dict
-            bucket = table.get(key)
-            if len(bucket) < 2:
-                continue
-            ids = sorted({x if isinstance(x, int) else x[0] for x in bucket})
-            whole = {x for x in bucket if isinstance(x, int)}
-            reach = len(ids)
-            if len(ids) > BUCKET_ALL_PAIRS:
-                ids.sort(key=lambda d: order[d])
-                reach = CHAIN_NEIGHBOURS
-            for i, a in enumerate(ids):
-                for b in ids[i + 1 : i + 1 + reach]:
-                    if a in whole or b in whole:
-                        pairs.add((min(a, b), max(a, b)))
-    return pairs
+def add_bucket_pairs(pairs: set[tuple[int, int]], docs: set[int], whole: set[int], order: dict) -> None:
+    """The candidate pairs of one band bucket: `docs` own a text or a window in it, `whole` their
+    whole text; a pair needs one whole text. Oversized buckets are chained (BUCKET_ALL_PAIRS) in
+    `order` (doc id -> content-hash key)."""
+    if len(docs) < 2:
+        return
+    ids = sorted(docs)
+    reach = len(ids)
+    if len(ids) > BUCKET_ALL_PAIRS:
+        ids.sort(key=lambda d: order[d])
+        reach = CHAIN_NEIGHBOURS
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 : i + 1 + reach]:
+            if a in whole or b in whole:
+                pairs.add((min(a, b), max(a, b)))
 
 
 def containment_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:

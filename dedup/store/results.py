@@ -103,7 +103,7 @@ class ResultsMixin:
             self.db.execute("DELETE FROM memberships")
             self.db.execute("DELETE FROM evidence")
             # Keys are only names now: retired ones must not block a cluster that takes them.
-            self.db.execute("UPDATE clusters SET active = 0, key = 'retired:' || id")
+            self.db.execute("UPDATE clusters SET active = 0, key = 'retired:' || id WHERE key NOT LIKE 'retired:%'")
             claimed = self._claim_ids(clusters, before)
             after: dict[int, tuple[frozenset[int], int | None, str | None]] = {}
             for n, c in enumerate(clusters):
