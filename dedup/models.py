@@ -146,6 +146,7 @@ class Document:
     boilerplate: list[str] = field(default_factory=list)  # platform boilerplate found in the text
     signature: bytes = field(default=b"", repr=False)
     windows: list[tuple[int, bytes]] = field(default_factory=list, repr=False)  # (shingles, signature)
+    samples: bytes = field(default=b"", repr=False)  # uint32 sampled shingle hashes (signature.SAMPLE_MOD)
     status: str = "ok"  # ok | too_short
     lines: set[str] = field(default_factory=set, repr=False)  # short lines, for learning (not stored)
 

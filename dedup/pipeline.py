@@ -21,6 +21,8 @@ from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
 from dedup.cluster import DocSig, Edge, Verdicts, cluster_documents, contexts
 from dedup.credits import add_sources, parse_credits
@@ -39,7 +41,7 @@ from dedup.models import (
 )
 from dedup.normalize import DEFAULT_BOILERPLATE, learnable_lines, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
-from dedup.signature import from_bytes, make_signatures, to_bytes
+from dedup.signature import SAMPLE_MOD, from_bytes, make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem
 from dedup.workers import TaskFailure, run_tasks
 
@@ -57,7 +59,7 @@ LEARN_MIN_SHARE = 0.2
 # Bump one of these when a change to the code alters what its stage makes of the same input: the
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 2  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
-SIGN_VERSION = 2  # normalize, tokenize, shingle, sign
+SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
 CLUSTER_VERSION = 2  # cluster, align, attribute
 # A scan that would mark more than this share of the stored files gone is refused (exit 1) unless
 # --allow-mass-removal: an unmounted or emptied crawl directory looks exactly like that, and a
@@ -104,9 +106,10 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     else:
         doc.status = "ok"
         parts = windows(ordered, params.window_size, params.window_step)
-        whole, part_sigs = make_signatures(sh, parts, params.num_perm, params.seed, params.scheme)
-        doc.signature = to_bytes(whole)
-        doc.windows = [(len(w), to_bytes(s)) for w, s in zip(parts, part_sigs, strict=True)]
+        signed = make_signatures(sh, parts, params.num_perm, params.seed, params.scheme)
+        doc.signature = to_bytes(signed.whole)
+        doc.windows = [(len(w), to_bytes(s)) for w, s in zip(parts, signed.parts, strict=True)]
+        doc.samples = to_bytes(signed.samples)
     return doc
 
 
@@ -196,7 +199,7 @@ class Stamps:
         credits_file = (resources.files("dedup") / "data" / "credits.toml").read_bytes()
         patterns_file = Path(boilerplate or DEFAULT_BOILERPLATE).read_bytes()
         extract = _digest(EXTRACT_VERSION, credits_file)
-        sign = _digest(SIGN_VERSION, extract, params.signature_fingerprint, patterns_file,
+        sign = _digest(SIGN_VERSION, SAMPLE_MOD, extract, params.signature_fingerprint, patterns_file,
                        LEARN_MIN_DOCS, LEARN_MIN_SHARE)  # fmt: skip
         sources = repr([(s.name, s.aliases, s.domains, s.role) for s in known_sources])
         return cls(extract, sign, _digest(CLUSTER_VERSION, sign, params.fingerprint, sources))
@@ -514,6 +517,7 @@ def _cluster_and_attribute(
             from_bytes(r.signature, params.scheme),
             tuple(json.loads(r.numbers or "[]")),
             contexts(r.anchors),
+            samples=np.frombuffer(r.samples or b"", dtype=np.uint32),
         )  # fmt: skip
         for r in store.clusterable()
     ]

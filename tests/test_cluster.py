@@ -3,6 +3,7 @@
 import json
 import random
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ def sig(doc_id: int, text: str) -> DocSig:
         tuple(d.numbers),
         contexts(json.dumps(d.anchors)),
         [(n, from_bytes(b, P.scheme)) for n, b in d.windows],
+        np.frombuffer(d.samples, dtype=np.uint32),
     )
 
 

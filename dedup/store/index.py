@@ -16,6 +16,7 @@ class StoredSignature(NamedTuple):
     signature: bytes
     numbers: str | None  # JSON list of the numbers the text states
     anchors: str | None  # JSON list of (context, word) hashes
+    samples: bytes | None  # uint32 sampled shingle hashes (signature.SAMPLE_MOD)
 
 
 class StoredWindow(NamedTuple):
@@ -38,7 +39,7 @@ class IndexMixin:
     def clusterable(self) -> Iterator[StoredSignature]:
         """The documents that may join clusters, by id."""
         for row in self.db.execute(
-            "SELECT id, content_hash, n_shingles, signature, numbers, anchors FROM documents "
+            "SELECT id, content_hash, n_shingles, signature, numbers, anchors, samples FROM documents "
             "WHERE status = 'ok' ORDER BY id"
         ):
             yield StoredSignature(*row)

@@ -178,6 +178,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX cluster_history_cluster ON cluster_history(cluster_id);
     CREATE INDEX cluster_history_other ON cluster_history(other_id);
     """,
+    # 10: sampled shingle hashes of a document (signature.SAMPLE_MOD), for short texts inside long ones.
+    """
+    ALTER TABLE documents ADD COLUMN samples BLOB;
+    """,
 ]
 
 

@@ -81,6 +81,7 @@ class SigningMixin:
                 d.n_tokens,
                 d.n_shingles,
                 d.signature or None,
+                d.samples or None,
                 d.status,
                 doc_id,
             )
@@ -99,7 +100,7 @@ class SigningMixin:
             )
             self.conn.executemany(
                 "UPDATE documents SET credits=?, original_title=?, boilerplate=?, numbers=?, anchors=?, "
-                "content_hash=?, n_tokens=?, n_shingles=?, signature=?, status=? WHERE id = ?",
+                "content_hash=?, n_tokens=?, n_shingles=?, signature=?, samples=?, status=? WHERE id = ?",
                 rows,
             )
 
@@ -107,7 +108,9 @@ class SigningMixin:
         with self.write():
             self._set("documents_changed", "1")
             self._forget_verdicts([doc_id])
-            self.db.execute("UPDATE documents SET status = 'skipped', signature = NULL WHERE id = ?", [doc_id])
+            self.db.execute(
+                "UPDATE documents SET status = 'skipped', signature = NULL, samples = NULL WHERE id = ?", [doc_id]
+            )
             file_path = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
             self.db["skipped"].upsert(
                 {"path": skipped.path, "file_path": file_path, "reason": skipped.reason}, pk="path"
