@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -220,10 +220,12 @@ def banded_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
     return pairs
 
 
-def add_bucket_pairs(pairs: set[tuple[int, int]], docs: set[int], whole: set[int], order: dict) -> None:
+def add_bucket_pairs(
+    pairs: set[tuple[int, int]], docs: set[int], whole: set[int], order: dict, batch: set[int] | None = None
+) -> None:
     """The candidate pairs of one band bucket: `docs` own a text or a window in it, `whole` their
     whole text; a pair needs one whole text. Oversized buckets are chained (BUCKET_ALL_PAIRS) in
-    `order` (doc id -> content-hash key)."""
+    `order` (doc id -> content-hash key). With `batch`, only pairs with a document of it."""
     if len(docs) < 2:
         return
     ids = sorted(docs)
@@ -233,7 +235,7 @@ def add_bucket_pairs(pairs: set[tuple[int, int]], docs: set[int], whole: set[int
         reach = CHAIN_NEIGHBOURS
     for i, a in enumerate(ids):
         for b in ids[i + 1 : i + 1 + reach]:
-            if a in whole or b in whole:
+            if (a in whole or b in whole) and (batch is None or a in batch or b in batch):
                 pairs.add((min(a, b), max(a, b)))
 
 
@@ -259,6 +261,11 @@ MIN_SHARED_SAMPLES = 2
 # platform's line): it is not counted, so that a crawl of a million pages does not pair every
 # short text holding it with every other. (Its holders still share their other samples.)
 SAMPLE_DF_CAP = 256
+
+
+def sample_candidate(shared: int, small_samples: int) -> bool:
+    """A short text with `small_samples` samples, `shared` of them in another text: a candidate."""
+    return shared >= max(MIN_SHARED_SAMPLES, SAMPLE_SHARE * small_samples)
 
 
 def sampled_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
@@ -292,7 +299,7 @@ def sampled_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
     for (a, b), k in shared.items():
         ra, rb = reps[a], reps[b]
         small = ra if (ra.n_shingles, ra.doc_id) <= (rb.n_shingles, rb.doc_id) else rb
-        if k >= max(MIN_SHARED_SAMPLES, SAMPLE_SHARE * len(small.samples)):
+        if sample_candidate(k, len(small.samples)):
             pairs.add((min(ra.doc_id, rb.doc_id), max(ra.doc_id, rb.doc_id)))
     return pairs
 
@@ -383,8 +390,11 @@ def _overlap(a: DocSig, b: DocSig) -> float:
     return containment(jaccard(a.signature, b.signature), a.n_shingles, b.n_shingles)
 
 
+Overlap = Callable[[int, int], float]  # (doc, doc) -> estimated share of the smaller inside the larger
+
+
 def find_compilations(
-    edges: list[Edge], sig: dict[int, DocSig], params: Params, copies: dict[int, int] | None = None
+    edges: list[Edge], sizes: dict[int, int], params: Params, copies: dict[int, int], overlap: Overlap
 ) -> dict[int, set[int]]:
     """Documents that wholly contain two or more different stories -> the documents they contain.
 
@@ -392,14 +402,12 @@ def find_compilations(
     those documents fall into two or more clusters of the graph without the candidates' own edges,
     and those clusters are different texts: two truncations of one story that the graph failed to
     link still overlap each other, two stories of a compilation do not.
-    `copies`: how many documents each representative stands for (itself and its exact copies).
+    `sizes`: shingles of every representative; `copies`: how many documents each stands for
+    (itself and its exact copies).
     """
-    copies = copies or {}
     inside: dict[int, set[int]] = defaultdict(set)
     for e in edges:
-        if e.containment >= params.containment_threshold and (
-            sig[e.b].n_shingles <= params.compilation_part * sig[e.a].n_shingles
-        ):
+        if e.containment >= params.containment_threshold and (sizes[e.b] <= params.compilation_part * sizes[e.a]):
             inside[e.a].add(e.b)
     candidates = {x for x, ys in inside.items() if len(ys) >= 2}
     if not candidates:
@@ -409,7 +417,7 @@ def find_compilations(
         if e.a not in candidates and e.b not in candidates:
             uf.union(e.a, e.b)
     weight: dict[int, int] = defaultdict(int)  # documents per component, exact copies included
-    for d in sig:
+    for d in sizes:
         if d not in candidates:
             weight[uf.find(d)] += copies.get(d, 1)
     out = {}
@@ -421,9 +429,9 @@ def find_compilations(
         stories: list[list[int]] = []
         spread: list[int] = []  # documents in the graph that carry each story
         for root, members in parts.items():
-            reps = sorted(members, key=lambda d: -sig[d].n_shingles)[:3]
+            reps = sorted(members, key=lambda d: -sizes[d])[:3]
             for k, st in enumerate(stories):
-                if any(_overlap(sig[a], sig[b]) >= 0.5 for a in reps for b in st[:3]):
+                if any(overlap(a, b) >= 0.5 for a in reps for b in st[:3]):
                     st.extend(reps)
                     spread[k] += weight[uf.find(root)]
                     break
@@ -440,8 +448,8 @@ def find_compilations(
         # its own (10 % slack for boilerplate). Copies of one story cut in different places
         # (a truncation, a copy with paragraphs dropped) overlap, so theirs add up to more.
         if len(stories) >= 2:
-            total = sum(max(sig[d].n_shingles for d in st) for st in stories)
-            if total <= 1.1 * sig[x].n_shingles:
+            total = sum(max(sizes[d] for d in st) for st in stories)
+            if total <= 1.1 * sizes[x]:
                 out[x] = inside[x] - candidates
     return out
 
@@ -468,7 +476,9 @@ class Verdicts:
 def cluster_documents(
     docs: list[DocSig], params: Params, tokens: TokenSource | None = None, verdicts: Verdicts | None = None
 ) -> list[Group]:
-    """Group documents into clusters of copies; groups of one document are not returned.
+    """Group documents into clusters of copies, all in memory; groups of one document are not
+    returned. (A scan finds its candidates in the persistent index, dedup.candidates, and groups
+    the stored verdicts: the same rules.)
 
     `tokens(doc_id)`: the document's normalized words, for the pairs the signatures cannot settle.
     `verdicts`: pairs verified by earlier runs (used, and told the new ones).
@@ -478,22 +488,51 @@ def cluster_documents(
         by_hash[d.content_hash].append(d)
     reps = [g[0] for g in by_hash.values()]
     sig = {r.doc_id: r for r in reps}
+    edges = verify_pairs(sorted(candidate_pairs(reps, params)), sig.__getitem__, params, tokens, verdicts)
+    return group_edges(
+        {r.doc_id: r.n_shingles for r in reps},
+        {g[0].doc_id: [d.doc_id for d in g[1:]] for g in by_hash.values()},
+        edges,
+        params,
+        lambda a, b: _overlap(sig[a], sig[b]),
+    )
 
+
+def verify_pairs(
+    pairs: Iterable[tuple[int, int]],
+    sig: Callable[[int], DocSig],
+    params: Params,
+    tokens: TokenSource | None = None,
+    verdicts: Verdicts | None = None,
+) -> list[Edge]:
+    """The verified edges among candidate pairs; a pair `verdicts` knows is not verified again."""
     edges = []
-    for a, b in sorted(candidate_pairs(reps, params)):
+    for a, b in pairs:
         e = verdicts.verdict(a, b) if verdicts is not None else UNKNOWN
         if e is UNKNOWN:
-            e = verify(sig[a], sig[b], params, tokens)
+            e = verify(sig(a), sig(b), params, tokens)
             if verdicts is not None:
                 verdicts.learn(a, b, e)
         if e is not None:
             edges.append(e)
-    compilations = find_compilations(edges, sig, params, {g[0].doc_id: len(g) for g in by_hash.values()})
+    return edges
+
+
+def group_edges(
+    sizes: dict[int, int], copies: dict[int, list[int]], edges: list[Edge], params: Params, overlap: Overlap
+) -> list[Group]:
+    """Clusters from the verified edges between representatives.
+
+    `sizes`: shingles of every representative (of each distinct content); `copies`: a
+    representative -> the other documents with its content (exact copies, joined without
+    verification); `overlap`: for the few pairs compilation detection compares.
+    """
+    compilations = find_compilations(edges, sizes, params, {r: 1 + len(c) for r, c in copies.items()}, overlap)
 
     # Copies of one compilation page are compilations too: they join nothing.
     uf = UnionFind()
-    for r in reps:
-        uf.find(r.doc_id)
+    for r in sizes:
+        uf.find(r)
     for e in edges:
         if e.a not in compilations and e.b not in compilations:
             uf.union(e.a, e.b)
@@ -503,9 +542,9 @@ def cluster_documents(
             comp_uf.union(e.a, e.b)
 
     groups: dict[int, Group] = defaultdict(Group)
-    for r in reps:
-        if r.doc_id not in compilations:
-            groups[uf.find(r.doc_id)].members[r.doc_id] = ROLE_COPY
+    for r in sizes:
+        if r not in compilations:
+            groups[uf.find(r)].members[r] = ROLE_COPY
     # A compilation is a member of every story it carries (and of those its copies carry).
     carried: dict[int, set[int]] = defaultdict(set)
     for x, inner in compilations.items():
@@ -524,11 +563,11 @@ def cluster_documents(
     for g in groups.values():
         # Exact copies join their representative's groups.
         for rep in list(g.members):
-            for d in by_hash[sig[rep].content_hash][1:]:
-                g.members[d.doc_id] = g.members[rep]
-                g.similarity[d.doc_id] = 1.0
+            for d in copies.get(rep, ()):
+                g.members[d] = g.members[rep]
+                g.similarity[d] = 1.0
                 g.similarity[rep] = 1.0
-                g.edges.append(Edge(rep, d.doc_id, 1.0, 1.0, "exact"))
+                g.edges.append(Edge(rep, d, 1.0, 1.0, "exact"))
         stories = sum(1 for r in g.members.values() if r != ROLE_COMPILATION)
         if stories >= 2 or (stories == 1 and len(g.members) >= 2):
             out.append(g)

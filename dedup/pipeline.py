@@ -21,10 +21,9 @@ from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
-from dedup.cluster import DocSig, Edge, Verdicts, cluster_documents, contexts
+from dedup.candidates import match_new_texts, overlap_of
+from dedup.cluster import Edge, group_edges
 from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
 from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
@@ -41,7 +40,7 @@ from dedup.models import (
 )
 from dedup.normalize import DEFAULT_BOILERPLATE, learnable_lines, load_patterns, normalize_text
 from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
-from dedup.signature import SAMPLE_MOD, from_bytes, make_signatures, to_bytes
+from dedup.signature import SAMPLE_MOD, make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem
 from dedup.workers import TaskFailure, run_tasks
 
@@ -508,32 +507,18 @@ def _cluster_and_attribute(
 ) -> None:
     if progress:
         progress("cluster", 0, 1)
-    t0 = time.perf_counter()  # loading the signatures counts: it grows with the database
-    sigs = [
-        DocSig(
-            r.doc_id,
-            r.content_hash,
-            r.n_shingles,
-            from_bytes(r.signature, params.scheme),
-            tuple(json.loads(r.numbers or "[]")),
-            contexts(r.anchors),
-            samples=np.frombuffer(r.samples or b"", dtype=np.uint32),
-        )  # fmt: skip
-        for r in store.clusterable()
-    ]
-    wins: dict[int, list] = defaultdict(list)
-    for w in store.windows():
-        wins[w.doc_id].append((w.n_shingles, from_bytes(w.signature, params.scheme)))
-    for s in sigs:
-        s.windows = wins.get(s.doc_id, [])
-    verdicts = Verdicts({k: Edge(*v) if v else None for k, v in store.verdicts().items()})
-    groups = cluster_documents(sigs, params, compared_tokens(store, boilerplate), verdicts)
-    store.save_verdicts(
-        {k: (e.a, e.b, e.jaccard, e.containment, e.kind) if e else None for k, e in verdicts.new.items()}
-    )
-    summary.pairs_verified = len(verdicts.new)
-    summary.pairs_known = len(verdicts.known)
-    del sigs, wins, verdicts  # attribution needs none of it: lower the peak
+    t0 = time.perf_counter()
+    match = match_new_texts(store, params, compared_tokens(store, boilerplate), summary.run_id)
+    if match.rebuilt:
+        summary.notes.append(match.rebuilt)
+    sizes, copies = store.representatives()
+    edges = [Edge(*row) for row in store.copy_edges()]
+    edges = [e for e in edges if e.a in sizes and e.b in sizes]
+    edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
+    groups = group_edges(sizes, copies, edges, params, overlap_of(store, params))
+    summary.pairs_verified = match.pairs_verified
+    summary.pairs_known = match.pairs_known
+    del sizes, copies, edges
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     site_docs: dict[str, list[DocInfo]] = defaultdict(list)

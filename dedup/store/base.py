@@ -77,10 +77,18 @@ class Connection:
         return row[0] if row else None
 
     def _forget_verdicts(self, ids: list[int]) -> None:
-        """Inside a write: the verified pairs of documents that changed no longer stand."""
+        """Inside a write: the verified pairs of documents that changed no longer stand, and their
+        rows in the candidate index neither (they are matched again as new)."""
         rows = [(i,) for i in ids]
         self.conn.executemany("DELETE FROM verdicts WHERE lo = ?", rows)
         self.conn.executemany("DELETE FROM verdicts WHERE hi = ?", rows)
+        self.conn.executemany("UPDATE documents SET index_segment = NULL WHERE id = ?", rows)
+
+    def _forget_index(self) -> None:
+        """Inside a write: no document is indexed any more (every verdict was dropped, or the
+        segment files are gone): the next clustering indexes and matches every text again."""
+        self.conn.execute("DELETE FROM index_segments")
+        self.conn.execute("UPDATE documents SET index_segment = NULL WHERE index_segment IS NOT NULL")
 
     def stamp(self, key: str) -> str | None:
         """What the stored results of one stage were computed with (see pipeline.Stamps)."""

@@ -33,45 +33,125 @@ class SiteText(NamedTuple):
 
 
 class IndexMixin:
-    """Reads for clustering and the pairs it verified (a persistent candidate index grows from
-    here); needs self.db, self.conn and self.write() from Connection."""
+    """What clustering reads and writes: signatures, the candidate index's bookkeeping (its
+    segment files are dedup.candidates'), the pairs it verified; needs self.db, self.conn and
+    self.write() from Connection."""
 
-    def clusterable(self) -> Iterator[StoredSignature]:
-        """The documents that may join clusters, by id."""
-        for row in self.db.execute(
-            "SELECT id, content_hash, n_shingles, signature, numbers, anchors, samples FROM documents "
-            "WHERE status = 'ok' ORDER BY id"
-        ):
-            yield StoredSignature(*row)
-
-    def windows(self) -> Iterator[StoredWindow]:
-        """The windows of documents that may join clusters, by document and position."""
-        for row in self.db.execute(
-            "SELECT w.document_id, w.n_shingles, w.signature FROM windows w "
-            "JOIN documents d ON d.id = w.document_id WHERE d.status = 'ok' ORDER BY w.document_id, w.seq"
-        ):
-            yield StoredWindow(*row)
-
-    def verdicts(self) -> dict[tuple[int, int], tuple | None]:
-        """(lo, hi) -> (a, b, jaccard, containment, kind) of a verified copy pair, or None for a
-        pair verified not to be one."""
-        return {
-            (lo, hi): (a, b, j, c, kind) if kind else None
-            for lo, hi, kind, a, b, j, c in self.db.execute(
-                "SELECT lo, hi, kind, a, b, jaccard, containment FROM verdicts"
-            )
-        }
-
-    def save_verdicts(self, new: dict[tuple[int, int], tuple | None]) -> None:
-        with self.write():
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO verdicts (lo, hi, kind, a, b, jaccard, containment) VALUES (?,?,?,?,?,?,?)",
-                [(lo, hi, *((e[4], e[0], e[1], e[2], e[3]) if e else (None,) * 5)) for (lo, hi), e in new.items()],
-            )
+    def _insert_verdicts(self, new: dict[tuple[int, int], tuple | None]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO verdicts (lo, hi, kind, a, b, jaccard, containment) VALUES (?,?,?,?,?,?,?)",
+            [(lo, hi, *((e[4], e[0], e[1], e[2], e[3]) if e else (None,) * 5)) for (lo, hi), e in new.items()],
+        )
 
     def clear_verdicts(self) -> None:
         with self.write():
             self.db.execute("DELETE FROM verdicts")
+            self._forget_index()
+
+    # ------------------------------------------------------------------ the candidate index
+
+    def representatives(self) -> tuple[dict[int, int], dict[int, list[int]]]:
+        """Of the documents that may join clusters: the first of each distinct content -> its
+        shingles, and -> the other documents with that content (exact copies)."""
+        sizes: dict[int, int] = {}
+        copies: dict[int, list[int]] = {}
+        first: dict[str, int] = {}
+        for doc_id, h, n in self.db.execute(
+            "SELECT id, content_hash, n_shingles FROM documents WHERE status = 'ok' ORDER BY id"
+        ):
+            rep = first.setdefault(h, doc_id)
+            if rep == doc_id:
+                sizes[doc_id] = n
+                copies[doc_id] = []
+            else:
+                copies[rep].append(doc_id)
+        return sizes, copies
+
+    def text_sizes(self) -> Iterator[tuple[int, int, int]]:
+        """(id, shingles, samples) of every document that may join clusters."""
+        yield from self.db.execute(
+            "SELECT id, n_shingles, COALESCE(length(samples), 0) / 4 FROM documents WHERE status = 'ok'"
+        )
+
+    def content_hashes(self, ids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            out.update(
+                self.db.execute(
+                    f"SELECT id, content_hash FROM documents WHERE id IN ({','.join('?' * len(part))})", part
+                ).fetchall()
+            )
+        return out
+
+    def signatures_of(self, ids: list[int]) -> Iterator[tuple[StoredSignature, list[StoredWindow]]]:
+        """The stored signatures (with windows) of some documents."""
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            marks = ",".join("?" * len(part))
+            wins: dict[int, list[StoredWindow]] = {}
+            for row in self.db.execute(
+                f"SELECT document_id, n_shingles, signature FROM windows WHERE document_id IN ({marks}) "
+                "ORDER BY document_id, seq",
+                part,
+            ):
+                wins.setdefault(row[0], []).append(StoredWindow(*row))
+            for row in self.db.execute(
+                f"SELECT id, content_hash, n_shingles, signature, numbers, anchors, samples FROM documents "
+                f"WHERE id IN ({marks}) AND signature IS NOT NULL",
+                part,
+            ):
+                yield StoredSignature(*row), wins.get(row[0], [])
+
+    def index_segments(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM index_segments ORDER BY id")]
+
+    def indexed(self) -> dict[int, int]:
+        """Indexed document -> the segment that holds its rows."""
+        return dict(self.db.execute("SELECT id, index_segment FROM documents WHERE index_segment IS NOT NULL"))
+
+    def unindex(self, ids: list[int]) -> None:
+        with self.write():
+            self.conn.executemany("UPDATE documents SET index_segment = NULL WHERE id = ?", [(i,) for i in ids])
+
+    def forget_index(self) -> None:
+        with self.write():
+            self._forget_index()
+
+    def verdicts_of(self, ids: list[int]) -> dict[tuple[int, int], tuple | None]:
+        """The stored verdicts of pairs with one of these documents (see verdicts)."""
+        out: dict[tuple[int, int], tuple | None] = {}
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            marks = ",".join("?" * len(part))
+            for lo, hi, kind, a, b, j, c in self.db.execute(
+                f"SELECT lo, hi, kind, a, b, jaccard, containment FROM verdicts WHERE lo IN ({marks}) "
+                f"UNION SELECT lo, hi, kind, a, b, jaccard, containment FROM verdicts WHERE hi IN ({marks})",
+                part + part,
+            ):
+                out[(lo, hi)] = (a, b, j, c, kind) if kind else None
+        return out
+
+    def copy_edges(self) -> Iterator[tuple]:
+        """(a, b, jaccard, containment, kind) of every stored pair verified to be copies."""
+        yield from self.db.execute("SELECT a, b, jaccard, containment, kind FROM verdicts WHERE kind IS NOT NULL")
+
+    def index_batch(self, seg_id: int, rows: int, doc_ids: list[int], verdicts: dict, run_id: int) -> None:
+        """A segment written for these documents, and the pairs verified for them: one write."""
+        with self.write():
+            self.conn.execute("INSERT INTO index_segments (id, rows, run_id) VALUES (?, ?, ?)", (seg_id, rows, run_id))
+            self.conn.executemany("UPDATE documents SET index_segment = ? WHERE id = ?", [(seg_id, d) for d in doc_ids])
+            self._insert_verdicts(verdicts)
+
+    def replace_segments(self, old: list[int], new_id: int, rows: int, run_id: int) -> None:
+        """Compaction: the live rows of `old` are now all in segment `new_id`."""
+        with self.write():
+            self.conn.execute("INSERT INTO index_segments (id, rows, run_id) VALUES (?, ?, ?)", (new_id, rows, run_id))
+            marks = ",".join("?" * len(old))
+            self.conn.execute(
+                f"UPDATE documents SET index_segment = ? WHERE index_segment IN ({marks})", [new_id, *old]
+            )
+            self.conn.execute(f"DELETE FROM index_segments WHERE id IN ({marks})", old)
 
     def site_and_text(self, doc_id: int) -> SiteText | None:
         """A document's site and its text as published (for aligning a pair word by word)."""

@@ -182,6 +182,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE documents ADD COLUMN samples BLOB;
     """,
+    # 11: the persistent candidate index (dedup.candidates): its segment files beside the database,
+    # and the segment that holds each indexed document's rows (NULL: not indexed).
+    """
+    CREATE TABLE index_segments (
+        id INTEGER PRIMARY KEY,
+        rows INTEGER NOT NULL,
+        run_id INTEGER
+    );
+    ALTER TABLE documents ADD COLUMN index_segment INTEGER;
+    """,
 ]
 
 

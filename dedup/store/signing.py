@@ -121,6 +121,7 @@ class SigningMixin:
         with self.write():
             self._set("documents_changed", "1")
             self.db.execute("DELETE FROM verdicts")
+            self._forget_index()
             cur = self.db.execute(
                 "UPDATE documents SET status = 'pending' WHERE status IN ('ok', 'too_short', 'skipped')"
             )

@@ -1,0 +1,416 @@
+"""The candidate index: what finds the pairs worth verifying, kept on disk from run to run.
+
+Every indexed text (one representative per distinct content) is held as rows of (key, owner):
+a key per LSH band of its signature, one per band of each window's signature, and one per sample
+(signature.SAMPLE_MOD). Rows live in segments, sorted numpy arrays in files beside the database
+(`DB.index/seg-N.keys.npy`, `seg-N.vals.npy`), written once for a batch of texts and never
+changed. A new text is matched by binary search in each segment (memory-mapped): nothing is
+rebuilt and nothing but the batch and the buckets it touches is in memory. A row counts while its
+owner's `documents.index_segment` names its segment; a text signed again is indexed again in a
+later segment and its old rows are dead until `compact` drops them.
+
+The index is a cache of what the database holds: a missing or damaged segment file is rebuilt
+from the stored signatures (the store forgets which texts it held and they are indexed again).
+
+The candidate rules are cluster.py's (add_bucket_pairs, sample_candidate), applied to the pairs
+with at least one text of the batch: a pair of texts is found when the later of the two arrives,
+so a crawl scanned in slices gets the candidates one scan gets (except in buckets that outgrow
+BUCKET_ALL_PAIRS or samples that outgrow SAMPLE_DF_CAP between slices: there the pairs found
+while they were small stay found).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dedup.cluster import (
+    BUCKET_ALL_PAIRS,
+    SAMPLE_DF_CAP,
+    DocSig,
+    Edge,
+    TokenSource,
+    Verdicts,
+    add_bucket_pairs,
+    contexts,
+    sample_candidate,
+    sample_query_max,
+    verify_pairs,
+)
+from dedup.models import Params
+from dedup.signature import containment, from_bytes, jaccard
+
+KIND_WHOLE, KIND_WINDOW, KIND_SAMPLE = 0, 1, 2
+_KIND_BITS = 2
+# Segments beyond this many are merged into one (their dead rows dropped) at the end of a run:
+# every lookup searches each segment, so a crawl scanned nightly for a year would otherwise pay
+# ~365 binary searches per key.
+MAX_SEGMENTS = 12
+# Rows merged at a time when segments are compacted (about 16 bytes each): the memory of a
+# compaction does not grow with the index.
+COMPACT_CHUNK_ROWS = 4_000_000
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_ROW_MULT = np.uint64(0x9E3779B97F4A7C15)
+_SAMPLE_SALT = np.uint64(0xD6E8FEB86659FD93)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: spreads a uint64 over all 64 bits (numpy wraps on overflow)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def band_keys(signatures: np.ndarray, params: Params) -> np.ndarray:
+    """(texts x perms) signatures -> (texts x bands) uint64 keys: one per band of lsh_rows values,
+    equal when the band's values are equal (up to a 2^-64 chance), different across bands."""
+    width = params.lsh_rows
+    values = np.asarray(signatures)[:, : params.lsh_bands * width].astype(np.uint64)
+    values = values.reshape(len(values), params.lsh_bands, width)
+    with np.errstate(over="ignore"):
+        keys = np.arange(1, params.lsh_bands + 1, dtype=np.uint64)[None, :] * _ROW_MULT
+        for r in range(width):
+            keys = _mix(keys ^ values[:, :, r])
+    return keys
+
+
+def sample_keys(samples: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return _mix(samples.astype(np.uint64) ^ _SAMPLE_SALT)
+
+
+def text_rows(docs: Iterable[DocSig], params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """The index rows of texts: keys and values (owner << 2 | kind), not sorted."""
+    keys: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for d in docs:
+        sigs = [d.signature, *(w for _, w in d.windows)]
+        bk = band_keys(np.vstack(sigs), params)
+        kinds = np.full(bk.shape, KIND_WINDOW, dtype=np.int64)
+        kinds[0] = KIND_WHOLE
+        keys += [bk.ravel(), sample_keys(d.samples)]
+        vals += [(d.doc_id << _KIND_BITS) | kinds.ravel(), np.full(len(d.samples), (d.doc_id << 2) | KIND_SAMPLE)]
+    if not keys:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    return np.concatenate(keys), np.concatenate(vals).astype(np.int64)
+
+
+@dataclass
+class Segment:
+    id: int
+    keys: np.ndarray  # sorted uint64 (memory-mapped)
+    vals: np.ndarray  # int64 owner << 2 | kind
+
+
+class SegmentFiles:
+    """The segment files of one database (`DB.index/`)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.folder = Path(str(db_path) + ".index")
+
+    def _paths(self, seg_id: int) -> tuple[Path, Path]:
+        return self.folder / f"seg-{seg_id}.keys.npy", self.folder / f"seg-{seg_id}.vals.npy"
+
+    def write(self, seg_id: int, keys: np.ndarray, vals: np.ndarray) -> None:
+        """Sort and write a segment; each file appears whole or not at all (temp file, fsync, rename)."""
+        self.folder.mkdir(exist_ok=True)
+        order = np.argsort(keys, kind="stable")
+        for path, arr in zip(self._paths(seg_id), (keys[order], vals[order]), strict=True):
+            _write_atomic(path, arr)
+
+    def open(self, seg_id: int) -> Segment:
+        """A segment, memory-mapped; OSError or ValueError when its files are missing or damaged."""
+        kp, vp = self._paths(seg_id)
+        try:
+            keys = np.load(kp, mmap_mode="r")
+            vals = np.load(vp, mmap_mode="r")
+        except EOFError:
+            raise ValueError(f"segment {seg_id} is empty") from None
+        if keys.shape != vals.shape or keys.dtype != np.uint64 or vals.dtype != np.int64:
+            raise ValueError(f"segment {seg_id} is damaged")
+        return Segment(seg_id, keys, vals)
+
+    def remove_except(self, keep: set[int]) -> None:
+        """Delete segment files the database does not list (left by a run that was killed)."""
+        if not self.folder.is_dir():
+            return
+        for p in self.folder.iterdir():
+            name = p.name
+            if name.startswith("seg-"):
+                try:
+                    seg_id = int(name.split(".")[0][4:])
+                except ValueError:
+                    continue
+                if seg_id not in keep:
+                    p.unlink(missing_ok=True)
+            elif name.endswith(".tmp"):
+                p.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(arr))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def lookup(segments: list[Segment], keys: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every live row holding one of `keys` (sorted, unique), in all segments: (keys, vals).
+    `live[doc]` is the segment that holds the document's current rows (0: none)."""
+    out_k: list[np.ndarray] = []
+    out_v: list[np.ndarray] = []
+    for seg in segments:
+        lo = np.searchsorted(seg.keys, keys, side="left")
+        hi = np.searchsorted(seg.keys, keys, side="right")
+        n = hi - lo
+        hit = n > 0
+        if not hit.any():
+            continue
+        lo, n = lo[hit], n[hit]
+        # Indices lo..hi-1 of every hit, without a Python loop.
+        idx = np.repeat(lo - np.cumsum(np.concatenate(([0], n[:-1]))), n) + np.arange(n.sum())
+        k = np.asarray(seg.keys[idx])
+        v = np.asarray(seg.vals[idx])
+        owner = v >> _KIND_BITS
+        ok = (owner < len(live)) & (live[np.minimum(owner, len(live) - 1)] == seg.id)
+        out_k.append(k[ok])
+        out_v.append(v[ok])
+    if not out_k:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    return np.concatenate(out_k), np.concatenate(out_v)
+
+
+@dataclass
+class TextSizes:
+    """What the candidate rules need of any indexed text: its shingles and samples counted, and
+    its content hash (the order of oversized buckets)."""
+
+    n_shingles: np.ndarray  # by document id
+    n_samples: np.ndarray  # by document id
+    content_hash: Callable[[list[int]], dict[int, str]]
+
+
+def batch_pairs(
+    batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: TextSizes, params: Params
+) -> set[tuple[int, int]]:
+    """The candidate pairs with at least one text of `batch`, from the live rows of every key the
+    batch holds (`lookup`): whole buckets, so the rules see what a single scan would see."""
+    pairs: set[tuple[int, int]] = set()
+    if len(keys) == 0:
+        return pairs
+    order = np.lexsort((vals, keys))
+    keys, vals = keys[order], vals[order]
+    owners, kinds = vals >> _KIND_BITS, vals & 3
+    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [len(keys)]))
+    several = (ends - starts) >= 2
+    short_max = sample_query_max(params)
+    shared: dict[tuple[int, int], int] = defaultdict(int)
+    chain_order: dict[int, tuple[str, int]] = {}
+    for s, e in zip(starts[several].tolist(), ends[several].tolist(), strict=True):
+        docs = set(owners[s:e].tolist())
+        if len(docs) < 2 or not (docs & batch):
+            continue
+        if kinds[s] == KIND_SAMPLE:
+            if len(docs) > SAMPLE_DF_CAP:
+                continue
+            ids = sorted(docs)
+            for i, a in enumerate(ids):
+                for b in ids[i + 1 :]:
+                    if (a in batch or b in batch) and (
+                        sizes.n_shingles[a] <= short_max or sizes.n_shingles[b] <= short_max
+                    ):
+                        shared[(a, b)] += 1
+            continue
+        whole = set(owners[s:e][kinds[s:e] == KIND_WHOLE].tolist())
+        missing = [d for d in docs if d not in chain_order] if len(docs) > BUCKET_ALL_PAIRS else []
+        if missing:
+            chain_order.update({d: (h, d) for d, h in sizes.content_hash(missing).items()})
+        add_bucket_pairs(pairs, docs, whole, chain_order, batch)
+    for (a, b), k in shared.items():
+        na, nb = sizes.n_shingles[a], sizes.n_shingles[b]
+        small = a if (na, a) <= (nb, b) else b
+        if sample_candidate(k, int(sizes.n_samples[small])):
+            pairs.add((a, b))
+    return pairs
+
+
+def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_id: int) -> int:
+    """Merge `segments` into segment `new_id`, live rows only, a key range at a time (memory
+    bounded by COMPACT_CHUNK_ROWS, not by the index); returns its row count. The caller points
+    every live document at `new_id` once this returns."""
+    total = sum(len(s.keys) for s in segments)
+    parts = max(1, -(-total // COMPACT_CHUNK_ROWS))
+    bounds = [(2**64 * i) // parts for i in range(parts + 1)]  # key ranges [lo, hi)
+    out_k: list[np.ndarray] = []
+    out_v: list[np.ndarray] = []
+    files.folder.mkdir(exist_ok=True)
+    kp, vp = files._paths(new_id)
+    tmp_k, tmp_v = kp.with_name(kp.name + ".part"), vp.with_name(vp.name + ".part")
+    n_rows = 0
+    with open(tmp_k, "wb") as fk, open(tmp_v, "wb") as fv:
+        for lo_b, hi_b in zip(bounds[:-1], bounds[1:], strict=True):
+            out_k.clear()
+            out_v.clear()
+            for seg in segments:
+                lo = int(np.searchsorted(seg.keys, np.uint64(lo_b), side="left"))
+                hi = int(np.searchsorted(seg.keys, np.uint64(hi_b), side="left")) if hi_b < 2**64 else len(seg.keys)
+                k = np.asarray(seg.keys[lo:hi])
+                v = np.asarray(seg.vals[lo:hi])
+                owner = v >> _KIND_BITS
+                ok = (owner < len(live)) & (live[np.minimum(owner, len(live) - 1)] == seg.id)
+                out_k.append(k[ok])
+                out_v.append(v[ok])
+            k = np.concatenate(out_k)
+            v = np.concatenate(out_v)
+            order = np.argsort(k, kind="stable")
+            fk.write(k[order].tobytes())
+            fv.write(v[order].tobytes())
+            n_rows += len(k)
+        for fh in (fk, fv):
+            fh.flush()
+            os.fsync(fh.fileno())
+    # Wrap the raw rows as .npy files (a header, then the same bytes).
+    for raw, path, dtype in ((tmp_k, kp, np.uint64), (tmp_v, vp, np.int64)):
+        arr = np.memmap(raw, dtype=dtype, mode="r", shape=(n_rows,)) if n_rows else np.empty(0, dtype)
+        out = np.lib.format.open_memmap(path.with_name(path.name + ".tmp"), mode="w+", dtype=dtype, shape=(n_rows,))
+        for i in range(0, n_rows, COMPACT_CHUNK_ROWS):
+            out[i : i + COMPACT_CHUNK_ROWS] = arr[i : i + COMPACT_CHUNK_ROWS]
+        out.flush()
+        del out, arr
+        os.replace(path.with_name(path.name + ".tmp"), path)
+        raw.unlink()
+    return n_rows
+
+
+# Texts indexed (and their pairs verified) per segment: what a batch holds in memory (signatures,
+# windows, rows, the buckets it touches), whatever the size of the crawl.
+INDEX_BATCH = 20_000
+
+
+def doc_sig(stored, windows, params: Params) -> DocSig:
+    """A stored signature (store.StoredSignature and its StoredWindows) as clustering needs it."""
+    return DocSig(
+        stored.doc_id,
+        stored.content_hash,
+        stored.n_shingles,
+        from_bytes(stored.signature, params.scheme),
+        tuple(json.loads(stored.numbers or "[]")),
+        contexts(stored.anchors),
+        [(w.n_shingles, from_bytes(w.signature, params.scheme)) for w in windows],
+        np.frombuffer(stored.samples or b"", dtype=np.uint32),
+    )
+
+
+def load_sigs(store, ids: list[int], params: Params) -> dict[int, DocSig]:
+    return {s.doc_id: doc_sig(s, w, params) for s, w in store.signatures_of(ids)}
+
+
+@dataclass
+class MatchReport:
+    """What matching new texts against the index did."""
+
+    indexed: int = 0  # texts indexed this run
+    pairs_verified: int = 0
+    pairs_known: int = 0  # candidate pairs an earlier run had verified
+    segments: int = 0  # segments after the run
+    rebuilt: str = ""  # why the whole index was rebuilt, if it was
+    compacted: bool = False
+
+
+def match_new_texts(store, params: Params, tokens: TokenSource | None, run_id: int) -> MatchReport:
+    """Index every representative text that is not indexed yet, batch by batch, and verify its
+    candidate pairs; the verdicts are stored with the segment (one write per batch), so a run
+    killed half-way keeps the batches it finished."""
+    report = MatchReport()
+    files = SegmentFiles(store.path)
+    registered = store.index_segments()
+    files.remove_except(set(registered))
+    segments: list[Segment] = []
+    try:
+        segments = [files.open(s) for s in registered]
+    except (OSError, ValueError) as exc:
+        report.rebuilt = f"candidate index unreadable ({exc}): rebuilt from the stored signatures"
+        store.forget_index()
+        files.remove_except(set())
+        segments = []
+    sizes, _ = store.representatives()
+    indexed = store.indexed()
+    store.unindex([d for d in indexed if d not in sizes])  # gone, changed or now an exact copy
+    todo = sorted(d for d in sizes if d not in indexed)
+    top = max(sizes, default=0) + 1
+    live = np.zeros(top, dtype=np.int64)
+    n_shingles = np.zeros(top, dtype=np.int64)
+    n_samples = np.zeros(top, dtype=np.int64)
+    for d, seg in indexed.items():
+        if d in sizes:
+            live[d] = seg
+    for d, n, k in store.text_sizes():
+        if d < top:
+            n_shingles[d], n_samples[d] = n, k
+    text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes)
+    next_id = max(registered, default=0) + 1
+    for k in range(0, len(todo), INDEX_BATCH):
+        chunk = todo[k : k + INDEX_BATCH]
+        sigs = load_sigs(store, chunk, params)
+        keys, vals = text_rows(sigs.values(), params)
+        files.write(next_id, keys, vals)
+        segments.append(files.open(next_id))
+        live[chunk] = next_id
+        found_k, found_v = lookup(segments, np.unique(keys), live)
+        pairs = sorted(batch_pairs(set(chunk), found_k, found_v, text_sizes, params))
+        verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
+        others = sorted({d for p in pairs for d in p} - sigs.keys())
+        sigs.update(load_sigs(store, others, params))
+        verify_pairs(pairs, sigs.__getitem__, params, tokens, verdicts)
+        store.index_batch(
+            next_id,
+            len(keys),
+            chunk,
+            {p: (e.a, e.b, e.jaccard, e.containment, e.kind) if e else None for p, e in verdicts.new.items()},
+            run_id,
+        )
+        report.indexed += len(chunk)
+        report.pairs_verified += len(verdicts.new)
+        report.pairs_known += len(pairs) - len(verdicts.new)
+        next_id += 1
+        del sigs, keys, vals, found_k, found_v
+    if len(segments) > MAX_SEGMENTS:
+        rows = compact(files, segments, live, next_id)
+        old = [s.id for s in segments]
+        store.replace_segments(old, next_id, rows, run_id)
+        segments = []
+        files.remove_except({next_id})
+        report.compacted = True
+        report.segments = 1
+    else:
+        report.segments = len(segments)
+    return report
+
+
+def overlap_of(store, params: Params) -> Callable[[int, int], float]:
+    """(a, b) -> estimated share of the smaller text inside the larger, from stored signatures
+    (compilation detection compares a few pairs)."""
+    cache: dict[int, DocSig] = {}
+
+    def overlap(a: int, b: int) -> float:
+        missing = [d for d in (a, b) if d not in cache]
+        if missing:
+            cache.update(load_sigs(store, missing, params))
+        x, y = cache[a], cache[b]
+        return containment(jaccard(x.signature, y.signature), x.n_shingles, y.n_shingles)
+
+    return overlap

@@ -1,0 +1,161 @@
+"""The persistent candidate index: the pairs it finds are those of the in-memory search, however
+the texts arrive; its files survive kills, loss and compaction."""
+
+import random
+
+import numpy as np
+import pytest
+
+from dedup import candidates
+from dedup.candidates import SegmentFiles, TextSizes, batch_pairs, lookup, text_rows
+from dedup.cluster import BUCKET_ALL_PAIRS, banded_pairs, candidate_pairs
+from dedup.models import Params
+from dedup.pipeline import scan
+from dedup.store import Store
+from tests.conftest import BUS, FLOOD, TREES
+from tests.test_cluster import NOTICE_TEMPLATE, sig, story
+from tests.test_incremental import canonical
+
+P = Params()
+
+
+def texts() -> list[str]:
+    trees, bus, flood = story(TREES), story(BUS), story(FLOOD)
+    return [
+        trees,
+        trees[: len(trees) // 2],
+        bus,
+        bus + "\n编辑：王晓",
+        flood,
+        flood[:90],  # a short lead, found inside the long page by its samples only
+        bus + "\n" + flood + "\n" + trees,  # a compilation
+        trees[:70] + "\n" + bus[:60],
+    ]
+
+
+def index_pairs(folder, batches) -> set[tuple[int, int]]:
+    """Feed the batches to an index one by one, as scans do; the pairs found along the way."""
+    docs = [d for b in batches for d in b]
+    top = max(d.doc_id for d in docs) + 1
+    n_shingles, n_samples = np.zeros(top, np.int64), np.zeros(top, np.int64)
+    for d in docs:
+        n_shingles[d.doc_id], n_samples[d.doc_id] = d.n_shingles, len(d.samples)
+    hashes = {d.doc_id: d.content_hash for d in docs}
+    sizes = TextSizes(n_shingles, n_samples, lambda ids: {i: hashes[i] for i in ids})
+    folder.mkdir(parents=True, exist_ok=True)
+    files = SegmentFiles(folder / "x.db")
+    live = np.zeros(top, np.int64)
+    segments, pairs = [], set()
+    for k, batch in enumerate(batches, 1):
+        keys, vals = text_rows(batch, P)
+        files.write(k, keys, vals)
+        segments.append(files.open(k))
+        live[[d.doc_id for d in batch]] = k
+        found = lookup(segments, np.unique(keys), live)
+        pairs |= batch_pairs({d.doc_id for d in batch}, *found, sizes, P)
+    return pairs
+
+
+def test_one_batch_finds_the_pairs_of_the_in_memory_search(tmp_path):
+    docs = [sig(i, t) for i, t in enumerate(texts(), 1)]
+    family = [
+        sig(100 + i, NOTICE_TEMPLATE.format(day=3, hour=8, low=2, high=10, humid=60) + f"编号{i + 100}。")
+        for i in range(BUCKET_ALL_PAIRS + 16)
+    ]  # oversized buckets: chained
+    expected = candidate_pairs(docs + family, P)
+    assert expected - banded_pairs(docs + family, P), "no pair found by samples alone: the test is too easy"
+    assert index_pairs(tmp_path, [docs + family]) == expected
+
+
+def test_texts_arriving_in_batches_find_the_pairs_of_one_batch(tmp_path):
+    docs = [sig(i, t) for i, t in enumerate(texts(), 1)]
+    expected = candidate_pairs(docs, P)
+    for seed in range(3):
+        shuffled = docs[:]
+        random.Random(seed).shuffle(shuffled)
+        batches = [shuffled[:3], shuffled[3:4], shuffled[4:]]
+        assert index_pairs(tmp_path / str(seed), batches) == expected
+
+
+def test_rows_of_a_text_indexed_again_are_dead(tmp_path):
+    files = SegmentFiles(tmp_path / "x.db")
+    a, b = sig(1, story(BUS)), sig(2, story(BUS) + "\n编辑：王晓")
+    changed = sig(2, story(FLOOD))  # document 2 now holds another text
+    files.write(1, *text_rows([a, b], P))
+    files.write(2, *text_rows([changed], P))
+    segments = [files.open(1), files.open(2)]
+    live = np.array([0, 1, 2])
+    keys, vals = lookup(segments, np.unique(text_rows([a], P)[0]), live)
+    assert set((vals >> 2).tolist()) == {1}  # b's old rows no longer match a
+
+
+def test_compaction_keeps_live_rows_in_key_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(candidates, "COMPACT_CHUNK_ROWS", 50)  # many key ranges
+    files = SegmentFiles(tmp_path / "x.db")
+    docs = [sig(i, t) for i, t in enumerate(texts(), 1)]
+    for k, d in enumerate(docs, 1):
+        files.write(k, *text_rows([d], P))
+    segments = [files.open(k) for k in range(1, len(docs) + 1)]
+    live = np.array([0, *range(1, len(docs) + 1)])
+    live[3] = 0  # document 3 gone
+    rows = candidates.compact(files, segments, live, 99)
+    merged = files.open(99)
+    assert rows == len(merged.keys) == sum(len(s.keys) for s in segments) - len(segments[2].keys)
+    assert np.all(merged.keys[1:] >= merged.keys[:-1])
+    assert 3 not in set((merged.vals >> 2).tolist())
+
+
+def segment_files(db) -> set[str]:
+    return {p.name for p in SegmentFiles(db).folder.iterdir()}
+
+
+def test_a_scan_cleans_up_after_a_killed_run_and_rebuilds_a_lost_index(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    scan(crawl, db, P, jobs=1)
+    expected = canonical(db)
+    files = SegmentFiles(db)
+    # A run killed between writing a segment and recording it leaves files nobody lists.
+    files.write(77, np.arange(5, dtype=np.uint64), np.arange(5, dtype=np.int64))
+    (files.folder / "seg-78.keys.npy.tmp").write_bytes(b"half")
+    (crawl / "new.txt").write_text("无关的一段新文字，" * 20, encoding="utf-8")
+    scan(crawl, db, P, jobs=1)
+    assert not any(n.startswith(("seg-77.", "seg-78.")) for n in segment_files(db))
+    # Segment files lost or damaged (a backup of the database alone, a disk error): rebuilt.
+    for p in files.folder.iterdir():
+        p.write_bytes(b"not an array")
+    (crawl / "new.txt").unlink()
+    summary = scan(crawl, db, P, jobs=1)
+    assert any("candidate index unreadable" in n for n in summary.notes)
+    assert canonical(db) == expected
+    store = Store(db, readonly=True)
+    assert len(store.indexed()) > 0
+    store.close()
+
+
+def test_segments_are_compacted_and_clusters_stay_those_of_one_scan(crawl, tmp_path, monkeypatch):
+    monkeypatch.setattr(candidates, "MAX_SEGMENTS", 2)
+    whole = tmp_path / "whole.db"
+    scan(crawl, whole, P, jobs=1)
+    files = sorted(p for p in crawl.rglob("*") if p.is_file())
+    kept = {p: p.read_bytes() for p in files}
+    for p in files:
+        p.unlink()
+    db = tmp_path / "d.db"
+    for k in range(4):
+        for p in files[k::4]:
+            p.write_bytes(kept[p])
+        scan(crawl, db, P, jobs=1)
+    store = Store(db, readonly=True)
+    assert len(store.index_segments()) <= 2
+    store.close()
+    assert canonical(db) == canonical(whole)
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x93NUMPY garbage"])
+def test_open_refuses_a_damaged_segment(tmp_path, bad):
+    files = SegmentFiles(tmp_path / "x.db")
+    files.folder.mkdir()
+    for suffix in ("keys", "vals"):
+        (files.folder / f"seg-1.{suffix}.npy").write_bytes(bad)
+    with pytest.raises((OSError, ValueError)):
+        files.open(1)
