@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
 from dedup.candidates import match_new_texts, overlap_of
-from dedup.cluster import Edge, group_edges
+from dedup.cluster import Edge, Group, group_edges
 from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
 from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
@@ -508,19 +508,35 @@ def _cluster_and_attribute(
     if progress:
         progress("cluster", 0, 1)
     t0 = time.perf_counter()
+    groups = _cluster(store, params, summary, boilerplate)
+    summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    _attribute(store, groups, summary, known_sources, stamp)
+    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
+    _fill_counts(store, summary)
+    if progress:
+        progress("cluster", 1, 1)
+
+
+def _cluster(store, params: Params, summary: RunSummary, boilerplate: Path | None) -> list[Group]:
+    """Texts not indexed yet matched against the index and their pairs verified; then the
+    clusters, from every stored verified pair."""
     match = match_new_texts(store, params, compared_tokens(store, boilerplate), summary.run_id)
     if match.rebuilt:
         summary.notes.append(match.rebuilt)
+    summary.pairs_verified = match.pairs_verified
+    summary.pairs_known = match.pairs_known
     sizes, copies = store.representatives()
     edges = [Edge(*row) for row in store.copy_edges()]
     edges = [e for e in edges if e.a in sizes and e.b in sizes]
     edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
-    groups = group_edges(sizes, copies, edges, params, overlap_of(store, params))
-    summary.pairs_verified = match.pairs_verified
-    summary.pairs_known = match.pairs_known
-    del sizes, copies, edges
-    summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
-    t0 = time.perf_counter()
+    return group_edges(sizes, copies, edges, params, overlap_of(store, params))
+
+
+def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, stamp: str) -> None:
+    """Sites profiled, and the original of every cluster that changed picked again: a cluster
+    whose members and roles are those of a stored one, none of them changed since, on sites
+    whose names and role did not change, under the same settings, keeps its stored attribution."""
     site_docs: dict[str, list[DocInfo]] = defaultdict(list)
     site_names: dict[str, list[list[str]]] = defaultdict(list)
     docinfo: dict[int, DocInfo] = {}
@@ -533,56 +549,69 @@ def _cluster_and_attribute(
         site_docs[di.site].append(di)
         site_names[di.site].append(d["site_names"])
     profiles = profile_sites(site_docs, site_names, known_sources)
+    before = store.site_roles()
+    moved = {s for s, p in profiles.items() if before.get(s) != (p.names, p.role)}
     store.save_sites(profiles.values())
     names = platform_names(known_sources)
+    stored = {members: cid for cid, members in store.active_memberships().items()}
+    redo_all = store.stamp("clusters_stamp") != stamp
+    unattributed = store.unattributed()
+    keep: set[int] = set()
     rows = []
     for g in groups:
+        cid = stored.get(frozenset((d, r == ROLE_COMPILATION) for d, r in g.members.items()))
+        if (
+            cid is not None
+            and not redo_all
+            and not (g.members.keys() & unattributed)
+            and not any(docinfo[d].site in moved for d in g.members)
+        ):
+            keep.add(cid)
+            continue
         # Share of one member's text inside another, from the verified pairs.
         overlaps = {}
         for e in g.edges:
             overlaps[(e.a, e.b)] = e.containment
             if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
                 overlaps[(e.b, e.a)] = e.containment
-        att = pick_original(g.members, docinfo, profiles, overlaps, names)
-        non_comp = sorted(i for i, r in g.members.items() if r != ROLE_COMPILATION)
-        key_doc = non_comp[0] if non_comp else min(g.members)
-        times = sorted(docinfo[i].published_at for i in g.members if docinfo[i].published_at)
-        orig = docinfo.get(att.original_id) if att.original_id else None
-        rows.append(
-            {
-                "key": f"doc:{key_doc}",
-                "size": len(g.members),
-                "n_compilations": sum(1 for r in g.members.values() if r == ROLE_COMPILATION),
-                "title": (orig or docinfo[key_doc]).title,
-                "original_id": att.original_id,
-                "external_source": att.external_source,
-                "confidence": att.confidence,
-                "reasons": json.dumps(att.reasons, ensure_ascii=False),
-                "first_published": times[0] if times else None,
-                "sites": json.dumps(sorted({docinfo[i].site for i in g.members}), ensure_ascii=False),
-                "members": [
-                    {
-                        "document_id": i,
-                        "role": att.roles[i],
-                        "similarity": round(g.similarity.get(i, 0.0), 3),
-                        "parent_id": att.parents.get(i),
-                        "score": round(att.scores.get(i, 0.0), 2),
-                    }
-                    for i in sorted(g.members)
-                ],
-                "evidence": [
-                    {"document_id": e.doc_id, "kind": e.kind, "weight": e.weight, "detail": e.detail}
-                    for e in att.evidence
-                ],
-            }
-        )
-    changes = store.save_clusters(rows, summary.run_id, stamp)
+        rows.append(_cluster_row(g, pick_original(g.members, docinfo, profiles, overlaps, names), docinfo))
+    summary.clusters_attributed = len(rows)
+    changes = store.save_clusters(rows, summary.run_id, stamp, keep)
     summary.clusters_new = changes.new
     summary.clusters_grown = changes.grown
     summary.clusters_merged = changes.merged
     summary.clusters_split = changes.split
     summary.originals_changed = changes.originals_changed
-    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
-    _fill_counts(store, summary)
-    if progress:
-        progress("cluster", 1, 1)
+
+
+def _cluster_row(g: Group, att, docinfo: dict[int, DocInfo]) -> dict:
+    """A cluster as the store saves it."""
+    non_comp = sorted(i for i, r in g.members.items() if r != ROLE_COMPILATION)
+    key_doc = non_comp[0] if non_comp else min(g.members)
+    times = sorted(docinfo[i].published_at for i in g.members if docinfo[i].published_at)
+    orig = docinfo.get(att.original_id) if att.original_id else None
+    return {
+        "key": f"doc:{key_doc}",
+        "size": len(g.members),
+        "n_compilations": sum(1 for r in g.members.values() if r == ROLE_COMPILATION),
+        "title": (orig or docinfo[key_doc]).title,
+        "original_id": att.original_id,
+        "external_source": att.external_source,
+        "confidence": att.confidence,
+        "reasons": json.dumps(att.reasons, ensure_ascii=False),
+        "first_published": times[0] if times else None,
+        "sites": json.dumps(sorted({docinfo[i].site for i in g.members}), ensure_ascii=False),
+        "members": [
+            {
+                "document_id": i,
+                "role": att.roles[i],
+                "similarity": round(g.similarity.get(i, 0.0), 3),
+                "parent_id": att.parents.get(i),
+                "score": round(att.scores.get(i, 0.0), 2),
+            }
+            for i in sorted(g.members)
+        ],
+        "evidence": [
+            {"document_id": e.doc_id, "kind": e.kind, "weight": e.weight, "detail": e.detail} for e in att.evidence
+        ],
+    }

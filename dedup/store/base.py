@@ -82,7 +82,7 @@ class Connection:
         rows = [(i,) for i in ids]
         self.conn.executemany("DELETE FROM verdicts WHERE lo = ?", rows)
         self.conn.executemany("DELETE FROM verdicts WHERE hi = ?", rows)
-        self.conn.executemany("UPDATE documents SET index_segment = NULL WHERE id = ?", rows)
+        self.conn.executemany("UPDATE documents SET index_segment = NULL, attributed = NULL WHERE id = ?", rows)
 
     def _forget_index(self) -> None:
         """Inside a write: no document is indexed any more (every verdict was dropped, or the

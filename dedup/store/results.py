@@ -89,8 +89,11 @@ class ResultsMixin:
                 for p in profiles
             )  # fmt: skip
 
-    def save_clusters(self, clusters: list[dict], run_id: int, stamp: str = "") -> ClusterChanges:
-        """Replace the clustering, keeping cluster ids stable: a new cluster takes the id of the
+    def save_clusters(
+        self, clusters: list[dict], run_id: int, stamp: str = "", keep: set[int] | frozenset[int] = frozenset()
+    ) -> ClusterChanges:
+        """The new clustering: the active clusters in `keep` stay as they are, the others are
+        replaced by `clusters`, keeping cluster ids stable: a new cluster takes the id of the
         oldest current cluster it shares stories with that no larger cluster took first (so a
         cluster keeps its id as it grows, shrinks or loses its first document; of two that merge
         the older id survives; of the parts of a split, the largest keeps it). A cluster that shares
@@ -100,12 +103,16 @@ class ResultsMixin:
             before = self._active_clusters()
             self._set("clusters_stamp", stamp)
             self._set("documents_changed", "0")
-            self.db.execute("DELETE FROM memberships")
-            self.db.execute("DELETE FROM evidence")
+            going = [(cid,) for cid in before if cid not in keep]
+            self.conn.executemany("DELETE FROM memberships WHERE cluster_id = ?", going)
+            self.conn.executemany("DELETE FROM evidence WHERE cluster_id = ?", going)
             # Keys are only names now: retired ones must not block a cluster that takes them.
-            self.db.execute("UPDATE clusters SET active = 0, key = 'retired:' || id WHERE key NOT LIKE 'retired:%'")
-            claimed = self._claim_ids(clusters, before)
-            after: dict[int, tuple[frozenset[int], int | None, str | None]] = {}
+            self.conn.executemany(
+                "UPDATE clusters SET active = 0, key = 'retired:' || id WHERE id = ? AND key NOT LIKE 'retired:%'",
+                going,
+            )
+            claimed = self._claim_ids(clusters, {k: v for k, v in before.items() if k not in keep})
+            after: dict[int, tuple[frozenset[int], int | None, str | None]] = {k: before[k] for k in keep}
             for n, c in enumerate(clusters):
                 members = c.pop("members")
                 evidence = c.pop("evidence", [])
@@ -120,6 +127,7 @@ class ResultsMixin:
                 self.db["evidence"].insert_all({**e, "cluster_id": c["id"]} for e in evidence)
                 after[c["id"]] = (_stories(members), c["original_id"], c.get("external_source"))
             changes = ClusterChanges.between(before, after)
+            self.db.execute("UPDATE documents SET attributed = 1 WHERE attributed IS NULL AND status = 'ok'")
             self.conn.executemany(
                 "INSERT INTO cluster_history (run_id, cluster_id, event, other_id, detail) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, e.key, e.event, e.other, e.detail) for e in changes.events],
@@ -148,6 +156,27 @@ class ResultsMixin:
                 [cluster_id, cluster_id],
             )
         )
+
+    def active_memberships(self) -> dict[int, frozenset[tuple[int, bool]]]:
+        """Active cluster -> its members, each with whether it is there as a compilation."""
+        out: dict[int, set[tuple[int, bool]]] = {}
+        for cid, doc_id, role in self.db.execute(
+            "SELECT m.cluster_id, m.document_id, m.role FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
+            "WHERE c.active = 1"
+        ):
+            out.setdefault(cid, set()).add((doc_id, role == "compilation"))
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def unattributed(self) -> set[int]:
+        """Documents whose place in the clusters was not worked out with their current content."""
+        return {r[0] for r in self.db.execute("SELECT id FROM documents WHERE status = 'ok' AND attributed IS NULL")}
+
+    def site_roles(self) -> dict[str, tuple[list[str], str]]:
+        """Site -> (names, role) as the last clustering profiled it."""
+        return {
+            site: (json.loads(names or "[]"), role)
+            for site, names, role in self.db.execute("SELECT site, names, role FROM sites")
+        }
 
     def _active_clusters(self) -> dict[int, tuple[frozenset[int], int | None, str | None]]:
         """id -> (story member ids (compilations left out), original id, external source) of the

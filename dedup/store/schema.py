@@ -192,6 +192,11 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE documents ADD COLUMN index_segment INTEGER;
     """,
+    # 12: 1 when a document's cluster (or its being in none) was worked out with its current
+    # content; anything that changes a document sets it back (Connection._forget_verdicts).
+    """
+    ALTER TABLE documents ADD COLUMN attributed INTEGER;
+    """,
 ]
 
 
