@@ -122,22 +122,46 @@ def repost_lines(lines: list[str]) -> list[str]:
     return [ln for ln in lines if not FURNITURE_LINE.search(ln)]
 
 
-def house_credits(site_docs: dict[str, list[DocInfo]], site_names: dict[str, list[list[str]]]) -> dict[str, set[str]]:
+@dataclass
+class SiteTally:
+    """What profiling a site needs of its pages, counted a page at a time (no page is kept, so a
+    crawl of a million pages is profiled in the memory of its sites)."""
+
+    n: int = 0
+    credited: Counter[str] = field(default_factory=Counter)  # name -> pages crediting it
+    credit_sets: Counter[frozenset[str]] = field(default_factory=Counter)  # the credits of each page
+    with_repost_lines: int = 0  # pages carrying repost boilerplate
+    names: Counter[str] = field(default_factory=Counter)  # name the page gives its site -> pages
+
+    def add(self, credits: list[str], boilerplate: list[str], site_names: list[str]) -> None:
+        self.n += 1
+        self.credited.update(set(credits))
+        self.credit_sets[frozenset(credits)] += 1
+        self.with_repost_lines += bool(repost_lines(boilerplate))
+        self.names.update(set(site_names))
+
+
+def tally_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, list[list[str]]]) -> dict[str, SiteTally]:
+    """The tallies of pages held in memory (site_names: per site, each page's names for it)."""
+    out: dict[str, SiteTally] = {}
+    for site, docs in site_docs.items():
+        t = out[site] = SiteTally()
+        names = site_names.get(site, [])
+        for k, d in enumerate(docs):
+            t.add(d.credits, d.boilerplate, names[k] if k < len(names) else [])
+    return out
+
+
+def house_credits(tallies: dict[str, SiteTally]) -> dict[str, set[str]]:
     """Site -> the credits that are its own name: carried by most of its pages, and either no other
     site's house credit or close to the site's own title name (a city paper 上饶日报 and its news
     site 上饶新闻网 share their place name). A name several sites credit alike is a source they
     share: a government site reposting the city paper is not the paper."""
-    mostly: dict[str, set[str]] = {}
-    for site, docs in site_docs.items():
-        counts: Counter[str] = Counter()
-        for d in docs:
-            counts.update(set(d.credits))
-        n = len(docs)
-        mostly[site] = {name for name, c in counts.items() if c >= max(2, 0.5 * n)}
+    mostly = {site: {name for name, c in t.credited.items() if c >= max(2, 0.5 * t.n)} for site, t in tallies.items()}
     claimed: Counter[str] = Counter(name for names in mostly.values() for name in names)
     out = {}
     for site, names in mostly.items():
-        titles = {t for ts in site_names.get(site, []) for t in ts}
+        titles = set(tallies[site].names)
         out[site] = {n for n in names if claimed[n] == 1 or any(_akin(n, t) for t in titles)}
     return out
 
@@ -148,6 +172,11 @@ def _akin(a: str, b: str) -> bool:
 
 
 def profile_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, list[list[str]]], sources: list[Source]):
+    """profile_tallies of pages held in memory."""
+    return profile_tallies(tally_sites(site_docs, site_names), sources)
+
+
+def profile_tallies(tallies: dict[str, SiteTally], sources: list[Source]) -> dict[str, SiteProfile]:
     """Names and role of every site in the crawl.
 
     A site's own names: what its pages' titles end with, and its house credits (`house_credits`).
@@ -159,15 +188,12 @@ def profile_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, lis
     profiles: dict[str, SiteProfile] = {}
     # Names of known sources: a site whose pages mostly credit 新华社 is not 新华社.
     known_names = {_norm_name(n): s for s in sources for n in (s.name, *s.aliases)}
-    house = house_credits(site_docs, site_names)
-    for site, docs in site_docs.items():
-        p = SiteProfile(site=site, n_documents=len(docs))
+    house = house_credits(tallies)
+    for site, t in tallies.items():
+        p = SiteProfile(site=site, n_documents=t.n)
         known = source_for_site(site, sources)
-        counts: Counter[str] = Counter()
-        for names in site_names.get(site, []):
-            counts.update(set(names))
-        n = len(docs)
-        for name, c in counts.most_common():
+        n = t.n
+        for name, c in t.names.most_common():
             if c >= max(2, 0.5 * n) or (n <= 2 and c):
                 p.names.append(name)
         for name in sorted(house.get(site, ())):
@@ -180,24 +206,24 @@ def profile_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, lis
         elif site.endswith(".gov.cn"):
             p.role, p.role_reason = "publisher", "government site (.gov.cn)"
         else:
-            p.role, p.role_reason = _learned_role(docs, {_norm_name(x) for x in p.names})
+            p.role, p.role_reason = _learned_role(t, {_norm_name(x) for x in p.names})
         profiles[site] = p
     return profiles
 
 
-def _learned_role(docs: list[DocInfo], own: set[str]) -> tuple[str, str]:
+def _learned_role(t: SiteTally, own: set[str]) -> tuple[str, str]:
     """A site's role from what its pages do, and why."""
-    n = len(docs)
+    n = t.n
     if n < MIN_ROLE_PAGES:
         return "unknown", f"{n} page{'s' if n > 1 else ''} in the crawl: too few to tell"
-    with_bp = sum(1 for d in docs if repost_lines(d.boilerplate))
-    if with_bp >= 0.5 * n:
-        return "farm", f"{with_bp} of its {n} pages carry repost boilerplate"
-    crediting = [d for d in docs if any(_norm_name(c) not in own for c in d.credits)]
-    sources = {c for d in crediting for c in d.credits if _norm_name(c) not in own}
-    if len(sources) >= REPOSTER_SOURCES and len(crediting) >= 0.5 * n:
-        return "platform", f"{len(crediting)} of its {n} pages credit {len(sources)} different sources"
-    return "publisher", f"{n} pages, {len(crediting)} crediting another source"
+    if t.with_repost_lines >= 0.5 * n:
+        return "farm", f"{t.with_repost_lines} of its {n} pages carry repost boilerplate"
+    others = {cs: {c for c in cs if _norm_name(c) not in own} for cs in t.credit_sets}
+    crediting = sum(k for cs, k in t.credit_sets.items() if others[cs])
+    sources = {c for cs in others.values() for c in cs}
+    if len(sources) >= REPOSTER_SOURCES and crediting >= 0.5 * n:
+        return "platform", f"{crediting} of its {n} pages credit {len(sources)} different sources"
+    return "publisher", f"{n} pages, {crediting} crediting another source"
 
 
 def _title_key(title: str) -> str:

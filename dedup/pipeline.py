@@ -21,7 +21,7 @@ from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
-from dedup.attribute import DocInfo, load_sources, pick_original, platform_names, profile_sites
+from dedup.attribute import DocInfo, SiteTally, load_sources, pick_original, platform_names, profile_tallies
 from dedup.candidates import match_new_texts, overlap_of
 from dedup.cluster import Edge, Group, group_edges
 from dedup.credits import add_sources, parse_credits
@@ -537,37 +537,45 @@ def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, s
     """Sites profiled, and the original of every cluster that changed picked again: a cluster
     whose members and roles are those of a stored one, none of them changed since, on sites
     whose names and role did not change, under the same settings, keeps its stored attribution."""
-    site_docs: dict[str, list[DocInfo]] = defaultdict(list)
-    site_names: dict[str, list[list[str]]] = defaultdict(list)
-    docinfo: dict[int, DocInfo] = {}
-    for d in store.doc_infos():
-        i = d["id"]
-        di = DocInfo(i, d["path"], d["site"] or "", d["url"] or "", d["canonical_url"] or "", d["title"] or "",
-                     d["published_at"], d["time_confidence"] or 0.0, d["credits"], d["boilerplate"],
-                     d["original_title"] or "", d["fetched_at"])  # fmt: skip
-        docinfo[i] = di
-        site_docs[di.site].append(di)
-        site_names[di.site].append(d["site_names"])
-    profiles = profile_sites(site_docs, site_names, known_sources)
+    tallies: dict[str, SiteTally] = defaultdict(SiteTally)
+    for site, credits, boilerplate, site_names in store.site_pages():
+        tallies[site].add(credits, boilerplate, site_names)
+    profiles = profile_tallies(tallies, known_sources)
+    del tallies
     before = store.site_roles()
-    moved = {s for s, p in profiles.items() if before.get(s) != (p.names, p.role)}
+    moved = store.documents_on({s for s, p in profiles.items() if before.get(s) != (p.names, p.role)})
     store.save_sites(profiles.values())
-    names = platform_names(known_sources)
     stored = {members: cid for cid, members in store.active_memberships().items()}
     redo_all = store.stamp("clusters_stamp") != stamp
-    unattributed = store.unattributed()
+    changed = store.unattributed() | moved
     keep: set[int] = set()
-    rows = []
+    touched: list[Group] = []
     for g in groups:
         cid = stored.get(frozenset((d, r == ROLE_COMPILATION) for d, r in g.members.items()))
-        if (
-            cid is not None
-            and not redo_all
-            and not (g.members.keys() & unattributed)
-            and not any(docinfo[d].site in moved for d in g.members)
-        ):
+        if cid is not None and not redo_all and not (g.members.keys() & changed):
             keep.add(cid)
-            continue
+        else:
+            touched.append(g)
+    docinfo = {
+        d["id"]: DocInfo(
+            d["id"],
+            d["path"],
+            d["site"] or "",
+            d["url"] or "",
+            d["canonical_url"] or "",
+            d["title"] or "",
+            d["published_at"],
+            d["time_confidence"] or 0.0,
+            d["credits"],
+            d["boilerplate"],
+            d["original_title"] or "",
+            d["fetched_at"],
+        )  # fmt: skip
+        for d in store.doc_infos(sorted({d for g in touched for d in g.members}))
+    }
+    names = platform_names(known_sources)
+    rows = []
+    for g in touched:
         # Share of one member's text inside another, from the verified pairs.
         overlaps = {}
         for e in g.edges:

@@ -158,15 +158,30 @@ class IndexMixin:
         row = self.db.execute("SELECT site, text FROM documents WHERE id = ?", [doc_id]).fetchone()
         return SiteText(row[0] or "", row[1] or "") if row else None
 
-    def doc_infos(self) -> Iterator[dict]:
+    def site_pages(self) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
+        """(site, credits, boilerplate, names it gives its site) of every page in the crawl."""
+        for site, credits, boilerplate, names in self.db.execute(
+            "SELECT site, credits, boilerplate, site_names FROM documents WHERE status != 'gone'"
+        ):
+            yield site or "", json.loads(credits or "[]"), json.loads(boilerplate or "[]"), json.loads(names or "[]")
+
+    def documents_on(self, sites: set[str]) -> set[int]:
+        out: set[int] = set()
+        for site in sites:
+            out.update(r[0] for r in self.db.execute("SELECT id FROM documents WHERE site = ?", [site]))
+        return out
+
+    def doc_infos(self, ids: list[int]) -> Iterator[dict]:
+        """What attribution reads of some documents."""
         cols = (
-            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, site_names, "
+            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, "
             "boilerplate, original_title, fetched_at"
         )
-        rows = self.db.execute(f"SELECT {cols} FROM documents WHERE status != 'gone'")
         names = [c.strip() for c in cols.split(",")]
-        for r in rows:
-            d = dict(zip(names, r, strict=True))
-            for k in ("credits", "site_names", "boilerplate"):
-                d[k] = json.loads(d[k] or "[]")
-            yield d
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            for r in self.db.execute(f"SELECT {cols} FROM documents WHERE id IN ({','.join('?' * len(part))})", part):
+                d = dict(zip(names, r, strict=True))
+                for key in ("credits", "boilerplate"):
+                    d[key] = json.loads(d[key] or "[]")
+                yield d
