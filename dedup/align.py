@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
+
+# CyDifflib: difflib's SequenceMatcher compiled (the same matching blocks, checked in
+# tests/test_align.py; any difference is a bug to its authors), ~5x faster on word lists: aligning
+# the pairs the signatures cannot settle was the largest cost of the cluster stage.
+from cydifflib import SequenceMatcher
 
 # A run of at least this many identical tokens is shared text, not a coincidence of common words
 # (three-word phrases like "的 一 个" recur in unrelated news; five in a row rarely do).

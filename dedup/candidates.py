@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 from dedup.cluster import (
     BUCKET_ALL_PAIRS,
     SAMPLE_DF_CAP,
+    UNKNOWN,
     DocSig,
     Edge,
     TokenSource,
@@ -41,7 +41,7 @@ from dedup.cluster import (
     contexts,
     sample_candidate,
     sample_query_max,
-    verify_pairs,
+    verify,
 )
 from dedup.models import Params
 from dedup.signature import containment, from_bytes, jaccard
@@ -200,27 +200,57 @@ class TextSizes:
     n_shingles: np.ndarray  # by document id
     n_samples: np.ndarray  # by document id
     content_hash: Callable[[list[int]], dict[int, str]]
+    short_max: int  # cluster.sample_query_max: texts up to this size are looked for by samples
 
 
 def batch_pairs(
     batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: TextSizes, params: Params
 ) -> set[tuple[int, int]]:
     """The candidate pairs with at least one text of `batch`, from the live rows of every key the
-    batch holds (`lookup`): whole buckets, so the rules see what a single scan would see."""
+    batch holds (`lookup`): whole buckets, so the rules see what a single scan would see.
+
+    Buckets of up to BUCKET_ALL_PAIRS rows are paired with numpy, larger ones one by one
+    (add_bucket_pairs: a bucket of that many rows may still hold fewer documents)."""
     pairs: set[tuple[int, int]] = set()
     if len(keys) == 0:
         return pairs
     order = np.lexsort((vals, keys))
     keys, vals = keys[order], vals[order]
     owners, kinds = vals >> _KIND_BITS, vals & 3
+    top = int(owners.max())
+    ids = np.fromiter(batch, dtype=np.int64, count=len(batch))
+    in_batch = np.zeros(top + 1, dtype=bool)
+    in_batch[ids[ids <= top]] = True
+    short = sizes.n_shingles[np.minimum(owners, len(sizes.n_shingles) - 1)] <= sizes.short_max
     cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
     starts = np.concatenate(([0], cuts))
     ends = np.concatenate((cuts, [len(keys)]))
-    several = (ends - starts) >= 2
-    short_max = sample_query_max(params)
-    shared: dict[tuple[int, int], int] = defaultdict(int)
+    n = ends - starts
+    # Buckets of up to BUCKET_ALL_PAIRS rows (most: a story's copies on one band), all their row
+    # pairs at once with numpy, one bucket size at a time.
+    lo_parts: list[np.ndarray] = []
+    hi_parts: list[np.ndarray] = []
+    sample_parts: list[np.ndarray] = []
+    for m in np.unique(n[(n >= 2) & (n <= BUCKET_ALL_PAIRS)]).tolist():
+        i, j = np.triu_indices(m, 1)
+        first = starts[n == m][:, None]
+        ri, rj = (first + i).ravel(), (first + j).ravel()
+        a, b = owners[ri], owners[rj]
+        ok = (a != b) & (in_batch[a] | in_batch[b])
+        sample = kinds[ri] == KIND_SAMPLE
+        band = ok & ~sample & ((kinds[ri] == KIND_WHOLE) | (kinds[rj] == KIND_WHOLE))
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        lo_parts.append(lo[band])
+        hi_parts.append(hi[band])
+        pick = ok & sample & (short[ri] | short[rj])
+        sample_parts.append(lo[pick] * (1 << 32) + hi[pick])
+    if lo_parts:
+        codes = np.unique(np.concatenate(lo_parts) * (1 << 32) + np.concatenate(hi_parts))
+        pairs.update(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+    shared: list[int] = []  # a pair's code once per sample it shares (from the larger buckets)
+    # Larger buckets: oversized band buckets are chained; samples held by many texts skipped.
     chain_order: dict[int, tuple[str, int]] = {}
-    for s, e in zip(starts[several].tolist(), ends[several].tolist(), strict=True):
+    for s, e in zip(starts[n > BUCKET_ALL_PAIRS].tolist(), ends[n > BUCKET_ALL_PAIRS].tolist(), strict=True):
         docs = set(owners[s:e].tolist())
         if len(docs) < 2 or not (docs & batch):
             continue
@@ -228,23 +258,24 @@ def batch_pairs(
             if len(docs) > SAMPLE_DF_CAP:
                 continue
             ids = sorted(docs)
-            for i, a in enumerate(ids):
-                for b in ids[i + 1 :]:
-                    if (a in batch or b in batch) and (
-                        sizes.n_shingles[a] <= short_max or sizes.n_shingles[b] <= short_max
+            for i, x in enumerate(ids):
+                for y in ids[i + 1 :]:
+                    if (x in batch or y in batch) and (
+                        sizes.n_shingles[x] <= sizes.short_max or sizes.n_shingles[y] <= sizes.short_max
                     ):
-                        shared[(a, b)] += 1
+                        shared.append(x * (1 << 32) + y)
             continue
         whole = set(owners[s:e][kinds[s:e] == KIND_WHOLE].tolist())
         missing = [d for d in docs if d not in chain_order] if len(docs) > BUCKET_ALL_PAIRS else []
         if missing:
             chain_order.update({d: (h, d) for d, h in sizes.content_hash(missing).items()})
         add_bucket_pairs(pairs, docs, whole, chain_order, batch)
-    for (a, b), k in shared.items():
-        na, nb = sizes.n_shingles[a], sizes.n_shingles[b]
-        small = a if (na, a) <= (nb, b) else b
-        if sample_candidate(k, int(sizes.n_samples[small])):
-            pairs.add((a, b))
+    codes, counts = np.unique(np.concatenate([*sample_parts, np.array(shared, dtype=np.int64)]), return_counts=True)
+    x, y = codes >> 32, codes & 0xFFFFFFFF
+    nx, ny = sizes.n_shingles[x], sizes.n_shingles[y]
+    small = np.where((nx < ny) | ((nx == ny) & (x <= y)), x, y)
+    hit = sample_candidate(counts, sizes.n_samples[small])
+    pairs.update(zip(x[hit].tolist(), y[hit].tolist(), strict=True))
     return pairs
 
 
@@ -331,10 +362,22 @@ class MatchReport:
     compacted: bool = False
 
 
-def match_new_texts(store, params: Params, tokens: TokenSource | None, run_id: int) -> MatchReport:
+Verifier = Callable[[list[tuple[int, int]], dict[int, DocSig]], dict[tuple[int, int], Edge | None]]
+
+
+def verify_here(params: Params, tokens: TokenSource | None) -> Verifier:
+    """Pairs verified in this process (cluster.verify)."""
+
+    def run(pairs: list[tuple[int, int]], sigs: dict[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
+        return {(a, b): verify(sigs[a], sigs[b], params, tokens) for a, b in pairs}
+
+    return run
+
+
+def match_new_texts(store, params: Params, verifier: Verifier, run_id: int) -> MatchReport:
     """Index every representative text that is not indexed yet, batch by batch, and verify its
-    candidate pairs; the verdicts are stored with the segment (one write per batch), so a run
-    killed half-way keeps the batches it finished."""
+    candidate pairs not verified before (`verifier`); the verdicts are stored with the segment
+    (one write per batch), so a run killed half-way keeps the batches it finished."""
     report = MatchReport()
     files = SegmentFiles(store.path)
     registered = store.index_segments()
@@ -361,7 +404,7 @@ def match_new_texts(store, params: Params, tokens: TokenSource | None, run_id: i
     for d, n, k in store.text_sizes():
         if d < top:
             n_shingles[d], n_samples[d] = n, k
-    text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes)
+    text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes, sample_query_max(params))
     next_id = max(registered, default=0) + 1
     for k in range(0, len(todo), INDEX_BATCH):
         chunk = todo[k : k + INDEX_BATCH]
@@ -375,7 +418,9 @@ def match_new_texts(store, params: Params, tokens: TokenSource | None, run_id: i
         verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
         others = sorted({d for p in pairs for d in p} - sigs.keys())
         sigs.update(load_sigs(store, others, params))
-        verify_pairs(pairs, sigs.__getitem__, params, tokens, verdicts)
+        unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
+        for (a, b), edge in verifier(unknown, sigs).items():
+            verdicts.learn(a, b, edge)
         store.index_batch(
             next_id,
             len(keys),

@@ -263,9 +263,10 @@ MIN_SHARED_SAMPLES = 2
 SAMPLE_DF_CAP = 256
 
 
-def sample_candidate(shared: int, small_samples: int) -> bool:
-    """A short text with `small_samples` samples, `shared` of them in another text: a candidate."""
-    return shared >= max(MIN_SHARED_SAMPLES, SAMPLE_SHARE * small_samples)
+def sample_candidate(shared, small_samples):
+    """A short text with `small_samples` samples, `shared` of them in another text: a candidate
+    (numbers or numpy arrays of them)."""
+    return shared >= np.maximum(MIN_SHARED_SAMPLES, SAMPLE_SHARE * small_samples)
 
 
 def sampled_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:

@@ -17,13 +17,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from importlib import resources
 from pathlib import Path
 
 from dedup.attribute import DocInfo, SiteTally, load_sources, pick_original, platform_names, profile_tallies
-from dedup.candidates import match_new_texts, overlap_of
-from dedup.cluster import Edge, Group, group_edges
+from dedup.candidates import Verifier, match_new_texts, overlap_of, verify_here
+from dedup.cluster import DocSig, Edge, Group, group_edges, verify
 from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
 from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
@@ -253,7 +253,7 @@ def scan(
                     _fill_counts(store, summary)  # nothing new since the last clustering
                 else:
                     _cluster_and_attribute(store, params, summary, progress, known_sources, stamps.cluster,
-                                           boilerplate)  # fmt: skip
+                                           boilerplate, jobs, options.file_timeout)  # fmt: skip
             except BaseException as exc:
                 summary.status = _failed_status(exc)
                 summary.seconds = round(time.perf_counter() - t0, 2)
@@ -485,6 +485,67 @@ def _fill_counts(store, summary: RunSummary) -> None:
     summary.compilations = st["compilations"]
 
 
+# Candidate pairs verified per task in worker processes, and the fewest worth starting workers for
+# (each loads the tokenizer's dictionaries, ~1 s): fewer are verified in this process.
+VERIFY_CHUNK = 200
+VERIFY_IN_WORKERS = 2_000
+
+
+def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, tuple[str, str]]]) -> list:
+    """Worker: verify some candidate pairs (cluster.verify), the words of the pairs the signatures
+    cannot settle normalized here from their texts (site, text)."""
+    pairs, sigs, texts = task
+    params, patterns, learned = _worker_state["params"], _worker_state["patterns"], _worker_state["learned"]
+
+    @cache
+    def tokens(doc_id: int) -> list[str] | None:
+        if doc_id not in texts:
+            return None
+        site, text = texts[doc_id]
+        return tokenize(normalize_text(text, patterns, learned.get(site, frozenset())).text)
+
+    return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
+
+
+def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: int, timeout: float | None) -> Verifier:
+    """Candidate pairs verified in worker processes, VERIFY_CHUNK a task (in this process when
+    they are few). A pair whose verification crashes or hangs its worker is not a copy (said in
+    the log): it cannot stop the scan."""
+    here = verify_here(params, compared_tokens(store, boilerplate))
+
+    def run(pairs: list[tuple[int, int]], sigs: dict[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
+        if jobs <= 1 or len(pairs) < VERIFY_IN_WORKERS:
+            return here(pairs, sigs)
+        texts = store.texts_of(sorted({d for p in pairs for d in p}))
+        tasks = []
+        for k in range(0, len(pairs), VERIFY_CHUNK):
+            part = pairs[k : k + VERIFY_CHUNK]
+            ids = {d for p in part for d in p}
+            tasks.append((part, {d: sigs[d] for d in ids}, {d: texts[d] for d in ids if d in texts}))
+        out: dict[tuple[int, int], Edge | None] = {}
+        initargs = (params, str(boilerplate) if boilerplate else None, store.learned())
+        retry = []
+        with closing(run_tasks(verify_task, tasks, jobs, _init_worker, initargs, timeout=timeout)) as done:
+            for task, res in zip(tasks, done, strict=True):
+                if isinstance(res, TaskFailure):
+                    log.info("verifying %d pairs failed (%s): one by one", len(task[0]), res.reason)
+                    retry += [([p], task[1], task[2]) for p in task[0]]
+                else:
+                    out.update(zip(task[0], res, strict=True))
+        if not retry:
+            return out
+        with closing(run_tasks(verify_task, retry, jobs, _init_worker, initargs, timeout=timeout)) as done:
+            for task, res in zip(retry, done, strict=True):
+                if isinstance(res, TaskFailure):
+                    log.warning("documents %d and %d: verifying the pair failed (%s): not a copy", *task[0][0],
+                                res.reason)  # fmt: skip
+                    res = [None]
+                out.update(zip(task[0], res, strict=True))
+        return out
+
+    return run
+
+
 def compared_tokens(store, boilerplate: Path | None) -> Callable[[int], list[str] | None]:
     """doc_id -> the words it was signed from (normalized as when signed, its site's learned lines
     left out), for the pairs clustering aligns word by word. The few documents of such pairs are
@@ -503,12 +564,20 @@ def compared_tokens(store, boilerplate: Path | None) -> Callable[[int], list[str
 
 
 def _cluster_and_attribute(
-    store, params: Params, summary: RunSummary, progress, known_sources, stamp: str, boilerplate: Path | None = None
+    store,
+    params: Params,
+    summary: RunSummary,
+    progress,
+    known_sources,
+    stamp: str,
+    boilerplate: Path | None = None,
+    jobs: int = 1,
+    file_timeout: float | None = None,
 ) -> None:
     if progress:
         progress("cluster", 0, 1)
     t0 = time.perf_counter()
-    groups = _cluster(store, params, summary, boilerplate)
+    groups = _cluster(store, params, summary, boilerplate, jobs, file_timeout)
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     _attribute(store, groups, summary, known_sources, stamp)
@@ -518,10 +587,18 @@ def _cluster_and_attribute(
         progress("cluster", 1, 1)
 
 
-def _cluster(store, params: Params, summary: RunSummary, boilerplate: Path | None) -> list[Group]:
+def _cluster(
+    store,
+    params: Params,
+    summary: RunSummary,
+    boilerplate: Path | None,
+    jobs: int = 1,
+    file_timeout: float | None = None,
+) -> list[Group]:
     """Texts not indexed yet matched against the index and their pairs verified; then the
     clusters, from every stored verified pair."""
-    match = match_new_texts(store, params, compared_tokens(store, boilerplate), summary.run_id)
+    verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout)
+    match = match_new_texts(store, params, verifier, summary.run_id)
     if match.rebuilt:
         summary.notes.append(match.rebuilt)
     summary.pairs_verified = match.pairs_verified

@@ -8,7 +8,7 @@ import pytest
 
 from dedup import candidates
 from dedup.candidates import SegmentFiles, TextSizes, batch_pairs, lookup, text_rows
-from dedup.cluster import BUCKET_ALL_PAIRS, banded_pairs, candidate_pairs
+from dedup.cluster import BUCKET_ALL_PAIRS, banded_pairs, candidate_pairs, sample_query_max
 from dedup.models import Params
 from dedup.pipeline import scan
 from dedup.store import Store
@@ -41,7 +41,7 @@ def index_pairs(folder, batches) -> set[tuple[int, int]]:
     for d in docs:
         n_shingles[d.doc_id], n_samples[d.doc_id] = d.n_shingles, len(d.samples)
     hashes = {d.doc_id: d.content_hash for d in docs}
-    sizes = TextSizes(n_shingles, n_samples, lambda ids: {i: hashes[i] for i in ids})
+    sizes = TextSizes(n_shingles, n_samples, lambda ids: {i: hashes[i] for i in ids}, sample_query_max(P))
     folder.mkdir(parents=True, exist_ok=True)
     files = SegmentFiles(folder / "x.db")
     live = np.zeros(top, np.int64)
@@ -159,3 +159,45 @@ def test_open_refuses_a_damaged_segment(tmp_path, bad):
         (files.folder / f"seg-1.{suffix}.npy").write_bytes(bad)
     with pytest.raises((OSError, ValueError)):
         files.open(1)
+
+
+def test_pairs_verified_in_workers_give_the_clusters_of_one_process(crawl, tmp_path, monkeypatch):
+    from dedup import pipeline
+
+    here = tmp_path / "here.db"
+    scan(crawl, here, P, jobs=1)
+    monkeypatch.setattr(pipeline, "VERIFY_IN_WORKERS", 0)
+    monkeypatch.setattr(pipeline, "VERIFY_CHUNK", 3)
+    workers = tmp_path / "workers.db"
+    summary = scan(crawl, workers, P, jobs=2)
+    assert summary.pairs_verified > 3
+    assert canonical(workers) == canonical(here)
+
+
+def test_a_pair_that_kills_its_worker_is_not_a_copy_and_the_scan_goes_on(crawl, tmp_path, monkeypatch):
+    import os
+    import sqlite3
+    from contextlib import closing
+
+    from dedup import cluster, pipeline
+
+    first = tmp_path / "first.db"
+    scan(crawl, first, P, jobs=1)
+    with closing(sqlite3.connect(first)) as conn:
+        victim = conn.execute("SELECT lo, hi FROM verdicts WHERE kind IS NOT NULL ORDER BY lo, hi").fetchone()
+    real, parent = cluster.verify, os.getpid()
+
+    def fragile(a, b, params, tokens=None):
+        if {a.doc_id, b.doc_id} == set(victim) and os.getpid() != parent:
+            os._exit(3)  # the worker dies on this pair only
+        return real(a, b, params, tokens)
+
+    monkeypatch.setattr(pipeline, "VERIFY_IN_WORKERS", 0)
+    monkeypatch.setattr(pipeline, "verify", fragile)
+    db = tmp_path / "d.db"
+    summary = scan(crawl, db, P, jobs=2)
+    assert summary.status == "done" and summary.clusters > 0
+    with closing(sqlite3.connect(db)) as conn:
+        verdicts = dict(((lo, hi), kind) for lo, hi, kind in conn.execute("SELECT lo, hi, kind FROM verdicts"))
+    assert verdicts[victim] is None  # recorded as not a copy
+    assert sum(1 for k in verdicts.values() if k) > 0  # its chunk's other pairs were verified one by one

@@ -158,6 +158,17 @@ class IndexMixin:
         row = self.db.execute("SELECT site, text FROM documents WHERE id = ?", [doc_id]).fetchone()
         return SiteText(row[0] or "", row[1] or "") if row else None
 
+    def texts_of(self, ids: list[int]) -> dict[int, tuple[str, str]]:
+        """Document -> (site, text as published), for aligning pairs word by word."""
+        out: dict[int, tuple[str, str]] = {}
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            for doc_id, site, text in self.db.execute(
+                f"SELECT id, site, text FROM documents WHERE id IN ({','.join('?' * len(part))})", part
+            ):
+                out[doc_id] = (site or "", text or "")
+        return out
+
     def site_pages(self) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
         """(site, credits, boilerplate, names it gives its site) of every page in the crawl."""
         for site, credits, boilerplate, names in self.db.execute(
