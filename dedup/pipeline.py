@@ -73,6 +73,9 @@ SIGN_CHUNK = 32
 # Files saved per transaction: a crash loses at most this many files' work, which the next run
 # reads again (their rows were never committed).
 SAVE_BATCH = 200
+# Documents signed per round of worker processes: their texts are held in memory meanwhile, so a
+# first scan of a million pages does not hold them all (a round costs ~1 s to start its workers).
+SIGN_BATCH = 50_000
 
 
 def _init_worker(params: Params, boilerplate_path: str | None, learned: dict | None = None) -> None:
@@ -445,32 +448,35 @@ def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, bo
     touched_sites |= store.sites_with_pending()
     changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
     learned = store.learned()
-    tasks = []
-    for r in store.docs_to_sign(changed):
-        doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
-                       text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
-        tasks.append((r["id"], doc))
-    bp = str(boilerplate) if boilerplate else None
-    batch_ids: list[int] = []
-    batch: list[Document] = []
-    initargs = (params, bp, learned)
-    with _pool(sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False) as results:
-        for done, ((doc_id, doc), res) in enumerate(zip(tasks, results, strict=True), 1):
-            if isinstance(res, TaskFailure):
-                res = (doc_id, Skipped(doc.path, f"signing stopped: {res.reason}"))
-            _, result = res
-            if isinstance(result, Skipped):
-                store.skip_document(doc_id, result)
-                continue
-            batch_ids.append(doc_id)
-            batch.append(result)
-            if len(batch) >= 500:
-                store.save_signatures(batch, batch_ids)
-                batch, batch_ids = [], []
-            if progress:
-                progress("sign", done, len(tasks))
-    if batch:
-        store.save_signatures(batch, batch_ids)
+    todo = store.docs_to_sign(changed)
+    initargs = (params, str(boilerplate) if boilerplate else None, learned)
+    done = 0
+    for k in range(0, len(todo), SIGN_BATCH):
+        tasks = []
+        for r in store.documents_to_sign(todo[k : k + SIGN_BATCH]):
+            doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
+                           text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
+            tasks.append((r["id"], doc))
+        batch_ids: list[int] = []
+        batch: list[Document] = []
+        with _pool(sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False) as results:
+            for (doc_id, doc), res in zip(tasks, results, strict=True):
+                done += 1
+                if isinstance(res, TaskFailure):
+                    res = (doc_id, Skipped(doc.path, f"signing stopped: {res.reason}"))
+                _, result = res
+                if isinstance(result, Skipped):
+                    store.skip_document(doc_id, result)
+                    continue
+                batch_ids.append(doc_id)
+                batch.append(result)
+                if len(batch) >= 500:
+                    store.save_signatures(batch, batch_ids)
+                    batch, batch_ids = [], []
+                if progress:
+                    progress("sign", done, len(todo))
+        if batch:
+            store.save_signatures(batch, batch_ids)
     summary.boilerplate_sites_changed = len(changed)
     summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)
 

@@ -57,17 +57,26 @@ class SigningMixin:
     def sites_with_pending(self) -> set[str]:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status = 'pending'")}
 
-    def docs_to_sign(self, changed: dict[str, set[str]]) -> Iterator[dict]:
+    def docs_to_sign(self, changed: dict[str, set[str]]) -> list[int]:
         """Documents without a signature, and those of sites whose learned lines they carry changed."""
-        cols = "id, path, file_path, kind, site, text, credits, status"
-        for r in self.db.query(f"SELECT {cols} FROM documents WHERE status = 'pending'"):
-            yield r
+        ids = [r[0] for r in self.db.execute("SELECT id FROM documents WHERE status = 'pending' ORDER BY id")]
         for site, lines in changed.items():
-            for r in self.db.query(
-                f"SELECT {cols} FROM documents WHERE site = ? AND status IN ('ok', 'too_short')", [site]
+            for doc_id, text in self.db.execute(
+                "SELECT id, text FROM documents WHERE site = ? AND status IN ('ok', 'too_short')", [site]
             ):
-                if learnable_lines(r["text"] or "") & lines:
-                    yield r
+                if learnable_lines(text or "") & lines:
+                    ids.append(doc_id)
+        return ids
+
+    def documents_to_sign(self, ids: list[int]) -> Iterator[dict]:
+        """What signing reads of some documents (docs_to_sign), in that order."""
+        cols = "id, path, file_path, kind, site, text, credits, status"
+        for k in range(0, len(ids), 500):
+            part = ids[k : k + 500]
+            rows = {r["id"]: r for r in self.db.query(
+                f"SELECT {cols} FROM documents WHERE id IN ({','.join('?' * len(part))})", part
+            )}  # fmt: skip
+            yield from (rows[i] for i in part if i in rows)
 
     def save_signatures(self, docs: list[Document], ids: list[int]) -> None:
         rows = [
