@@ -1,7 +1,7 @@
 """Throughput of `dedup scan` by crawl size: full scan, rescan with nothing new, rescan after new files.
 
     python benchmarks/throughput.py --sizes 10000,100000 [--jobs 2] [--peer text-dedup|none] [--keep DIR]
-                                    [--new-share 0.01] [--timeout 7200] [--seed 0] [--dedup CMD]
+                                    [--new-share 0.01] [--timeout 7200] [--seed 0] [--dedup CMD] [--scorer FILE]
 
 For each size N (documents) it builds a crawl, then runs `dedup scan CRAWL --db DB --jobs J --json` as a
 subprocess three times on the same database, and measures each run from outside, so the whole process
@@ -42,6 +42,25 @@ the end of the file are kept out for the new-stories step; the rest is the pool 
     copies stay copies of their story.
 Build time is reported apart and is no part of the scan figures.
 
+Quality. Every document of the crawl is a known story's publisher page (its original) or a copy of it,
+so the crawl carries its own labels. After the build (and again after the +new step) they are written
+in the scorer's format ({"documents": path -> {"stories": [id], "original_of"}, "stories": id ->
+{"original", "members"}}, as ../shared/corpus/dev/labels.json) to DIR/N/labels.json (the crawl the full
+scan and the rescan see) and DIR/N/labels-new.json (with the new files), read from the file names every
+builder here gives (www.example-news.cn/.../I.html: story I's publisher page; HOST/.../I_K.EXT: a copy
+of story I); a file named otherwise is an error. After the full run and after the +new run,
+`dedup export --db DB -o DIR/N/pred-full.jsonl` (pred-new.jsonl) writes the predictions and
+../shared/corpus/score.py (--scorer) scores them (its report in logs/score-full.txt, its metrics in
+DIR/N/score-full.json): pairwise precision / recall / F1 over same-story document pairs, ARI, and
+original-source accuracy (stories whose publisher page is the only flagged original of the story's
+cluster). The line "quality after full scan: ..." under the table gives them with what the labels hold
+(documents, stories, same-story pairs: recall is over those pairs; precision over the pairs dedup put in
+one cluster), the clusters that join documents of 2+ stories, and the stories of 2+ documents not in one
+cluster. Stories of the source that reuse each other's sentences (a follow-up quoting an announcement)
+are different stories in the labels: if dedup joins them they count as false pairs. The export and the
+scoring run between the timed runs and are in no timed figure (their seconds are reported apart, as
+export_s / score_s); a failure of either is reported in place of the figures, never fatal.
+
 The peer (--peer text-dedup, optional; any failure is reported as "not run: REASON", never fatal):
 text-dedup (PyPI; 0.4.0 resolved on 2026-12-02) is installed with pip into its own venv under /tmp
 (--peer-venv, kept between runs). After the three scans, the texts dedup extracted for all N + new
@@ -58,8 +77,9 @@ attribution (dedup does both): the peer does less work per document. Its own sta
 its document counts before and after are kept.
 
 Prints a table per size, the load average (1/5/15 min) at the start and end of each size, and one
-JSON line with all figures. Build files go under a temporary directory, removed at the end unless
---keep DIR (then DIR/N/crawl, DIR/N/d.db, DIR/N/logs stay).
+JSON line with all figures (a run's quality under "quality"). Build files go under a temporary directory,
+removed at the end unless --keep DIR (then DIR/N/crawl, DIR/N/d.db, DIR/N/logs, the labels, predictions
+and scores stay).
 """
 
 from __future__ import annotations
@@ -88,7 +108,7 @@ HERE = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import speed  # noqa: E402  (benchmarks/speed.py: its crawl builder and page templates)
-from common import dedup_command, live_processes  # noqa: E402
+from common import SCORER, dedup_command, live_processes, run_scorer  # noqa: E402
 
 MB = 1e6
 STAGES = ("read", "sign", "cluster", "attribute")
@@ -132,6 +152,8 @@ CONFUSIONS = {
 }
 TITLE_PRE = ["【关注】", "转发！", "重磅：", "最新："]
 TITLE_POST = ["|快讯", "（附全文）", "_新闻频道"]
+NEW_STORY_BASE = 1_000_000  # add_new's new stories are numbered from here on (no crawled story's index)
+PUBLISHER_HOST = "www.example-news.cn"  # speed.build and write_publisher put the publisher pages here
 
 
 def load_stories(path: Path) -> list[dict]:
@@ -147,7 +169,7 @@ def story_time(s: dict, i: int) -> tuple[str, str]:
 
 def write_publisher(root: Path, s: dict, i: int) -> int:
     day, t = story_time(s, i)
-    p = root / f"www.example-news.cn/2023/{day}/{i}.html"
+    p = root / f"{PUBLISHER_HOST}/2023/{day}/{i}.html"
     p.parent.mkdir(parents=True, exist_ok=True)
     html = "".join(f"<p>{x}</p>" for x in s["paragraphs"])
     return p.write_bytes(speed.PUB.format(title=s["title"], time=t, paras=html).encode("utf-8"))
@@ -275,7 +297,7 @@ def add_new(c: Crawl, n_new: int, crawled: list[dict], fresh: list[dict], rnd: r
         size += varied_copy(c.root, crawled[i], i, 100_000 + j, rnd)
     left = n_new - n_copies
     for j in range(n_stories):
-        i = len(crawled) + 1_000_000 + j  # an index no crawled story has
+        i = len(crawled) + NEW_STORY_BASE + j  # an index no crawled story has
         size += write_publisher(c.root, fresh[j], i)
         left -= 1
         if left > 0:
@@ -285,6 +307,110 @@ def add_new(c: Crawl, n_new: int, crawled: list[dict], fresh: list[dict], rnd: r
     c.new_bytes = size
     c.new_build_seconds = time.perf_counter() - t0
     c.new_how = f"{n_copies} new copies of crawled stories + {n_stories} new stories (publisher page + 1 copy)"
+
+
+# --------------------------------------------------------------------------- the crawl's labels
+
+LABELLED_NAME = re.compile(r"(\d+)(?:_(\d+))?\.(?:html|txt|json)")
+
+
+def crawl_labels(root: Path, story_at) -> dict:
+    """The scorer's labels ({"documents", "stories"}, as in ../shared/corpus/dev/labels.json) of the crawl
+    as it is on disk. Every builder here names a file after its story's index I in the crawl (speed.build,
+    write_publisher, varied_copy): PUBLISHER_HOST/2023/MMDD/I.html is story I's publisher page, its
+    original; HOST/2023/MMDD/I_K.EXT (K >= 0) a copy of it. story_at(I) gives the source story (for its
+    id and title). Any other file name is an error, never a silent unlabelled document."""
+    docs: dict[str, dict] = {}
+    stories: dict[str, dict] = {}
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            path = (Path(dirpath) / name).relative_to(root).as_posix()
+            m = LABELLED_NAME.fullmatch(name)
+            original = m is not None and m[2] is None
+            if m is None or original != path.startswith(f"{PUBLISHER_HOST}/"):
+                raise ValueError(f"a crawl file the labels do not know: {path}")
+            i = int(m[1])
+            sid = f"s{i}"
+            if sid not in stories:
+                src = story_at(i)
+                stories[sid] = {"original": None, "members": [], "article_id": src["id"], "title": src["title"]}
+            stories[sid]["members"].append(path)
+            if original:
+                stories[sid]["original"] = path
+            docs[path] = {"stories": [sid], "original_of": sid if original else None}
+    for e in stories.values():
+        e["members"].sort()
+        if e["original"] is None:
+            raise ValueError(f"story {e['article_id']} has copies but no publisher page")
+    return {"documents": docs, "stories": stories}
+
+
+def write_labels(root: Path, story_at, out: Path) -> dict:
+    """Write the crawl's labels to out; what they hold (documents, stories, same-story pairs)."""
+    labels = crawl_labels(root, story_at)
+    out.write_text(json.dumps(labels, ensure_ascii=False), encoding="utf-8")
+    sizes = [len(e["members"]) for e in labels["stories"].values()]
+    return {"file": out.name, "documents": len(labels["documents"]), "stories": len(sizes),
+            "pairs": sum(k * (k - 1) // 2 for k in sizes)}  # fmt: skip
+
+
+def mixed_and_split(labels_path: Path, pred: Path) -> tuple[int, int, int]:
+    """(predicted clusters holding documents of 2+ stories, the stories in them, stories of 2+ documents
+    not all in one cluster): where the false and the missed pairs are."""
+    labels = json.loads(labels_path.read_text(encoding="utf-8"))
+    cluster = {}
+    with pred.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                o = json.loads(line)
+                cluster[o["path"]] = o.get("cluster")
+    held: dict = {}
+    for d, e in labels["documents"].items():
+        if cluster.get(d) is not None:
+            held.setdefault(cluster[d], set()).update(e["stories"])
+    mixed = [ss for ss in held.values() if len(ss) > 1]
+    split = 0
+    for e in labels["stories"].values():
+        got = {cluster.get(d) for d in e["members"]}
+        split += len(e["members"]) > 1 and (len(got) > 1 or None in got)
+    return len(mixed), len(set().union(*mixed)), split
+
+
+QUALITY_KEYS = ("n_docs", "n_pred", "missing", "unknown", "tp", "fp", "fn", "precision", "recall", "f1", "ari",
+                "orig_ok", "n_stories", "orig_acc")  # fmt: skip
+
+
+def quality(dedup: list[str], db: Path, labels_path: Path, labelled: dict, work: Path, tag: str, logs: Path,
+            scorer: str, timeout: float) -> dict:  # fmt: skip
+    """`dedup export --db DB -o WORK/pred-TAG.jsonl`, then the corpus scorer on it against labels_path.
+    Outside every timed figure; any failure is reported in the result, never fatal."""
+    pred = work / f"pred-{tag}.jsonl"
+    q: dict = {"ok": False, "labels": labelled, "pred": pred.name}
+    t0 = time.perf_counter()
+    try:
+        with (logs / f"export-{tag}.err").open("w+b") as fe:
+            r = subprocess.run(dedup + ["export", "--db", str(db), "-o", str(pred)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=fe, timeout=timeout)  # fmt: skip
+            fe.seek(0)
+            err = fe.read().decode("utf-8", "replace").strip()
+        if r.returncode != 0:
+            q["reason"] = f"dedup export: exit {r.returncode}: {err[-300:]}"
+            return q
+        q["export_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        m = run_scorer(labels_path, pred, work / f"score-{tag}.json", scorer, timeout)
+        q["score_s"] = round(time.perf_counter() - t0, 2)
+    except subprocess.CalledProcessError as exc:
+        q["reason"] = f"scorer: exit {exc.returncode}: {(exc.stderr or '').strip()[-300:]}"
+        return q
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        q["reason"] = f"{type(exc).__name__}: {exc}"
+        return q
+    (logs / f"score-{tag}.txt").write_text(m["report"], encoding="utf-8")
+    q.update({k: round(m[k], 6) if isinstance(m[k], float) else m[k] for k in QUALITY_KEYS})
+    q["mixed_clusters"], q["mixed_stories"], q["split_stories"] = mixed_and_split(labels_path, pred)
+    q["ok"] = True
+    return q
 
 
 # --------------------------------------------------------------------------- measuring a process tree
@@ -531,12 +657,26 @@ def fmt_stages(st: dict | None) -> str:
     )
 
 
+def quality_line(q: dict) -> str:
+    if not q.get("ok"):
+        return f"quality: not measured: {q.get('reason')}"
+    lab = q["labels"]
+    odd = f"; {q['missing']} labelled documents not exported, {q['unknown']} exported not labelled" if (
+        q["missing"] or q["unknown"]) else ""  # fmt: skip
+    return (f"quality: precision {q['precision']:.4f} recall {q['recall']:.4f} F1 {q['f1']:.4f} "
+            f"(tp {q['tp']} fp {q['fp']} fn {q['fn']}), ARI {q['ari']:.4f}, originals {q['orig_ok']}/{q['n_stories']}"
+            f" = {q['orig_acc']:.4f}; over {lab['documents']} labelled documents, {lab['stories']} stories, "
+            f"{lab['pairs']} same-story pairs; {q['mixed_clusters']} clusters join 2+ stories ({q['mixed_stories']} "
+            f"stories), {q['split_stories']} stories of 2+ documents not in one cluster{odd}")  # fmt: skip
+
+
 def print_size(res: dict) -> None:
     c = res["crawl"]
     print(f"\n== N = {res['size']}: {c['documents']} documents in {c['files']} files, {c['bytes'] / MB:.1f} MB "
           f"({c['how']}); built in {c['build_seconds']:.1f} s; +new: {c['new_how']}")  # fmt: skip
     print(f"   load average at start {res['load_start']}, at end {res['load_end']}; "
           f"`dedup --version` takes {res['startup_s']} s (paid by every run)")  # fmt: skip
+    quality_rows = [(r["run"], r["quality"]) for r in res["runs"] if "quality" in r]
     print("| run | docs | files read | wall s | in-process s | docs/s | MB/s read | stages (s) "
           "| peak RSS tree / largest MB | DB MB | wall / full |")  # fmt: skip
     print("| --- " * 11 + "|")
@@ -549,6 +689,9 @@ def print_size(res: dict) -> None:
         print(f"| {r['run']} | {r['documents']} | {r['files_read']} | {r['wall_s']:.1f} | {r['dedup_seconds']:.1f} "
               f"| {r['docs_per_s']:.0f} | {r['mb_per_s']:.3g} | {fmt_stages(r.get('stage_seconds'))} "
               f"| {r['peak_rss_tree_mb']} / {r['peak_rss_single_mb']} | {r['db_mb']} | {share} |")  # fmt: skip
+    for run, q in quality_rows:
+        times = f" (export {q['export_s']} s, scoring {q['score_s']} s: in no timed figure)" if q.get("ok") else ""
+        print(f"   {quality_line(q).replace('quality:', f'quality after {run} scan:', 1)}{times}")
     p = res.get("peer")
     if p is None:
         return
@@ -580,19 +723,31 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
     res: dict = {"size": n, "load_start": load(), "runs": [], "startup_s": startup_seconds(dedup, logs)}
     crawl = build_crawl(work / "crawl", n, pool, rnd)
     crawled = pool[: crawl.stories]
+
+    def story_at(i: int) -> dict:
+        return crawled[i] if i < len(crawled) else fresh[i - len(crawled) - NEW_STORY_BASE]
+
+    labels = write_labels(crawl.root, story_at, work / "labels.json")  # not timed
     db = work / "d.db"
     full = scan_run(dedup, crawl, db, a.jobs, "full", logs, a.timeout, crawl.bytes)
     res["runs"].append(full)
     print(f"  [{n}] full scan: {full['status']}, {full['wall_s']:.1f} s", flush=True)
     if full["ok"]:
+        full["quality"] = quality(dedup, db, work / "labels.json", labels, work, "full", logs, a.scorer, a.timeout)
+        print(f"  [{n}] full scan {quality_line(full['quality'])}", flush=True)
         again = scan_run(dedup, crawl, db, a.jobs, "rescan", logs, a.timeout, 0)
         res["runs"].append(again)
         print(f"  [{n}] rescan: {again['status']}, {again['wall_s']:.1f} s", flush=True)
         add_new(crawl, n_new, crawled, fresh, rnd)
+        labels = write_labels(crawl.root, story_at, work / "labels-new.json")
         new = scan_run(dedup, crawl, db, a.jobs, "+new", logs, a.timeout, crawl.new_bytes)
         new["new_files"] = crawl.new_files
         res["runs"].append(new)
         print(f"  [{n}] +{n_new} files rescan: {new['status']}, {new['wall_s']:.1f} s", flush=True)
+        if new["ok"]:
+            new["quality"] = quality(dedup, db, work / "labels-new.json", labels, work, "new", logs, a.scorer,
+                                     a.timeout)  # fmt: skip
+            print(f"  [{n}] +new {quality_line(new['quality'])}", flush=True)
         for r in res["runs"][1:]:
             r["share_of_full"] = round(r["wall_s"] / full["wall_s"], 4)
     if a.peer != "none":
@@ -624,6 +779,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--source", default=str(HERE.parent / "shared/corpus/source/xwlb_articles.jsonl.gz"))
     ap.add_argument("--dedup", default=None, help="command for dedup (default: the venv's `dedup`)")
+    ap.add_argument("--scorer", default=str(SCORER), help="the corpus scorer (score.py)")
     a = ap.parse_args()
     sizes = [int(x.replace("_", "")) for x in a.sizes.split(",") if x.strip()]
     dedup = dedup_command(a.dedup)

@@ -1,9 +1,10 @@
 """Composes the stages: scan(root, db, params, progress) -> RunSummary.
 
-Streaming part (per file, in worker processes): read -> decode -> extract -> normalize ->
-tokenize -> shingle -> sign. Only new or changed files are read: an unchanged file (same size and
-mtime, or same SHA-1) keeps its stored documents and signatures. Barrier part (in this process,
-from stored signatures): cluster -> attribute -> store.
+Streaming part (dedup.ingest, per file, in worker processes): read -> decode -> extract ->
+normalize -> tokenize -> shingle -> sign. Only new or changed files are read. Barrier part (here,
+from what is stored): the texts not indexed yet are matched against the candidate index and their
+pairs verified (in worker processes); clusters from every verified pair; the clusters that
+changed attributed; results stored.
 """
 
 from __future__ import annotations
@@ -14,177 +15,54 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
-from functools import cache, lru_cache, partial
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
 from dedup.attribute import DocInfo, SiteTally, load_sources, pick_original, platform_names, profile_tallies
 from dedup.candidates import Verifier, match_new_texts, overlap_of, verify_here
 from dedup.cluster import DocSig, Edge, Group, group_edges, verify
-from dedup.credits import add_sources, parse_credits
 from dedup.dbfile import ScanLock, identify
-from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
 from dedup.errors import DedupError, Interrupted, MassRemovalError
-from dedup.extract import extract_documents
+from dedup.ingest import (
+    LEARN_MIN_DOCS,
+    LEARN_MIN_SHARE,
+    guard_mass_removal,
+    init_worker,
+    note_skip,
+    plan_files,
+    prepare_document,
+    read_file,
+    read_files,
+    sign_pending,
+    worker_state,
+)
 from dedup.models import (
     ROLE_COMPILATION,
-    Document,
     Params,
     RunSummary,
     ScanOptions,
     Skipped,
-    SourceFile,
 )
-from dedup.normalize import DEFAULT_BOILERPLATE, learnable_lines, load_patterns, normalize_text
-from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
-from dedup.signature import SAMPLE_MOD, make_signatures, to_bytes
-from dedup.store import FileOutcome, FileProblem
+from dedup.normalize import DEFAULT_BOILERPLATE, load_patterns, normalize_text
+from dedup.shingle import tokenize
+from dedup.signature import SAMPLE_MOD
 from dedup.workers import TaskFailure, run_tasks
+
+__all__ = ["prepare_document", "read_file", "scan"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
-_worker_state: dict = {}
-
-# Boilerplate learned from the crawl: a short line on at least this many pages of a site, and on
-# at least this share of them, is page furniture of that site (headers, "关注我们" ads, related
-# lists). Five pages keep a story that one site carries a few times from being learned.
-LEARN_MIN_DOCS = 5
-LEARN_MIN_SHARE = 0.2
 # Bump one of these when a change to the code alters what its stage makes of the same input: the
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 2  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
 CLUSTER_VERSION = 2  # cluster, align, attribute
-# A scan that would mark more than this share of the stored files gone is refused (exit 1) unless
-# --allow-mass-removal: an unmounted or emptied crawl directory looks exactly like that, and a
-# growing crawl never loses half its files in one night. Fewer than MASS_REMOVAL_MIN_FILES gone
-# files pass (small test crawls), except when the crawl directory is empty.
-MAX_GONE_SHARE = 0.5
-MASS_REMOVAL_MIN_FILES = 10
-# Files read, and documents signed, per round trip to a worker: fewer, larger messages keep the
-# workers busy while this process saves (one file or document per message halved the speed).
-READ_CHUNK = 8
-SIGN_CHUNK = 32
-# Files saved per transaction: a crash loses at most this many files' work, which the next run
-# reads again (their rows were never committed).
-SAVE_BATCH = 200
-# Documents signed per round of worker processes: their texts are held in memory meanwhile, so a
-# first scan of a million pages does not hold them all (a round costs ~1 s to start its workers).
-SIGN_BATCH = 50_000
-
-
-def _init_worker(params: Params, boilerplate_path: str | None, learned: dict | None = None) -> None:
-    _worker_state["params"] = params
-    _worker_state["patterns"] = load_patterns(Path(boilerplate_path) if boilerplate_path else None)
-    _worker_state["learned"] = learned or {}
-
-
-def prepare_document(doc: Document, params: Params, patterns, learned: frozenset[str] = frozenset()) -> Document:
-    """Normalize, tokenize, shingle and sign one document (in place)."""
-    norm = normalize_text(doc.text, patterns, learned)
-    doc.boilerplate = norm.boilerplate
-    # The credit lines normalize took out (folded to Simplified), and the agencies of datelines.
-    for credit in parse_credits("\n".join(norm.credits)):
-        if credit.kind == "source":
-            add_sources(doc.credits, [credit.name])
-        elif credit.kind == "original_title" and not doc.original_title:
-            doc.original_title = credit.name
-    tokens = tokenize(norm.text)
-    ordered = shingle_list(tokens, params.shingle_size)
-    sh = set(ordered)
-    doc.n_tokens = len(tokens)
-    doc.n_shingles = len(sh)
-    doc.content_hash = content_hash(tokens)
-    doc.numbers = numbers(norm.text)
-    doc.anchors = anchors(tokens)
-    if len(sh) < params.min_shingles:
-        doc.status = "too_short"
-        doc.signature = b""
-    else:
-        doc.status = "ok"
-        parts = windows(ordered, params.window_size, params.window_step)
-        signed = make_signatures(sh, parts, params.num_perm, params.seed, params.scheme)
-        doc.signature = to_bytes(signed.whole)
-        doc.windows = [(len(w), to_bytes(s)) for w, s in zip(parts, signed.parts, strict=True)]
-        doc.samples = to_bytes(signed.samples)
-    return doc
-
-
-@dataclass
-class ReadResult:
-    """What a worker made of one file: its documents and skips, or why it could not be read."""
-
-    source: SourceFile
-    items: list[Document | Skipped] = field(default_factory=list)
-    problem: str | None = None  # the file could not be read at all (kept as it was, retried next run)
-
-
-def read_file(root: str, max_file_size: int, sf: SourceFile) -> ReadResult:
-    """Worker: one file -> its documents (text and metadata, not yet signed) and skips."""
-    try:
-        read_source(Path(root), sf, max_file_size)
-    except ReadRefused as exc:
-        return ReadResult(sf, problem=str(exc))
-    except OSError as exc:
-        return ReadResult(sf, problem=f"cannot read: {exc.strerror or exc}")
-    if sf.sha1 == sf.known_sha1:
-        sf.data = b""
-        return ReadResult(sf)  # touched, not changed: the stored documents stand
-    try:
-        out = extract_documents(sf)
-    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
-        log.exception("%s: failed to extract", sf.path)
-        out = [Skipped(sf.path, f"internal error while reading: {type(exc).__name__}: {exc}")]
-    for d in out:
-        if isinstance(d, Document):
-            d.status = "pending"
-            d.lines = learnable_lines(d.text)  # counted for learning; here, not in the main process
-    sf.data = b""
-    return ReadResult(sf, out)
-
-
-def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
-    """Worker: normalize, shingle and sign one stored document with its site's learned lines."""
-    doc_id, doc = task
-    try:
-        learned = _worker_state["learned"].get(doc.site, frozenset())
-        return doc_id, prepare_document(doc, _worker_state["params"], _worker_state["patterns"], learned)
-    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
-        log.exception("%s: failed to prepare", doc.path)
-        return doc_id, Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
-
-
-def _run_chunk(fn, items: list) -> list:
-    return [fn(x) for x in items]
-
-
-def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int, isolate: bool = True):
-    """fn over items in order, each a result or a TaskFailure, in worker processes: `chunk` items
-    per task (one round trip each), a task killed after `timeout` seconds. A chunk that hangs or
-    crashes its worker is run again one item per task, so a bad item costs only itself. Not
-    isolated, small inputs run in this process."""
-    if not isolate and (jobs <= 1 or len(items) < 20):
-        return closing(run_tasks(fn, items, jobs, _init_worker, initargs, in_process=True))
-    return closing(_chunked(fn, items, jobs, initargs, timeout, chunk))
-
-
-def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int) -> Iterator:
-    parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    with closing(run_tasks(partial(_run_chunk, fn), parts, jobs, _init_worker, initargs, timeout=timeout)) as done:
-        for part, res in zip(parts, done, strict=True):
-            if not isinstance(res, TaskFailure):
-                yield from res
-            elif len(part) == 1:
-                yield res
-            else:
-                log.info("a chunk of %d items failed (%s): running them one by one", len(part), res.reason)
-                with closing(run_tasks(fn, part, jobs, _init_worker, initargs, timeout=timeout)) as again:
-                    yield from again
 
 
 @dataclass(frozen=True)
@@ -311,59 +189,11 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
         summary.notes.append("clustering settings or sources changed since the last scan: clustering again")
 
 
-@dataclass
-class ScanPlan:
-    """What discovery found against what the store holds; nothing written yet."""
-
-    states: dict  # path -> FileState as stored (hashes blanked when all files must be read again)
-    todo: list[SourceFile] = field(default_factory=list)  # new, changed, or to be retried
-    unchanged: list[str] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)  # newly seen files no reader handles
-    problems: list[FileProblem] = field(default_factory=list)  # not readable at all this time
-    live: list[str] = field(default_factory=list)  # stored files not gone before this scan
-    gone: list[str] = field(default_factory=list)  # stored files no longer under the root
-
-
-def _plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, reread_all: bool) -> ScanPlan:
-    states = store.file_states()
-    if reread_all:  # extraction changed: every file is read and extracted again
-        states = {p: st._replace(size=None, mtime=None, sha1=None) for p, st in states.items()}
-    plan = ScanPlan(states)
-    seen: set[str] = set()
-    for found in discover_files(root, options.follow_symlinks, options.max_file_size):
-        seen.add(found.path)
-        if found.problem:
-            plan.problems.append(FileProblem(found.path, found.problem, found.is_dir, name_bytes(found.fs_path)))
-            continue
-        summary.files_seen += 1
-        sf = found.source
-        old = states.get(found.path)
-        if sf is None or not found.supported:
-            if getattr(old, "status", None) != "unsupported":
-                plan.unsupported.append(found.path)
-            continue
-        if old and old.size == sf.size and old.mtime == sf.mtime and old.status in ("ok", "skipped"):
-            plan.unchanged.append(found.path)
-            continue
-        if old and old.status in ("ok", "skipped"):
-            sf.known_sha1 = old.sha1 or ""
-        if old and old.status != "gone":
-            summary.files_changed += 1
-        else:
-            summary.files_new += 1
-        plan.todo.append(sf)
-    # Files under a folder that could not be listed are kept as they are, not marked gone.
-    folders = [p.path for p in plan.problems if p.is_dir]
-    plan.live = store.live_files()
-    plan.gone = [p for p in plan.live if p not in seen and not any(is_under(f, p) for f in folders)]
-    return plan
-
-
 def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
                 options: ScanOptions, stamps: Stamps) -> None:  # fmt: skip
     """Discover, refuse a mass removal before writing anything, then record and read what changed."""
-    plan = _plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract)
-    _guard_mass_removal(root, plan.live, plan.gone, summary, options)
+    plan = plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract)
+    guard_mass_removal(root, plan.live, plan.gone, summary, options)
     _apply_stamps(store, stamps, summary)
     store.clear_folder_problems()
     store.mark_unreadable(plan.problems, summary.run_id)
@@ -374,111 +204,12 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     summary.files_gone = len(plan.gone)
     summary.files_skipped = len(plan.problems)
     for p in plan.problems:
-        _note_skip(summary, Skipped(p.path, p.reason))
+        note_skip(summary, Skipped(p.path, p.reason))
     touched_sites: set[str] = store.mark_gone(plan.gone, summary.run_id)
-    _read_files(store, root, params, summary, progress, jobs, options, stamps, plan.todo, plan.states, touched_sites)
-    _sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps, touched_sites)
-
-
-def _guard_mass_removal(root: Path, live: list[str], gone: list[str], summary: RunSummary, options) -> None:
-    """Refuse to mark most stored files gone: an unmounted or emptied crawl looks exactly so."""
-    if not gone or options.allow_mass_removal:
-        return
-    share = len(gone) / len(live)
-    if share > MAX_GONE_SHARE and (len(gone) >= MASS_REMOVAL_MIN_FILES or summary.files_seen == 0):
-        raise MassRemovalError(
-            f"{root}: {len(gone):,} of the {len(live):,} stored files are missing ({share:.0%}); "
-            "is the crawl directory mounted? Nothing was changed. If they were really deleted, "
-            "scan again with --allow-mass-removal"
-        )
-
-
-def _note_skip(summary: RunSummary, s: Skipped) -> None:
-    summary.skipped_new += 1
-    log.info("skipped %s: %s", s.path, s.reason)
-    if len(summary.skipped_examples) < 20:
-        summary.skipped_examples.append(s)
-
-
-def _read_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, options: ScanOptions,
-                stamps: Stamps, todo: list[SourceFile], states: dict, touched_sites: set[str]) -> None:  # fmt: skip
-    reader = partial(read_file, str(root), options.max_file_size)
-    t_read = time.perf_counter()
-    batch: list[FileOutcome] = []
-    with _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK) as results:
-        for done, (sf, res) in enumerate(zip(todo, results, strict=True), 1):
-            problem = res.reason if isinstance(res, TaskFailure) else res.problem
-            if problem:
-                summary.files_skipped += 1
-                store.mark_unreadable([FileProblem(sf.path, problem, name_bytes=sf.name_bytes)], summary.run_id)
-                _note_skip(summary, Skipped(sf.path, problem))
-                continue
-            sf = res.source
-            docs = [d for d in res.items if isinstance(d, Document)]
-            skipped = [s for s in res.items if isinstance(s, Skipped)]
-            old = states.get(sf.path)
-            if old and old.sha1 == sf.sha1 and old.status in ("ok", "skipped"):
-                store.touch_files([sf.path], summary.run_id, mtime=sf.mtime)  # touched, not changed
-            else:
-                status = "ok" if docs else "skipped"
-                reason = skipped[0].reason if skipped and not docs else None
-                touched_sites.update(d.site for d in docs)
-                if old:
-                    touched_sites.update(store.sites_of_file(sf.path))
-                batch.append(FileOutcome(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, docs,
-                                         skipped, sf.name_bytes))  # fmt: skip
-                summary.documents_new += len(docs)
-            if len(batch) >= SAVE_BATCH:
-                store.save_files(batch, summary.run_id, stamps.sign)
-                batch = []
-            for s in skipped:
-                _note_skip(summary, s)
-            if progress:
-                progress("read", done, len(todo))
-    if batch:
-        store.save_files(batch, summary.run_id, stamps.sign)
-    summary.stage_seconds["read"] = round(time.perf_counter() - t_read, 2)
-
-
-def _sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boilerplate, options: ScanOptions,
-                  stamps: Stamps, touched_sites: set[str]) -> None:  # fmt: skip
-    """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
-    t0 = time.perf_counter()
-    # Documents left unsigned by an interrupted run (or all, after resign_all) count as new for their sites.
-    touched_sites |= store.sites_with_pending()
-    changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
-    learned = store.learned()
-    todo = store.docs_to_sign(changed)
-    initargs = (params, str(boilerplate) if boilerplate else None, learned)
-    done = 0
-    for k in range(0, len(todo), SIGN_BATCH):
-        tasks = []
-        for r in store.documents_to_sign(todo[k : k + SIGN_BATCH]):
-            doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
-                           text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
-            tasks.append((r["id"], doc))
-        batch_ids: list[int] = []
-        batch: list[Document] = []
-        with _pool(sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False) as results:
-            for (doc_id, doc), res in zip(tasks, results, strict=True):
-                done += 1
-                if isinstance(res, TaskFailure):
-                    res = (doc_id, Skipped(doc.path, f"signing stopped: {res.reason}"))
-                _, result = res
-                if isinstance(result, Skipped):
-                    store.skip_document(doc_id, result)
-                    continue
-                batch_ids.append(doc_id)
-                batch.append(result)
-                if len(batch) >= 500:
-                    store.save_signatures(batch, batch_ids)
-                    batch, batch_ids = [], []
-                if progress:
-                    progress("sign", done, len(todo))
-        if batch:
-            store.save_signatures(batch, batch_ids)
-    summary.boilerplate_sites_changed = len(changed)
-    summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)
+    read_files(
+        store, root, params, summary, progress, jobs, options, stamps.sign, plan.todo, plan.states, touched_sites
+    )
+    sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps.sign, touched_sites)
 
 
 def _fill_counts(store, summary: RunSummary) -> None:
@@ -501,7 +232,7 @@ def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, 
     """Worker: verify some candidate pairs (cluster.verify), the words of the pairs the signatures
     cannot settle normalized here from their texts (site, text)."""
     pairs, sigs, texts = task
-    params, patterns, learned = _worker_state["params"], _worker_state["patterns"], _worker_state["learned"]
+    params, patterns, learned = worker_state["params"], worker_state["patterns"], worker_state["learned"]
 
     @cache
     def tokens(doc_id: int) -> list[str] | None:
@@ -531,7 +262,7 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
         out: dict[tuple[int, int], Edge | None] = {}
         initargs = (params, str(boilerplate) if boilerplate else None, store.learned())
         retry = []
-        with closing(run_tasks(verify_task, tasks, jobs, _init_worker, initargs, timeout=timeout)) as done:
+        with closing(run_tasks(verify_task, tasks, jobs, init_worker, initargs, timeout=timeout)) as done:
             for task, res in zip(tasks, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.info("verifying %d pairs failed (%s): one by one", len(task[0]), res.reason)
@@ -540,7 +271,7 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
                     out.update(zip(task[0], res, strict=True))
         if not retry:
             return out
-        with closing(run_tasks(verify_task, retry, jobs, _init_worker, initargs, timeout=timeout)) as done:
+        with closing(run_tasks(verify_task, retry, jobs, init_worker, initargs, timeout=timeout)) as done:
             for task, res in zip(retry, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.warning("documents %d and %d: verifying the pair failed (%s): not a copy", *task[0][0],

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import dedup.pipeline as pipeline
+import dedup.ingest as ingest
 from dedup.cli import cli
 from dedup.models import Params
 from dedup.pipeline import ScanOptions, scan
@@ -167,11 +167,11 @@ def slow_or_crashing_reader(root, max_file_size, sf):
     return READ_FILE(root, max_file_size, sf)
 
 
-READ_FILE = pipeline.read_file
+READ_FILE = ingest.read_file
 
 
 def test_a_file_that_hangs_or_crashes_its_reader_costs_that_file(crawl, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "read_file", slow_or_crashing_reader)
+    monkeypatch.setattr(ingest, "read_file", slow_or_crashing_reader)
     db = tmp_path / "d.db"
     summary = scan(crawl, db, Params(), options=ScanOptions(jobs=2, file_timeout=3))
     reasons = {s.path: s.reason for s in summary.skipped_examples}

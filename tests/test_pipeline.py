@@ -103,7 +103,7 @@ def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatc
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pl, "_sign_pending", crash)
+    monkeypatch.setattr(pl, "sign_pending", crash)
     with pytest.raises(KeyboardInterrupt):
         scan(crawl, db, Params(), jobs=1)
     conn = sqlite3.connect(db)
