@@ -64,6 +64,7 @@ class Alignment:
     loose: int = 0  # tokens inside shared runs of MIN_LOOSE_RUN or more
     edits: list[Edit] = field(default_factory=list)
     inserted: list[tuple[str, ...]] = field(default_factory=list)  # one-sided words between two runs
+    passages: int = 0  # gaps between two runs where a side holds more than MAX_EDIT words (per side)
 
     @property
     def cover_small(self) -> float:
@@ -129,6 +130,7 @@ def align(a: list[str], b: list[str]) -> Alignment:
     for prev, nxt in zip(runs, runs[1:], strict=False):
         ga = a[prev.a + prev.size : nxt.a]
         gb = b[prev.b + prev.size : nxt.b]
+        out.passages += (len(ga) > MAX_EDIT) + (len(gb) > MAX_EDIT)
         if ga and gb:
             out.edits.append(Edit(tuple(ga), tuple(gb)))
         elif ga or gb:

@@ -62,7 +62,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 2  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
-CLUSTER_VERSION = 2  # cluster, align, attribute
+CLUSTER_VERSION = 3  # cluster, align, attribute
 
 
 @dataclass(frozen=True)

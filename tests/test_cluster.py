@@ -213,3 +213,35 @@ def test_banded_pairs_are_those_of_datasketchs_index():
     pairs = banded_pairs(docs, P)
     assert pairs == banded_pairs_by_datasketch(docs, P)
     assert (1, 2) in pairs
+
+
+OWN_SENTENCES = [
+    "记者当天在现场看到，附近居民自发组织起来，帮助清理道路上的淤泥和杂物，志愿者们一直忙到深夜才陆续离开。",
+    "一位在当地生活了三十多年的老人告诉记者，这样大的雨多年未见，好在各方面的准备工作做得比较充分。",
+    "据了解，市里还专门开通了求助热线，工作人员二十四小时值守，及时回应群众的各类诉求和困难。",
+    "不少网友在社交平台上留言，为奋战在一线的工作人员点赞，也提醒大家雨天出行一定要注意安全。",
+    "专家分析认为，今年汛期降雨偏多，城市排水系统面临较大考验，相关部门需要进一步完善应急预案。",
+]
+
+
+def test_a_report_quoting_a_bulletin_sentence_by_sentence_is_not_its_copy(monkeypatch):
+    import re
+
+    from dedup import cluster
+    from dedup.cluster import verify
+    from dedup.normalize import normalize_text
+    from dedup.shingle import tokenize
+
+    sentences = [s for s in re.split(r"(?<=[。！？])", FLOOD_T) if s.strip()]
+    quoting = "".join(s + (OWN_SENTENCES[i] if i < len(OWN_SENTENCES) else "") for i, s in enumerate(sentences[:6]))
+    cut = "".join(sentences[2:])  # a copy that starts later: its difference is at one end
+    texts = {1: FLOOD_T, 2: quoting, 3: cut}
+
+    def words(doc_id):
+        return tokenize(normalize_text(texts[doc_id], PATTERNS).text)
+
+    bulletin = sig(1, FLOOD_T)
+    assert verify(bulletin, sig(2, quoting), P, words) is None
+    assert verify(bulletin, sig(3, cut), P, words) is not None
+    monkeypatch.setattr(cluster, "MAX_OWN_PASSAGES", 99)  # without the rule the quoting report passed
+    assert verify(bulletin, sig(2, quoting), P, words) is not None
