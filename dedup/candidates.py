@@ -416,9 +416,8 @@ def match_new_texts(store, params: Params, verifier: Verifier, run_id: int) -> M
         found_k, found_v = lookup(segments, np.unique(keys), live)
         pairs = sorted(batch_pairs(set(chunk), found_k, found_v, text_sizes, params))
         verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
-        others = sorted({d for p in pairs for d in p} - sigs.keys())
-        sigs.update(load_sigs(store, others, params))
         unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
+        sigs.update(load_sigs(store, sorted({d for p in unknown for d in p} - sigs.keys()), params))
         for (a, b), edge in verifier(unknown, sigs).items():
             verdicts.learn(a, b, edge)
         store.index_batch(

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -244,6 +244,22 @@ def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, 
     return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
 
 
+class _PairTasks(Sequence):
+    """Verification tasks made when the pool takes them (each its pairs' signatures and texts),
+    not all at once: a first scan's tasks would hold every text many times over."""
+
+    def __init__(self, parts: list[list[tuple[int, int]]], sigs: dict[int, DocSig], store) -> None:
+        self.parts, self.sigs, self.store = parts, sigs, store
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __getitem__(self, i):
+        part = self.parts[i]
+        ids = sorted({d for p in part for d in p})
+        return part, {d: self.sigs[d] for d in ids}, self.store.texts_of(ids)
+
+
 def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: int, timeout: float | None) -> Verifier:
     """Candidate pairs verified in worker processes, VERIFY_CHUNK a task (in this process when
     they are few). A pair whose verification crashes or hangs its worker is not a copy (said in
@@ -253,31 +269,26 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
     def run(pairs: list[tuple[int, int]], sigs: dict[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
         if jobs <= 1 or len(pairs) < VERIFY_IN_WORKERS:
             return here(pairs, sigs)
-        texts = store.texts_of(sorted({d for p in pairs for d in p}))
-        tasks = []
-        for k in range(0, len(pairs), VERIFY_CHUNK):
-            part = pairs[k : k + VERIFY_CHUNK]
-            ids = {d for p in part for d in p}
-            tasks.append((part, {d: sigs[d] for d in ids}, {d: texts[d] for d in ids if d in texts}))
+        tasks = _PairTasks([pairs[k : k + VERIFY_CHUNK] for k in range(0, len(pairs), VERIFY_CHUNK)], sigs, store)
         out: dict[tuple[int, int], Edge | None] = {}
         initargs = (params, str(boilerplate) if boilerplate else None, store.learned())
         retry = []
         with closing(run_tasks(verify_task, tasks, jobs, init_worker, initargs, timeout=timeout)) as done:
-            for task, res in zip(tasks, done, strict=True):
+            for part, res in zip(tasks.parts, done, strict=True):
                 if isinstance(res, TaskFailure):
-                    log.info("verifying %d pairs failed (%s): one by one", len(task[0]), res.reason)
-                    retry += [([p], task[1], task[2]) for p in task[0]]
+                    log.info("verifying %d pairs failed (%s): one by one", len(part), res.reason)
+                    retry += [[p] for p in part]
                 else:
-                    out.update(zip(task[0], res, strict=True))
+                    out.update(zip(part, res, strict=True))
         if not retry:
             return out
-        with closing(run_tasks(verify_task, retry, jobs, init_worker, initargs, timeout=timeout)) as done:
-            for task, res in zip(retry, done, strict=True):
+        singles = _PairTasks(retry, sigs, store)
+        with closing(run_tasks(verify_task, singles, jobs, init_worker, initargs, timeout=timeout)) as done:
+            for part, res in zip(singles.parts, done, strict=True):
                 if isinstance(res, TaskFailure):
-                    log.warning("documents %d and %d: verifying the pair failed (%s): not a copy", *task[0][0],
-                                res.reason)  # fmt: skip
+                    log.warning("documents %d and %d: verifying the pair failed (%s): not a copy", *part[0], res.reason)
                     res = [None]
-                out.update(zip(task[0], res, strict=True))
+                out.update(zip(part, res, strict=True))
         return out
 
     return run
