@@ -198,7 +198,9 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     store.clear_folder_problems()
     store.mark_unreadable(plan.problems, summary.run_id)
     store.mark_unsupported(plan.unsupported, summary.run_id)
-    store.touch_files(plan.unchanged, summary.run_id)
+    # Unchanged files are not written to: files.run_id and documents.last_run name the run that last
+    # read a file (or found it touched with the same bytes), so a nightly rescan of a million
+    # files does not rewrite a million rows (~7 s of 16 at 100,000 files).
     summary.files_unchanged = len(plan.unchanged)
     summary.files_read = len(plan.todo)
     summary.files_gone = len(plan.gone)

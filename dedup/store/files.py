@@ -102,7 +102,8 @@ class FilesMixin:
             self.db.execute("DELETE FROM skipped WHERE path = file_path AND path LIKE '%/'")
 
     def touch_files(self, paths: Iterable[str], run_id: int, mtime: float | None = None) -> None:
-        """Mark unchanged files and their documents as seen by this run (and a new mtime if given)."""
+        """Files read again with the same bytes: this run read them (files.run_id, documents.last_run),
+        and a new mtime if given."""
         paths = list(paths)
         with self.write():
             for i in range(0, len(paths), 500):
