@@ -103,9 +103,9 @@ def cli(verbose: int) -> None:
     "--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: CPUs, at most 4)."
 )
 @click.option("--boilerplate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Boilerplate pattern file to use instead of data/boilerplate.txt.")  # fmt: skip
+              help="Boilerplate pattern file to use instead of the bundled dedup/data/boilerplate.txt.")  # fmt: skip
 @click.option("--sources", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Extra sources file (TOML, like data/sources.toml) added to the bundled one.")  # fmt: skip
+              help="Extra sources file (TOML, like dedup/data/sources.toml) added to the bundled one.")  # fmt: skip
 @click.option("--shingle-size", type=click.IntRange(1, 10), default=Params.shingle_size, show_default=True,
               help="Words per shingle.")  # fmt: skip
 @click.option("--threshold", type=click.FloatRange(0.05, 1.0), default=Params.jaccard_threshold, show_default=True,

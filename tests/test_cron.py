@@ -224,7 +224,7 @@ def test_a_changed_boilerplate_file_re_signs_and_matches_a_fresh_database(crawl,
     assert dedup("scan", crawl, "--db", db, "--jobs", "1").returncode == 0
     custom = tmp_path / "boilerplate.txt"
     custom.write_text(
-        (ROOT / "data" / "boilerplate.txt").read_text(encoding="utf-8") + "\n^.*植树.*$\n", encoding="utf-8"
+        (ROOT / "dedup" / "data" / "boilerplate.txt").read_text(encoding="utf-8") + "\n^.*植树.*$\n", encoding="utf-8"
     )
     r = dedup("scan", crawl, "--db", db, "--jobs", "1", "--boilerplate", custom)
     assert r.returncode == 0, r.stderr
