@@ -370,7 +370,11 @@ def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, s
     profiles = profile_tallies(tallies, known_sources)
     del tallies
     before = store.site_roles()
-    moved = store.documents_on({s for s, p in profiles.items() if before.get(s) != (p.names, p.role)})
+    # A site's names count as a set (their order follows page counts and moves as pages come); the
+    # reason given for its role (page counts) is not compared: a kept cluster's reasons describe
+    # the crawl as it was when they were worked out.
+    was = {site: (frozenset(names), role) for site, (names, role) in before.items()}
+    moved = store.documents_on({s for s, p in profiles.items() if was.get(s) != (frozenset(p.names), p.role)})
     store.save_sites(profiles.values())
     stored = {members: cid for cid, members in store.active_memberships().items()}
     redo_all = store.stamp("clusters_stamp") != stamp
