@@ -32,7 +32,10 @@ DB_OPTION = click.option(
     show_envvar=True,
     help="SQLite database holding documents, clusters and runs.",
 )
-EXPORT_FIELDS = ["path", "cluster", "original", "contains", "role", "site", "url", "title", "published_at"]
+EXPORT_FIELDS = [
+    "path", "cluster", "original", "contains", "role", "document_id", "similarity", "parent_id", "confidence",
+    "site", "url", "title", "published_at",
+]  # fmt: skip
 
 # The cron contract (README, "Exit codes"): 0 done, 1 error, 2 usage (click's own), 75 another scan
 # holds the database (EX_TEMPFAIL: try again later), 128 + signal when interrupted.
@@ -252,8 +255,10 @@ def export(db, fmt, output) -> None:
         # Written beside the target and renamed over it at the end: a failed export (disk full,
         # an error) leaves the previous file, never half of a new one.
         tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+        # A CSV file starts with a BOM: Excel (on a Chinese Windows above all) reads UTF-8 then.
+        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
         try:
-            with tmp.open("w", encoding="utf-8", newline="") as out:
+            with tmp.open("w", encoding=encoding, newline="") as out:
                 _write_rows(out, store.export_rows(), fmt)
             os.replace(tmp, output)
         finally:
@@ -268,7 +273,13 @@ def _write_rows(out, rows, fmt: str) -> None:
         w = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "contains": " ".join(str(c) for c in r["contains"])})
+            w.writerow(
+                {
+                    **r,
+                    "original": "true" if r["original"] else "false",  # as in the JSON lines, not Python's True
+                    "contains": " ".join(str(c) for c in r["contains"]),
+                }
+            )
 
 
 def _warn_if_unfinished(store: Store) -> None:

@@ -8,6 +8,7 @@ names the page gives its own site. Nothing here compares documents.
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -587,6 +588,7 @@ def _extract_page(
         out.append(doc)
     for i, d in enumerate(out):
         if isinstance(d, Document):
+            d.url, d.canonical_url = clean_url(d.url), clean_url(d.canonical_url)
             # A WARC record knows its URL: that names the site, not the archive's folder.
             d.site = site_of(d.file_path, d.url, "jsonl" if (d.kind == "jsonl" or url) else d.kind)
             if d.url and urlsplit(d.url).hostname != d.site:
@@ -594,6 +596,13 @@ def _extract_page(
             if not d.text.strip():
                 out[i] = Skipped(d.path, "no article text found")
     return out
+
+
+def clean_url(url: str) -> str:
+    """A URL as a browser would follow it: scrapers that store a link from a page's HTML source or
+    a feed often keep its escaping (`&amp;` between parameters of a Baijiahao link)."""
+    url = (url or "").strip()
+    return html.unescape(url) if "&" in url and ";" in url else url
 
 
 def _short(exc: Exception) -> str:

@@ -60,7 +60,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 # Bump one of these when a change to the code alters what its stage makes of the same input: the
 # next scan redoes that stage for every stored document (see Stamps) and says so.
-EXTRACT_VERSION = 2  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
+EXTRACT_VERSION = 3  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
 CLUSTER_VERSION = 3  # cluster, align, attribute
 

@@ -140,9 +140,29 @@ def test_export_csv_to_file(crawl, tmp_path):
     run("scan", crawl, "--db", db, "--jobs", "1")
     out = tmp_path / "out.csv"
     assert run("export", "--db", db, "--format", "csv", "-o", out).exit_code == 0
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfpath,")  # a BOM: Excel then reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert len(rows) == 14
     assert rows[0].keys() >= {"path", "cluster", "original", "contains", "role", "site", "url", "title", "published_at"}
+    assert {r["original"] for r in rows} == {"true", "false"}
+    copies = [r for r in rows if r["role"] == "copy"]
+    assert copies and all(r["document_id"] and r["similarity"] and r["confidence"] for r in copies)
+    assert any(r["parent_id"] for r in copies)
+
+
+def test_escaped_ampersands_in_a_records_url_are_undone(tmp_path):
+    crawl = tmp_path / "crawl" / "feeds"
+    crawl.mkdir(parents=True)
+    record = {
+        "url": "https://baijiahao.baidu.com/s?id=1780000000000000001&amp;wfr=spider&amp;for=pc",
+        "title": "临溪县举行防汛应急演练",
+        "content": "临溪县消息 6月5日上午，临溪县在城南河段举行防汛应急演练。" * 5,
+    }
+    (crawl / "bjh.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    db = tmp_path / "d.db"
+    assert run("scan", tmp_path / "crawl", "--db", db, "--jobs", "1").exit_code == 0
+    (row,) = export_rows(db).values()
+    assert row["url"] == "https://baijiahao.baidu.com/s?id=1780000000000000001&wfr=spider&for=pc"
 
 
 def test_errors_are_one_line(tmp_path):

@@ -241,23 +241,27 @@ class ResultsMixin:
         return r
 
     def export_rows(self) -> Iterator[dict]:
-        """One row per document: the five stable keys first, then the metadata."""
-        member_of: dict[int, list[tuple[int, str]]] = {}
-        for doc_id, cid, role in self.db.execute(
-            "SELECT m.document_id, m.cluster_id, m.role FROM memberships m "
+        """One row per document: the five stable keys first, then how it sits in its cluster
+        (document id, similarity to its closest member, likely parent, the cluster's confidence),
+        then its metadata."""
+        member_of: dict[int, list[tuple[int, str, float | None, int | None]]] = {}
+        confidence: dict[int, float | None] = {}
+        for doc_id, cid, role, similarity, parent, conf in self.db.execute(
+            "SELECT m.document_id, m.cluster_id, m.role, m.similarity, m.parent_id, c.confidence FROM memberships m "
             "JOIN clusters c ON c.id = m.cluster_id WHERE c.active = 1"
         ):
-            member_of.setdefault(doc_id, []).append((cid, role))
+            member_of.setdefault(doc_id, []).append((cid, role, similarity, parent))
+            confidence[cid] = conf
         for r in self.db.query(
             "SELECT id, path, site, url, title, published_at, status FROM documents "
             "WHERE status != 'gone' ORDER BY path"
         ):
             ms = sorted(member_of.get(r["id"], []))
-            own = [cid for cid, role in ms if role != "compilation"]
-            comp = [cid for cid, role in ms if role == "compilation"]
+            own = [m for m in ms if m[1] != "compilation"]
+            comp = [m[0] for m in ms if m[1] == "compilation"]
+            similarity = parent = None
             if own:
-                cluster, contains = own[0], comp
-                role = next(role for cid, role in ms if cid == own[0])
+                (cluster, role, similarity, parent), contains = own[0], comp
             elif comp:
                 cluster, contains, role = comp[0], comp[1:], "compilation"
             else:
@@ -270,6 +274,10 @@ class ResultsMixin:
                 "original": role in ("original", "unique", "too_short"),
                 "contains": contains,
                 "role": role,
+                "document_id": r["id"],
+                "similarity": similarity,
+                "parent_id": parent,
+                "confidence": confidence.get(cluster) if cluster is not None else None,
                 "site": r["site"],
                 "url": r["url"],
                 "title": r["title"],
