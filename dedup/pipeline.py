@@ -401,7 +401,7 @@ def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, s
             d["boilerplate"],
             d["original_title"] or "",
             d["fetched_at"],
-        )  # fmt: skip
+        )
         for d in store.doc_infos(sorted({d for g in touched for d in g.members}))
     }
     names = platform_names(known_sources)
