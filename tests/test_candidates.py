@@ -201,3 +201,19 @@ def test_a_pair_that_kills_its_worker_is_not_a_copy_and_the_scan_goes_on(crawl, 
         verdicts = dict(((lo, hi), kind) for lo, hi, kind in conn.execute("SELECT lo, hi, kind FROM verdicts"))
     assert verdicts[victim] is None  # recorded as not a copy
     assert sum(1 for k in verdicts.values() if k) > 0  # its chunk's other pairs were verified one by one
+
+
+def test_compaction_down_to_nothing_when_every_file_is_gone(crawl, tmp_path, monkeypatch):
+    from dedup.models import ScanOptions
+
+    monkeypatch.setattr(candidates, "MAX_SEGMENTS", 0)  # compact after every run
+    db = tmp_path / "d.db"
+    scan(crawl, db, P, jobs=1)
+    for p in [p for p in crawl.rglob("*") if p.is_file()]:
+        p.unlink()
+    summary = scan(crawl, db, P, options=ScanOptions(jobs=1, allow_mass_removal=True))
+    assert summary.status == "done" and summary.clusters == 0
+    store = Store(db, readonly=True)
+    (seg,) = store.index_segments()
+    store.close()
+    assert len(SegmentFiles(db).open(seg).keys) == 0
