@@ -166,6 +166,12 @@ def _write_atomic(path: Path, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _live(vals: np.ndarray, live: np.ndarray, seg_id: int) -> np.ndarray:
+    """Which rows of segment `seg_id` are current: their owner's rows live in that segment."""
+    owner = vals >> _KIND_BITS
+    return (owner < len(live)) & (live[np.minimum(owner, len(live) - 1)] == seg_id)
+
+
 def lookup(segments: list[Segment], keys: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every live row holding one of `keys` (sorted, unique), in all segments: (keys, vals).
     `live[doc]` is the segment that holds the document's current rows (0: none)."""
@@ -181,11 +187,9 @@ def lookup(segments: list[Segment], keys: np.ndarray, live: np.ndarray) -> tuple
         lo, n = lo[hit], n[hit]
         # Indices lo..hi-1 of every hit, without a Python loop.
         idx = np.repeat(lo - np.cumsum(np.concatenate(([0], n[:-1]))), n) + np.arange(n.sum())
-        k = np.asarray(seg.keys[idx])
         v = np.asarray(seg.vals[idx])
-        owner = v >> _KIND_BITS
-        ok = (owner < len(live)) & (live[np.minimum(owner, len(live) - 1)] == seg.id)
-        out_k.append(k[ok])
+        ok = _live(v, live, seg.id)
+        out_k.append(np.asarray(seg.keys[idx])[ok])
         out_v.append(v[ok])
     if not out_k:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
@@ -299,11 +303,9 @@ def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_
             for seg in segments:
                 lo = int(np.searchsorted(seg.keys, np.uint64(lo_b), side="left"))
                 hi = int(np.searchsorted(seg.keys, np.uint64(hi_b), side="left")) if hi_b < 2**64 else len(seg.keys)
-                k = np.asarray(seg.keys[lo:hi])
                 v = np.asarray(seg.vals[lo:hi])
-                owner = v >> _KIND_BITS
-                ok = (owner < len(live)) & (live[np.minimum(owner, len(live) - 1)] == seg.id)
-                out_k.append(k[ok])
+                ok = _live(v, live, seg.id)
+                out_k.append(np.asarray(seg.keys[lo:hi])[ok])
                 out_v.append(v[ok])
             k = np.concatenate(out_k)
             v = np.concatenate(out_v)

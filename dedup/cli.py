@@ -207,6 +207,15 @@ def _reading(db: Path) -> Iterator[Store]:
             store.close()
 
 
+def _print_rows(rows: list[dict], as_json: bool, table, as_record=dict) -> None:
+    """Rows as JSON lines (`as_record` makes each a plain record), or as a rich table."""
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(as_record(r), ensure_ascii=False))
+    else:
+        table(_console(), rows)
+
+
 @cli.command()
 @DB_OPTION
 @click.option("--limit", "-n", type=click.IntRange(1), default=None, help="Show only the largest N clusters.")
@@ -214,12 +223,7 @@ def _reading(db: Path) -> Iterator[Store]:
 def clusters(db, limit, as_json) -> None:
     """List clusters, largest first: size, original site, title, time, sites."""
     with _reading(db) as store:
-        rows = store.clusters(limit)
-    if as_json:
-        for r in rows:
-            click.echo(json.dumps(r, ensure_ascii=False))
-    else:
-        print_clusters(_console(), rows)
+        _print_rows(store.clusters(limit), as_json, print_clusters)
 
 
 @cli.command()
@@ -324,12 +328,7 @@ def boilerplate(db, site) -> None:
 def runs(db, limit, as_json) -> None:
     """The run ledger: start, end, status, files new/changed/gone/skipped, cluster changes."""
     with _reading(db) as store:
-        rows = store.runs(limit)
-    if as_json:
-        for r in rows:
-            click.echo(json.dumps(run_row(r), ensure_ascii=False))
-    else:
-        print_runs(_console(), rows)
+        _print_rows(store.runs(limit), as_json, print_runs, run_row)
 
 
 def main() -> None:

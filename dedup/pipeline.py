@@ -238,10 +238,7 @@ def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, 
 
     @cache
     def tokens(doc_id: int) -> list[str] | None:
-        if doc_id not in texts:
-            return None
-        site, text = texts[doc_id]
-        return tokenize(normalize_text(text, patterns, learned.get(site, frozenset())).text)
+        return compared_words(*texts[doc_id], patterns, learned) if doc_id in texts else None
 
     return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
 
@@ -306,11 +303,14 @@ def compared_tokens(store, boilerplate: Path | None) -> Callable[[int], list[str
     @lru_cache(maxsize=4096)
     def tokens(doc_id: int) -> list[str] | None:
         row = store.site_and_text(doc_id)
-        if row is None:
-            return None
-        return tokenize(normalize_text(row.text, patterns, learned.get(row.site, frozenset())).text)
+        return compared_words(row.site, row.text, patterns, learned) if row else None
 
     return tokens
+
+
+def compared_words(site: str, text: str, patterns, learned: dict[str, frozenset[str]]) -> list[str]:
+    """The words a text was signed from: normalized as when signed, its site's learned lines left out."""
+    return tokenize(normalize_text(text, patterns, learned.get(site, frozenset())).text)
 
 
 def _cluster_and_attribute(

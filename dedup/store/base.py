@@ -16,6 +16,17 @@ from dedup.errors import StoreError
 from dedup.models import Params
 from dedup.store.schema import MIGRATIONS, migrate
 
+# Values bound per `IN (...)` list: SQLite allows 32,766 variables a statement; smaller lists keep
+# each statement's plan and memory small.
+IN_CHUNK = 500
+
+
+def in_chunks(values: list) -> Iterator[tuple[list, str]]:
+    """`values` in slices of IN_CHUNK, each with its placeholders ("?,?,?") for an `IN (...)`."""
+    for k in range(0, len(values), IN_CHUNK):
+        part = values[k : k + IN_CHUNK]
+        yield part, ",".join("?" * len(part))
+
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
+from dedup.store.base import in_chunks
 
 
 class FileState(NamedTuple):
@@ -106,9 +107,7 @@ class FilesMixin:
         and a new mtime if given."""
         paths = list(paths)
         with self.write():
-            for i in range(0, len(paths), 500):
-                chunk = paths[i : i + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in in_chunks(paths):
                 self.db.execute(f"UPDATE files SET run_id = ? WHERE path IN ({marks})", [run_id, *chunk])
                 self.db.execute(f"UPDATE documents SET last_run = ? WHERE file_path IN ({marks})", [run_id, *chunk])
                 if mtime is not None:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from dedup.store.base import in_chunks
+
 
 class StoredSignature(NamedTuple):
     """A document that may join clusters, as clustering needs it."""
@@ -75,20 +77,13 @@ class IndexMixin:
 
     def content_hashes(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
-        for k in range(0, len(ids), 500):
-            part = ids[k : k + 500]
-            out.update(
-                self.db.execute(
-                    f"SELECT id, content_hash FROM documents WHERE id IN ({','.join('?' * len(part))})", part
-                ).fetchall()
-            )
+        for part, marks in in_chunks(ids):
+            out.update(self.db.execute(f"SELECT id, content_hash FROM documents WHERE id IN ({marks})", part))
         return out
 
     def signatures_of(self, ids: list[int]) -> Iterator[tuple[StoredSignature, list[StoredWindow]]]:
         """The stored signatures (with windows) of some documents."""
-        for k in range(0, len(ids), 500):
-            part = ids[k : k + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_chunks(ids):
             wins: dict[int, list[StoredWindow]] = {}
             for row in self.db.execute(
                 f"SELECT document_id, n_shingles, signature FROM windows WHERE document_id IN ({marks}) "
@@ -121,9 +116,7 @@ class IndexMixin:
     def verdicts_of(self, ids: list[int]) -> dict[tuple[int, int], tuple | None]:
         """The stored verdicts of pairs with one of these documents (see verdicts)."""
         out: dict[tuple[int, int], tuple | None] = {}
-        for k in range(0, len(ids), 500):
-            part = ids[k : k + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_chunks(ids):
             for lo, hi, kind, a, b, j, c in self.db.execute(
                 f"SELECT lo, hi, kind, a, b, jaccard, containment FROM verdicts WHERE lo IN ({marks}) "
                 f"UNION SELECT lo, hi, kind, a, b, jaccard, containment FROM verdicts WHERE hi IN ({marks})",
@@ -161,12 +154,9 @@ class IndexMixin:
     def texts_of(self, ids: list[int]) -> dict[int, tuple[str, str]]:
         """Document -> (site, text as published), for aligning pairs word by word."""
         out: dict[int, tuple[str, str]] = {}
-        for k in range(0, len(ids), 500):
-            part = ids[k : k + 500]
-            for doc_id, site, text in self.db.execute(
-                f"SELECT id, site, text FROM documents WHERE id IN ({','.join('?' * len(part))})", part
-            ):
-                out[doc_id] = (site or "", text or "")
+        for part, marks in in_chunks(ids):
+            rows = self.db.execute(f"SELECT id, site, text FROM documents WHERE id IN ({marks})", part)
+            out.update((doc_id, (site or "", text or "")) for doc_id, site, text in rows)
         return out
 
     def site_pages(self) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
@@ -189,9 +179,8 @@ class IndexMixin:
             "boilerplate, original_title, fetched_at"
         )
         names = [c.strip() for c in cols.split(",")]
-        for k in range(0, len(ids), 500):
-            part = ids[k : k + 500]
-            for r in self.db.execute(f"SELECT {cols} FROM documents WHERE id IN ({','.join('?' * len(part))})", part):
+        for part, marks in in_chunks(ids):
+            for r in self.db.execute(f"SELECT {cols} FROM documents WHERE id IN ({marks})", part):
                 d = dict(zip(names, r, strict=True))
                 for key in ("credits", "boilerplate"):
                     d[key] = json.loads(d[key] or "[]")

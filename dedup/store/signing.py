@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
+from dedup.store.base import in_chunks
 
 
 class SigningMixin:
@@ -71,11 +72,8 @@ class SigningMixin:
     def documents_to_sign(self, ids: list[int]) -> Iterator[dict]:
         """What signing reads of some documents (docs_to_sign), in that order."""
         cols = "id, path, file_path, kind, site, text, credits, status"
-        for k in range(0, len(ids), 500):
-            part = ids[k : k + 500]
-            rows = {r["id"]: r for r in self.db.query(
-                f"SELECT {cols} FROM documents WHERE id IN ({','.join('?' * len(part))})", part
-            )}  # fmt: skip
+        for part, marks in in_chunks(ids):
+            rows = {r["id"]: r for r in self.db.query(f"SELECT {cols} FROM documents WHERE id IN ({marks})", part)}
             yield from (rows[i] for i in part if i in rows)
 
     def save_signatures(self, docs: list[Document], ids: list[int]) -> None:
