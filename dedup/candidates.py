@@ -35,16 +35,19 @@ from dedup.cluster import (
     UNKNOWN,
     DocSig,
     Edge,
+    Group,
     TokenSource,
     Verdicts,
     add_bucket_pairs,
     contexts,
+    group_edges,
+    overlap,
     sample_candidate,
     sample_query_max,
     verify,
 )
 from dedup.models import Params
-from dedup.signature import containment, from_bytes, jaccard
+from dedup.signature import from_bytes
 
 KIND_WHOLE, KIND_WINDOW, KIND_SAMPLE = 0, 1, 2
 _KIND_BITS = 2
@@ -206,6 +209,16 @@ class TextSizes:
     content_hash: Callable[[list[int]], dict[int, str]]
     short_max: int  # cluster.sample_query_max: texts up to this size are looked for by samples
 
+    @classmethod
+    def of(cls, docs: list[DocSig], params: Params) -> TextSizes:
+        """The sizes of texts held in memory."""
+        top = max((d.doc_id for d in docs), default=0) + 1
+        n_shingles, n_samples = np.zeros(top, np.int64), np.zeros(top, np.int64)
+        for d in docs:
+            n_shingles[d.doc_id], n_samples[d.doc_id] = d.n_shingles, len(d.samples)
+        hashes = {d.doc_id: d.content_hash for d in docs}
+        return cls(n_shingles, n_samples, lambda ids: {i: hashes[i] for i in ids}, sample_query_max(params))
+
 
 def batch_pairs(
     batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: TextSizes, params: Params
@@ -281,6 +294,60 @@ def batch_pairs(
     hit = sample_candidate(counts, sizes.n_samples[small])
     pairs.update(zip(x[hit].tolist(), y[hit].tolist(), strict=True))
     return pairs
+
+
+def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
+    """The candidate pairs of texts held in memory, all one batch: the index's rules without its
+    files. Pairs of representatives that share an LSH band, directly or through a window, or
+    where a short one may lie inside the other (shared samples).
+
+    Whole texts find similar texts. A story that is a fifth of a compilation has a Jaccard
+    similarity of only 0.2 with the whole page, which banding misses; but it fills most of one of
+    the page's windows (shingle.windows), and the window shares a band with it. The samples find
+    the rest, short texts inside texts 2.5 times their size or more (without such a search, on
+    the dev corpus, F1 fell from 0.995 to 0.986-0.992 and compilation recall from 0.98-1.0 to
+    0.91-0.94).
+    """
+    keys, vals = text_rows(reps, params)
+    return batch_pairs({r.doc_id for r in reps}, keys, vals, TextSizes.of(reps, params), params)
+
+
+def banded_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
+    """The pairs that share a band (whole texts and windows), samples left out."""
+    keys, vals = text_rows(reps, params)
+    bands = (vals & 3) != KIND_SAMPLE
+    return batch_pairs({r.doc_id for r in reps}, keys[bands], vals[bands], TextSizes.of(reps, params), params)
+
+
+def cluster_documents(
+    docs: list[DocSig], params: Params, tokens: TokenSource | None = None, verdicts: Verdicts | None = None
+) -> list[Group]:
+    """Group documents held in memory into clusters of copies; groups of one document are not
+    returned. (A scan finds its candidates in the persistent index and groups the stored verdicts:
+    the same rules.)
+
+    `tokens(doc_id)`: the document's normalized words, for the pairs the signatures cannot settle.
+    `verdicts`: pairs verified by earlier runs (used, and told the new ones).
+    """
+    by_hash: dict[str, list[DocSig]] = {}
+    for d in docs:
+        by_hash.setdefault(d.content_hash, []).append(d)
+    reps = [g[0] for g in by_hash.values()]
+    sig = {r.doc_id: r for r in reps}
+    verdicts = verdicts if verdicts is not None else Verdicts()
+    pairs = sorted(candidate_pairs(reps, params))
+    unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
+    for (a, b), edge in verify_here(params, tokens)(unknown, sig).items():
+        verdicts.learn(a, b, edge)
+    found = {**verdicts.known, **verdicts.new}
+    edges = [e for p in pairs if (e := found.get(p)) is not None]
+    return group_edges(
+        {r.doc_id: r.n_shingles for r in reps},
+        {g[0].doc_id: [d.doc_id for d in g[1:]] for g in by_hash.values()},
+        edges,
+        params,
+        lambda a, b: overlap(sig[a], sig[b]),
+    )
 
 
 def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_id: int) -> int:
@@ -452,11 +519,10 @@ def overlap_of(store, params: Params) -> Callable[[int, int], float]:
     (compilation detection compares a few pairs)."""
     cache: dict[int, DocSig] = {}
 
-    def overlap(a: int, b: int) -> float:
+    def overlap_ab(a: int, b: int) -> float:
         missing = [d for d in (a, b) if d not in cache]
         if missing:
             cache.update(load_sigs(store, missing, params))
-        x, y = cache[a], cache[b]
-        return containment(jaccard(x.signature, y.signature), x.n_shingles, y.n_shingles)
+        return overlap(cache[a], cache[b])
 
-    return overlap
+    return overlap_ab

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,60 +175,6 @@ def number_conflicts(small: DocSig, big: DocSig) -> int:
     return missing + max(0, extra - math.ceil(len(have_big) * uncovered) - 1)
 
 
-def candidate_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
-    """Pairs of representatives that share an LSH band, directly or through a window, or where a
-    short one may lie inside the other (shared samples).
-
-    Whole texts find similar texts. A story that is a fifth of a compilation has a Jaccard
-    similarity of only 0.2 with the whole page, which banding misses; but it fills most of one of
-    the page's windows (shingle.windows), and the window shares a band with it. The samples find
-    the rest, short texts inside texts 2.5 times their size or more (without such a search, on
-    the dev corpus, F1 fell from 0.995 to 0.986-0.992 and compilation recall from 0.98-1.0 to
-    0.91-0.94).
-    """
-    return banded_pairs(reps, params) | sampled_pairs(reps, params)
-
-
-def banded_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
-    """Pairs that share a band (lsh_rows consecutive values of the signature), whole texts and
-    windows: the buckets of a banded MinHash LSH index, found by sorting the band values with
-    numpy instead of filling datasketch's MinHashLSH (same buckets; ~11 KB per document and most
-    of the time of its Python dicts spared)."""
-    owners: list[int] = []
-    whole_flags: list[bool] = []
-    rows_: list[np.ndarray] = []
-    for r in reps:
-        owners.append(r.doc_id)
-        whole_flags.append(True)
-        rows_.append(r.signature)
-        for _, w in r.windows:
-            owners.append(r.doc_id)
-            whole_flags.append(False)
-            rows_.append(w)
-    if len(rows_) < 2:
-        return set()
-    width = params.lsh_rows
-    matrix = np.ascontiguousarray(np.vstack(rows_)[:, : params.lsh_bands * width])
-    owner = np.asarray(owners, dtype=np.int64)
-    is_whole = np.asarray(whole_flags, dtype=bool)
-    order = {r.doc_id: (r.content_hash, r.doc_id) for r in reps}  # for oversized buckets (BUCKET_ALL_PAIRS)
-    pairs: set[tuple[int, int]] = set()
-    # Every bucket of every band holds texts that agree on that band: its pairs are the
-    # candidates. A window pairs with whole texts of other documents only.
-    for band in range(params.lsh_bands):
-        values = np.ascontiguousarray(matrix[:, band * width : (band + 1) * width])
-        keys = values.view(np.dtype((np.void, values.dtype.itemsize * width))).ravel()
-        sort = np.argsort(keys, kind="stable")
-        sorted_keys = keys[sort]
-        cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-        for members in np.split(sort, cuts):
-            if len(members) >= 2:
-                add_bucket_pairs(
-                    pairs, set(owner[members].tolist()), set(owner[members[is_whole[members]]].tolist()), order
-                )
-    return pairs
-
-
 def add_bucket_pairs(
     pairs: set[tuple[int, int]], docs: set[int], whole: set[int], order: dict, batch: set[int] | None = None
 ) -> None:
@@ -276,42 +222,6 @@ def sample_candidate(shared, small_samples):
     """A short text with `small_samples` samples, `shared` of them in another text: a candidate
     (numbers or numpy arrays of them)."""
     return shared >= np.maximum(MIN_SHARED_SAMPLES, SAMPLE_SHARE * small_samples)
-
-
-def sampled_pairs(reps: list[DocSig], params: Params) -> set[tuple[int, int]]:
-    """Pairs where a short text may lie inside another: they share SAMPLE_SHARE of the short
-    text's samples. Whether a pair is a candidate depends on the two texts only (and on no set
-    phrase being held by more than SAMPLE_DF_CAP texts), so the search can be fed documents in any
-    order and batches (it replaced datasketch's LSH Ensemble, whose size partitions depend on
-    everything indexed, and which held each text in ~250 buckets: ~41 KB per document)."""
-    short_max = sample_query_max(params)
-    owners = [np.full(len(r.samples), i, dtype=np.int64) for i, r in enumerate(reps) if len(r.samples)]
-    if len(owners) < 2:
-        return set()
-    values = np.concatenate([r.samples for r in reps if len(r.samples)])
-    owner = np.concatenate(owners)
-    order = np.argsort(values, kind="stable")
-    values, owner = values[order], owner[order]
-    cuts = np.flatnonzero(values[1:] != values[:-1]) + 1
-    starts = np.concatenate(([0], cuts))
-    sizes = np.diff(np.concatenate((starts, [len(values)])))
-    short = np.array([r.n_shingles <= short_max for r in reps], dtype=bool)
-    has_short = np.add.reduceat(short[owner].astype(np.int64), starts) > 0
-    shared: dict[tuple[int, int], int] = defaultdict(int)
-    kept = (sizes >= 2) & (sizes <= SAMPLE_DF_CAP) & has_short
-    for start, size in zip(starts[kept].tolist(), sizes[kept].tolist(), strict=True):
-        members = owner[start : start + size].tolist()
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                if short[a] or short[b]:
-                    shared[(a, b) if a < b else (b, a)] += 1
-    pairs = set()
-    for (a, b), k in shared.items():
-        ra, rb = reps[a], reps[b]
-        small = ra if (ra.n_shingles, ra.doc_id) <= (rb.n_shingles, rb.doc_id) else rb
-        if sample_candidate(k, len(small.samples)):
-            pairs.add((min(ra.doc_id, rb.doc_id), max(ra.doc_id, rb.doc_id)))
-    return pairs
 
 
 def contexts(stored: str | None) -> dict[int, int | frozenset[int]]:
@@ -401,8 +311,8 @@ def aligned_edge(
     return Edge(big.doc_id, small.doc_id, j, max(c, al.cover_small), "aligned")
 
 
-def _overlap(a: DocSig, b: DocSig) -> float:
-    """Estimated share of the smaller text inside the larger."""
+def overlap(a: DocSig, b: DocSig) -> float:
+    """Estimated share of the smaller text inside the larger, from the signatures."""
     return containment(jaccard(a.signature, b.signature), a.n_shingles, b.n_shingles)
 
 
@@ -487,51 +397,6 @@ class Verdicts:
 
     def learn(self, a: int, b: int, edge: Edge | None) -> None:
         self.new[(min(a, b), max(a, b))] = edge
-
-
-def cluster_documents(
-    docs: list[DocSig], params: Params, tokens: TokenSource | None = None, verdicts: Verdicts | None = None
-) -> list[Group]:
-    """Group documents into clusters of copies, all in memory; groups of one document are not
-    returned. (A scan finds its candidates in the persistent index, dedup.candidates, and groups
-    the stored verdicts: the same rules.)
-
-    `tokens(doc_id)`: the document's normalized words, for the pairs the signatures cannot settle.
-    `verdicts`: pairs verified by earlier runs (used, and told the new ones).
-    """
-    by_hash: dict[str, list[DocSig]] = defaultdict(list)
-    for d in docs:
-        by_hash[d.content_hash].append(d)
-    reps = [g[0] for g in by_hash.values()]
-    sig = {r.doc_id: r for r in reps}
-    edges = verify_pairs(sorted(candidate_pairs(reps, params)), sig.__getitem__, params, tokens, verdicts)
-    return group_edges(
-        {r.doc_id: r.n_shingles for r in reps},
-        {g[0].doc_id: [d.doc_id for d in g[1:]] for g in by_hash.values()},
-        edges,
-        params,
-        lambda a, b: _overlap(sig[a], sig[b]),
-    )
-
-
-def verify_pairs(
-    pairs: Iterable[tuple[int, int]],
-    sig: Callable[[int], DocSig],
-    params: Params,
-    tokens: TokenSource | None = None,
-    verdicts: Verdicts | None = None,
-) -> list[Edge]:
-    """The verified edges among candidate pairs; a pair `verdicts` knows is not verified again."""
-    edges = []
-    for a, b in pairs:
-        e = verdicts.verdict(a, b) if verdicts is not None else UNKNOWN
-        if e is UNKNOWN:
-            e = verify(sig(a), sig(b), params, tokens)
-            if verdicts is not None:
-                verdicts.learn(a, b, e)
-        if e is not None:
-            edges.append(e)
-    return edges
 
 
 def group_edges(

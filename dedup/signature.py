@@ -11,13 +11,13 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash
+from datasketch import MinHash
 
 DTYPE = {"affine32": np.uint32, "affine64": np.uint64, "legacy": np.uint64}
 
 # One shingle in this many (those whose CRC-32 is a multiple of it) is kept as a sample: a text
 # inside another has all its samples in the other's, whatever else either holds, so counting shared
-# samples finds short texts inside long ones (cluster.sampled_pairs) from the two texts alone. On the
+# samples finds short texts inside long ones (dedup.candidates) from the two texts alone. On the
 # dev corpus one in 4 found every copy the LSH Ensemble found beyond the banded index (61 of 61
 # verified pairs; one in 8: 60) at ~56 samples per document.
 SAMPLE_MOD = 4
@@ -71,11 +71,6 @@ def to_bytes(values: np.ndarray) -> bytes:
 
 def from_bytes(blob: bytes, scheme: str) -> np.ndarray:
     return np.frombuffer(blob, dtype=DTYPE[scheme])
-
-
-def lean(values: np.ndarray, seed: int, scheme: str) -> LeanMinHash:
-    """A LeanMinHash for datasketch's LSH index."""
-    return LeanMinHash(seed=seed, hashvalues=values, scheme=scheme)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

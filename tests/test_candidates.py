@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from dedup import candidates
-from dedup.candidates import SegmentFiles, TextSizes, batch_pairs, lookup, text_rows
-from dedup.cluster import BUCKET_ALL_PAIRS, banded_pairs, candidate_pairs, sample_query_max
+from dedup.candidates import SegmentFiles, TextSizes, banded_pairs, batch_pairs, candidate_pairs, lookup, text_rows
+from dedup.cluster import BUCKET_ALL_PAIRS
 from dedup.models import Params
 from dedup.pipeline import scan
 from dedup.store import Store
@@ -37,11 +37,7 @@ def index_pairs(folder, batches) -> set[tuple[int, int]]:
     """Feed the batches to an index one by one, as scans do; the pairs found along the way."""
     docs = [d for b in batches for d in b]
     top = max(d.doc_id for d in docs) + 1
-    n_shingles, n_samples = np.zeros(top, np.int64), np.zeros(top, np.int64)
-    for d in docs:
-        n_shingles[d.doc_id], n_samples[d.doc_id] = d.n_shingles, len(d.samples)
-    hashes = {d.doc_id: d.content_hash for d in docs}
-    sizes = TextSizes(n_shingles, n_samples, lambda ids: {i: hashes[i] for i in ids}, sample_query_max(P))
+    sizes = TextSizes.of(docs, P)
     folder.mkdir(parents=True, exist_ok=True)
     files = SegmentFiles(folder / "x.db")
     live = np.zeros(top, np.int64)

@@ -7,7 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import DocSig, UnionFind, cluster_documents, contexts, number_conflicts, substitutions
+from dedup.candidates import cluster_documents
+from dedup.cluster import DocSig, UnionFind, contexts, number_conflicts, substitutions
 from dedup.discover import read_source
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, SourceFile
@@ -153,7 +154,8 @@ NOTICE_TEMPLATE = (
 
 
 def test_a_template_family_is_not_paired_all_with_all():
-    from dedup.cluster import BUCKET_ALL_PAIRS, banded_pairs
+    from dedup.candidates import banded_pairs
+    from dedup.cluster import BUCKET_ALL_PAIRS
 
     # 300 notices that differ only in their serial number: most bands hold all 300 in one bucket.
     family = [
@@ -181,10 +183,12 @@ def test_verdicts_are_reused_and_give_the_same_clusters():
 
 def banded_pairs_by_datasketch(reps, params):
     """The reference: the same buckets filled in datasketch's MinHashLSH."""
-    from datasketch import MinHashLSH
+    from datasketch import LeanMinHash, MinHashLSH
 
     from dedup.cluster import add_bucket_pairs
-    from dedup.signature import lean
+
+    def lean(values, seed, scheme):
+        return LeanMinHash(seed=seed, hashvalues=values, scheme=scheme)
 
     lsh = MinHashLSH(num_perm=params.num_perm, params=(params.lsh_bands, params.lsh_rows))
     with lsh.insertion_session() as session:
@@ -203,7 +207,7 @@ def banded_pairs_by_datasketch(reps, params):
 
 
 def test_banded_pairs_are_those_of_datasketchs_index():
-    from dedup.cluster import banded_pairs
+    from dedup.candidates import banded_pairs
 
     texts = [story(TREES), story(TREES)[:500], story(BUS), story(FLOOD), story(BUS) + story(FLOOD) + story(TREES)]
     docs = [sig(i, t) for i, t in enumerate(texts, 1)]
