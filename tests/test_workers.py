@@ -214,7 +214,8 @@ SCRIPT = textwrap.dedent(
         raise Terminated
 
     def slow(x):
-        print(os.getpid(), flush=True)  # the worker's pid, for the test
+        # the worker's pid, for the test, in one write so two workers' lines cannot interleave
+        os.write(1, f"{os.getpid()}\\n".encode())
         time.sleep(float(sys.argv[1]))
         return x
 
