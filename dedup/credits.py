@@ -80,6 +80,10 @@ class Formats:
 
     formats: tuple[Format, ...]
     vague: frozenset[str]
+    # Every format's `requires` words in one alternation, when every format has some: a line
+    # with none of them has no credit, found with one search instead of one per format (most
+    # lines of a story; the credit scan was a fifth of the time to read a file).
+    gate: re.Pattern | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,10 @@ def load_formats(path: Path | None = None) -> Formats:
         gate = re.compile("|".join(map(re.escape, requires))) if requires else None
         formats.append(Format(kind, value, regex, opens, gate, e.get("note", "")))
     vague = frozenset(unicodedata.normalize("NFKC", v) for v in data.get("names", {}).get("vague", []))
-    return Formats(tuple(formats), vague)
+    gate = None
+    if all(f.gate is not None for f in formats):
+        gate = re.compile("|".join(f.gate.pattern for f in formats))
+    return Formats(tuple(formats), vague, gate)
 
 
 @lru_cache(maxsize=1)
@@ -223,6 +230,8 @@ def _prepare(line: str) -> str:
 
 def _scan(prepared: str, formats: Formats) -> list[_Match]:
     """The credits of one prepared line, in order; earlier formats claim their text first."""
+    if formats.gate is not None and formats.gate.search(prepared) is None:
+        return []
     taken: list[tuple[int, int]] = []  # claimed spans, sorted and disjoint
     found: list[_Match] = []
     for f in formats.formats:

@@ -49,7 +49,6 @@ _NEVER_BOUNDARY = bytes(range(0x30, 0x100))
 
 _DECLARED = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_HIGH = re.compile(r"[^\x00-\x7f]")
 # UTF-8 bytes of CJK text read as latin-1/cp1252: lead bytes e4-e9 show as these letters,
 # followed by continuation bytes 80-bf.
 _MOJIBAKE = re.compile(
@@ -111,14 +110,15 @@ def declared_charset(data: bytes) -> str | None:
 
 def is_plausible_chinese(text: str) -> bool:
     """True when the non-ASCII characters look like real text, not mojibake or binary."""
-    high = len(_HIGH.findall(text))
+    # Counted without building lists of matches (findall was a tenth of the time to read a file).
+    high = len(text) - len(text.encode("ascii", "ignore"))
     if high < 20:
         return "\x00" not in text
     if text.count("\ufffd") > 3 or "\x00" in text:
         return False
     if len(_MOJIBAKE.findall(text)) > 5:
         return False
-    cjk = len(_CJK.findall(text))  # every CJK character is a high one
+    cjk = len(text) - len(_CJK.sub("", text))  # every CJK character is a high one
     # CJK text also carries full-width punctuation and the odd symbol; a wrong codec gives a
     # scatter of Latin-1 letters, rare Hangul or private-use characters instead.
     return cjk / high >= 0.5

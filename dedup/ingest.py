@@ -22,7 +22,7 @@ from dedup.errors import MassRemovalError
 from dedup.extract import extract_documents
 from dedup.models import Document, Params, RunSummary, ScanOptions, Skipped, SourceFile
 from dedup.normalize import learnable_lines, load_patterns, normalize_text
-from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, windows
+from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, window_spans
 from dedup.signature import make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem
 from dedup.workers import TaskFailure, run_tasks
@@ -85,10 +85,10 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
         doc.signature = b""
     else:
         doc.status = "ok"
-        parts = windows(ordered, params.window_size, params.window_step)
-        signed = make_signatures(sh, parts, params.num_perm, params.seed, params.scheme)
+        spans = window_spans(len(ordered), params.window_size, params.window_step)
+        signed = make_signatures(ordered, spans, params.num_perm, params.seed, params.scheme)
         doc.signature = to_bytes(signed.whole)
-        doc.windows = [(len(w), to_bytes(s)) for w, s in zip(parts, signed.parts, strict=True)]
+        doc.windows = [(len(set(ordered[a:b])), to_bytes(s)) for (a, b), s in zip(spans, signed.parts, strict=True)]
         doc.samples = to_bytes(signed.samples)
     return doc
 

@@ -1,7 +1,10 @@
+import zlib
+
 import numpy as np
+import pytest
 
 from dedup.shingle import content_hash, numbers, shingles, tokenize
-from dedup.signature import containment, from_bytes, jaccard, make_signature, to_bytes
+from dedup.signature import SAMPLE_MOD, containment, from_bytes, jaccard, make_signature, to_bytes
 
 A = (
     "国务院总理李强27日在京会见世界知识产权组织总干事邓鸿森。李强表示，希望以此为契机，推动双方合作再上新台阶。"
@@ -43,3 +46,43 @@ def test_fast_tokenizer_gives_jiebas_tokens():
     for path in SAMPLE.rglob("*.html"):
         text = path.read_bytes().decode("utf-8", errors="ignore")
         assert tokenize(text) == tokenize_jieba(text), path
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
+def test_signatures_equal_datasketchs_for_the_text_and_its_windows(scheme):
+    """make_signatures permutes each distinct shingle once for the text and all its windows; the values
+    must be those datasketch's MinHash gives each shingle set (repeats, overlaps, the last window)."""
+    from datasketch import MinHash
+
+    from dedup.shingle import shingle_list, window_spans
+    from dedup.signature import _template, make_signatures
+
+    ordered = shingle_list(tokenize(A * 3 + A[:40]), 3)  # repeats: the same shingles thrice
+    spans = window_spans(len(ordered), 40, 15)
+    assert len(spans) > 3 and spans[-1][1] == len(ordered)
+    hashes = {s: zlib.crc32(s.encode("utf-8")) for s in ordered}
+
+    def reference(items) -> np.ndarray:
+        t = _template(128, 1, scheme)
+        m = MinHash(num_perm=128, seed=1, scheme=scheme, permutations=t.permutations, hashfunc=hashes.__getitem__)
+        m.update_batch(items)
+        return m.hashvalues
+
+    signed = make_signatures(ordered, spans, 128, 1, scheme)
+    assert np.array_equal(signed.whole, reference(set(ordered)))
+    assert len(signed.parts) == len(spans)
+    for (a, b), part in zip(spans, signed.parts, strict=True):
+        assert np.array_equal(part, reference(set(ordered[a:b]))), (a, b)
+    values = np.array(sorted(set(hashes.values())), dtype=np.uint32)
+    assert np.array_equal(signed.samples, values[values % SAMPLE_MOD == 0])
+
+
+def test_anchors_are_the_numbers_and_names_in_context():
+    from dedup.shingle import anchors, is_name
+
+    toks = tokenize("李强在北京会见邓鸿森，双方签署3项协议。")
+    found = anchors(toks)
+    picked = [t for t in toks[1:-1] if t.isdigit() or is_name(t)]
+    assert "3" in picked and "北京" in picked
+    assert len(found) == len(picked)
+    assert all(isinstance(c, int) and isinstance(w, int) for c, w in found)
