@@ -410,10 +410,11 @@ def group_edges(
     """
     compilations = find_compilations(edges, sizes, params, {r: 1 + len(c) for r, c in copies.items()}, overlap)
 
+    # Only representatives with an edge or an exact copy can be in a cluster: a crawl's many
+    # singletons get no union-find entry and no Group (at a million pages those were ~0.5 GB).
+    involved = {x for e in edges for x in (e.a, e.b)} | copies.keys()
     # Copies of one compilation page are compilations too: they join nothing.
     uf = UnionFind()
-    for r in sizes:
-        uf.find(r)
     for e in edges:
         if e.a not in compilations and e.b not in compilations:
             uf.union(e.a, e.b)
@@ -424,7 +425,7 @@ def group_edges(
 
     groups: dict[int, Group] = defaultdict(Group)
     for r in sizes:
-        if r not in compilations:
+        if r in involved and r not in compilations:
             groups[uf.find(r)].members[r] = ROLE_COPY
     # A compilation is a member of every story it carries (and of those its copies carry).
     carried: dict[int, set[int]] = defaultdict(set)

@@ -131,7 +131,9 @@ def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
     doc_id, doc = task
     try:
         learned = worker_state["learned"].get(doc.site, frozenset())
-        return doc_id, prepare_document(doc, worker_state["params"], worker_state["patterns"], learned)
+        doc = prepare_document(doc, worker_state["params"], worker_state["patterns"], learned)
+        doc.text = ""  # stored already: not sent back to the process that saves the signatures
+        return doc_id, doc
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
         log.exception("%s: failed to prepare", doc.path)
         return doc_id, Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")

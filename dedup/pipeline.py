@@ -228,6 +228,9 @@ def _fill_counts(store, summary: RunSummary) -> None:
 # (each loads the tokenizer's dictionaries, ~1 s): fewer are verified in this process.
 VERIFY_CHUNK = 200
 VERIFY_IN_WORKERS = 2_000
+# Clusters attributed per read of their documents' metadata (titles, URLs, credits: ~1 KB a
+# document), so that a first scan's attribution holds a slice of the crawl, not all of it.
+ATTRIBUTE_SLICE = 20_000
 
 
 def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, tuple[str, str]]]) -> list:
@@ -387,7 +390,33 @@ def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, s
             keep.add(cid)
         else:
             touched.append(g)
-    docinfo = {
+    names = platform_names(known_sources)
+    rows = []
+    # The documents' metadata is read for a slice of clusters at a time: a first scan of a million
+    # pages would otherwise hold every page's title, URL and credits at once (~1 KB each).
+    for k in range(0, len(touched), ATTRIBUTE_SLICE):
+        part = touched[k : k + ATTRIBUTE_SLICE]
+        docinfo = _doc_infos(store, sorted({d for g in part for d in g.members}))
+        for g in part:
+            # Share of one member's text inside another, from the verified pairs.
+            overlaps = {}
+            for e in g.edges:
+                overlaps[(e.a, e.b)] = e.containment
+                if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
+                    overlaps[(e.b, e.a)] = e.containment
+            rows.append(_cluster_row(g, pick_original(g.members, docinfo, profiles, overlaps, names), docinfo))
+    summary.clusters_attributed = len(rows)
+    changes = store.save_clusters(rows, summary.run_id, stamp, keep)
+    summary.clusters_new = changes.new
+    summary.clusters_grown = changes.grown
+    summary.clusters_merged = changes.merged
+    summary.clusters_split = changes.split
+    summary.originals_changed = changes.originals_changed
+
+
+def _doc_infos(store, ids: list[int]) -> dict[int, DocInfo]:
+    """What attribution reads of some documents."""
+    return {
         d["id"]: DocInfo(
             d["id"],
             d["path"],
@@ -402,25 +431,8 @@ def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, s
             d["original_title"] or "",
             d["fetched_at"],
         )
-        for d in store.doc_infos(sorted({d for g in touched for d in g.members}))
+        for d in store.doc_infos(ids)
     }
-    names = platform_names(known_sources)
-    rows = []
-    for g in touched:
-        # Share of one member's text inside another, from the verified pairs.
-        overlaps = {}
-        for e in g.edges:
-            overlaps[(e.a, e.b)] = e.containment
-            if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
-                overlaps[(e.b, e.a)] = e.containment
-        rows.append(_cluster_row(g, pick_original(g.members, docinfo, profiles, overlaps, names), docinfo))
-    summary.clusters_attributed = len(rows)
-    changes = store.save_clusters(rows, summary.run_id, stamp, keep)
-    summary.clusters_new = changes.new
-    summary.clusters_grown = changes.grown
-    summary.clusters_merged = changes.merged
-    summary.clusters_split = changes.split
-    summary.originals_changed = changes.originals_changed
 
 
 def _cluster_row(g: Group, att, docinfo: dict[int, DocInfo]) -> dict:
