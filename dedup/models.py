@@ -181,6 +181,7 @@ class RunSummary:
     pairs_verified: int = 0  # candidate pairs verified in this run
     pairs_known: int = 0  # candidate pairs found again whose verdict an earlier run had stored
     clusters_attributed: int = 0  # clusters whose original was picked (again) in this run; the rest kept theirs
+    documents_regrouped: int = 0  # documents whose clusters were worked out again in this run; the rest kept theirs
     notes: list[str] = field(default_factory=list)  # what this run did that a user should know of
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # read, sign, cluster, attribute

@@ -21,8 +21,17 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
-from dedup.attribute import DocInfo, SiteTally, load_sources, pick_original, platform_names, profile_tallies
+from dedup.attribute import (
+    DocInfo,
+    SiteProfile,
+    SiteTally,
+    load_sources,
+    pick_original,
+    platform_names,
+    profile_tallies,
+)
 from dedup.candidates import Verifier, match_new_texts, overlap_of, verify_here
 from dedup.cluster import DocSig, Edge, Group, group_edges, verify
 from dedup.dbfile import ScanLock, identify
@@ -330,14 +339,24 @@ def _cluster_and_attribute(
     if progress:
         progress("cluster", 0, 1)
     t0 = time.perf_counter()
-    groups = _cluster(store, params, summary, boilerplate, jobs, file_timeout)
+    sites = _profile_sites(store, known_sources)
+    profiling = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    redo_all = store.stamp("clusters_stamp") != stamp
+    groups, scope = _cluster(store, params, summary, boilerplate, jobs, file_timeout, sites.moved, redo_all)
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    _attribute(store, groups, summary, known_sources, stamp)
-    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0, 2)
+    _attribute(store, groups, scope, sites, summary, known_sources, stamp, redo_all)
+    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0 + profiling, 2)
     _fill_counts(store, summary)
     if progress:
         progress("cluster", 1, 1)
+
+
+# Incremental clustering regroups only the documents connected to what changed (regroup_scope);
+# past this share of the crawl it groups everything again, as a first scan does: following the
+# connections a few documents at a time costs more than reading every pair once.
+REGROUP_MAX_SHARE = 0.3
 
 
 def _cluster(
@@ -347,26 +366,43 @@ def _cluster(
     boilerplate: Path | None,
     jobs: int = 1,
     file_timeout: float | None = None,
-) -> list[Group]:
+    moved: set[int] = frozenset(),
+    redo_all: bool = True,
+) -> tuple[list[Group], set[int] | None]:
     """Texts not indexed yet matched against the index and their pairs verified; then the
-    clusters, from every stored verified pair."""
+    clusters of the documents connected to what changed (new, changed or gone documents, pages of
+    sites whose names or role changed: `moved`), from their stored verified pairs, with that
+    set of documents; or, when settings changed or most of the crawl is new, every cluster, and
+    None."""
     verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout)
     match = match_new_texts(store, params, verifier, summary.run_id)
     if match.rebuilt:
         summary.notes.append(match.rebuilt)
     summary.pairs_verified = match.pairs_verified
     summary.pairs_known = match.pairs_known
-    sizes, copies = store.representatives()
-    edges = [Edge(*row) for row in store.copy_edges()]
+    scope = None
+    total = store.clustered_count()
+    if not redo_all:
+        seeds = store.regroup_seeds() | moved
+        if len(seeds) <= REGROUP_MAX_SHARE * total:
+            scope = store.regroup_scope(seeds)
+    summary.documents_regrouped = total if scope is None else len(scope)
+    sizes, copies = store.representatives(scope)
+    edges = [Edge(*row) for row in store.copy_edges(scope)]
     edges = [e for e in edges if e.a in sizes and e.b in sizes]
     edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
-    return group_edges(sizes, copies, edges, params, overlap_of(store, params))
+    return group_edges(sizes, copies, edges, params, overlap_of(store, params)), scope
 
 
-def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, stamp: str) -> None:
-    """Sites profiled, and the original of every cluster that changed picked again: a cluster
-    whose members and roles are those of a stored one, none of them changed since, on sites
-    whose names and role did not change, under the same settings, keeps its stored attribution."""
+class SiteChanges(NamedTuple):
+    """Every site's names and role as profiled now, and the documents on sites where they changed."""
+
+    profiles: dict[str, SiteProfile]
+    moved: set[int]
+
+
+def _profile_sites(store, known_sources) -> SiteChanges:
+    """Sites profiled from their stored pages (and saved)."""
     tallies: dict[str, SiteTally] = defaultdict(SiteTally)
     for site, credits, boilerplate, site_names in store.site_pages():
         tallies[site].add(credits, boilerplate, site_names)
@@ -379,10 +415,30 @@ def _attribute(store, groups: list[Group], summary: RunSummary, known_sources, s
     was = {site: (frozenset(names), role) for site, (names, role) in before.items()}
     moved = store.documents_on({s for s, p in profiles.items() if was.get(s) != (frozenset(p.names), p.role)})
     store.save_sites(profiles.values())
-    stored = {members: cid for cid, members in store.active_memberships().items()}
-    redo_all = store.stamp("clusters_stamp") != stamp
-    changed = store.unattributed() | moved
+    return SiteChanges(profiles, moved)
+
+
+def _attribute(
+    store,
+    groups: list[Group],
+    scope: set[int] | None,
+    sites: SiteChanges,
+    summary: RunSummary,
+    known_sources,
+    stamp: str,
+    redo_all: bool,
+) -> None:
+    """The original of every cluster that changed picked again: a cluster whose members and roles
+    are those of a stored one, none of them changed since, on sites whose names and role did not
+    change, under the same settings, keeps its stored attribution; so does every stored cluster
+    with no document in `scope` (when clustering regrouped only those)."""
+    profiles = sites.profiles
+    current = store.active_memberships()
     keep: set[int] = set()
+    if scope is not None:
+        keep = {cid for cid, members in current.items() if not any(d in scope for d, _ in members)}
+    stored = {members: cid for cid, members in current.items()}
+    changed = store.unattributed() | sites.moved
     touched: list[Group] = []
     for g in groups:
         cid = stored.get(frozenset((d, r == ROLE_COMPILATION) for d, r in g.members.items()))

@@ -52,15 +52,23 @@ class IndexMixin:
 
     # ------------------------------------------------------------------ the candidate index
 
-    def representatives(self) -> tuple[dict[int, int], dict[int, list[int]]]:
-        """Of the documents that may join clusters: the first of each distinct content -> its
-        shingles, and -> the other documents with that content (exact copies)."""
+    def representatives(self, scope: set[int] | None = None) -> tuple[dict[int, int], dict[int, list[int]]]:
+        """Of the documents that may join clusters (those in `scope`, which must hold every
+        document of each content it holds; all when None): the first of each distinct content ->
+        its shingles, and -> the other documents with that content (exact copies)."""
         sizes: dict[int, int] = {}
         copies: dict[int, list[int]] = {}
         first: dict[str, int] = {}
-        for doc_id, h, n in self.db.execute(
-            "SELECT id, content_hash, n_shingles FROM documents WHERE status = 'ok' ORDER BY id"
-        ):
+        if scope is None:
+            rows = self.db.execute("SELECT id, content_hash, n_shingles FROM documents WHERE status = 'ok' ORDER BY id")
+        else:
+            rows = []
+            for part, marks in in_chunks(sorted(scope)):
+                rows += self.db.execute(
+                    f"SELECT id, content_hash, n_shingles FROM documents WHERE status = 'ok' AND id IN ({marks})", part
+                ).fetchall()
+            rows.sort()
+        for doc_id, h, n in rows:
             rep = first.setdefault(h, doc_id)
             if rep == doc_id:
                 sizes[doc_id] = n
@@ -125,9 +133,55 @@ class IndexMixin:
                 out[(lo, hi)] = (a, b, j, c, kind) if kind else None
         return out
 
-    def copy_edges(self) -> Iterator[tuple]:
-        """(a, b, jaccard, containment, kind) of every stored pair verified to be copies."""
-        yield from self.db.execute("SELECT a, b, jaccard, containment, kind FROM verdicts WHERE kind IS NOT NULL")
+    def copy_edges(self, scope: set[int] | None = None) -> Iterator[tuple]:
+        """(a, b, jaccard, containment, kind) of every stored pair verified to be copies (of
+        those with a document in `scope`, when given)."""
+        cols = "SELECT a, b, jaccard, containment, kind FROM verdicts WHERE kind IS NOT NULL"
+        if scope is None:
+            yield from self.db.execute(cols)
+            return
+        for part, marks in in_chunks(sorted(scope)):  # a closed scope (regroup_scope) holds both ends
+            yield from self.db.execute(f"{cols} AND lo IN ({marks})", part)
+
+    def regroup_scope(self, seeds: set[int]) -> set[int]:
+        """The documents clustering must group again when `seeds` changed: the seeds, closed under
+        verified copy pairs, same content and membership of a current cluster. Every other
+        current cluster has no document in it and stays as it is (incremental clustering)."""
+        scope: set[int] = set()
+        frontier = set(seeds)
+        while frontier:
+            scope |= frontier
+            found: set[int] = set()
+            for part, marks in in_chunks(sorted(frontier)):
+                for sql in (
+                    f"SELECT hi FROM verdicts WHERE kind IS NOT NULL AND lo IN ({marks})",
+                    f"SELECT lo FROM verdicts WHERE kind IS NOT NULL AND hi IN ({marks})",
+                    "SELECT o.id FROM documents d JOIN documents o ON o.content_hash = d.content_hash "
+                    f"WHERE d.id IN ({marks}) AND o.status = 'ok'",
+                    "SELECT o.document_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id AND c.active = 1 "
+                    f"JOIN memberships o ON o.cluster_id = m.cluster_id WHERE m.document_id IN ({marks})",
+                ):
+                    found.update(r[0] for r in self.db.execute(sql, part))
+            frontier = found - scope
+        return scope
+
+    def regroup_seeds(self) -> set[int]:
+        """Documents whose place in the clusters may have changed since the last clustering: new or
+        changed ones (not attributed with their current content), and members of current clusters
+        that are gone or no longer compared (regroup_scope adds the rest of their clusters)."""
+        seeds = {r[0] for r in self.db.execute("SELECT id FROM documents WHERE status = 'ok' AND attributed IS NULL")}
+        seeds.update(
+            r[0]
+            for r in self.db.execute(
+                "SELECT m.document_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id AND c.active = 1 "
+                "JOIN documents d ON d.id = m.document_id WHERE d.status != 'ok' OR d.attributed IS NULL"
+            )
+        )
+        return seeds
+
+    def clustered_count(self) -> int:
+        """Documents that may join clusters."""
+        return self.db.execute("SELECT count(*) FROM documents WHERE status = 'ok'").fetchone()[0]
 
     def index_batch(self, seg_id: int, rows: int, doc_ids: list[int], verdicts: dict, run_id: int) -> None:
         """A segment written for these documents, and the pairs verified for them: one write."""
