@@ -116,25 +116,66 @@ class FilesMixin:
     def save_files(self, batch: list[FileOutcome], run_id: int, sig_fp: str) -> None:
         """Replace what each file of a batch holds, all in one transaction (a crash keeps all or none).
 
-        Plain SQL with executemany: per-row sqlite-utils calls were most of the scan's time here."""
-        with self.write():
-            for f in batch:
-                self._save_file(f, run_id, sig_fp)
-
-    def _save_file(self, f: FileOutcome, run_id: int, sig_fp: str) -> None:
+        Plain SQL, one executemany per table for the whole batch: per-row sqlite-utils calls, then
+        per-file statements, were most of this process's time while workers read."""
         c = self.conn
-        path, docs, skipped = f.path, f.documents, f.skipped
-        self._set("documents_changed", "1")
-        c.execute(
-            "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id, name_bytes) "
-            "VALUES (?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (path) DO UPDATE SET kind=excluded.kind, size=excluded.size, mtime=excluded.mtime, "
-            "sha1=excluded.sha1, status=excluded.status, reason=excluded.reason, run_id=excluded.run_id, "
-            "name_bytes=excluded.name_bytes",
-            (path, f.kind, f.size, f.mtime, f.sha1, f.status, f.reason, run_id, f.name_bytes),
-        )
-        keep = {d.path for d in docs}
-        old = c.execute("SELECT id, path, site, text, status FROM documents WHERE file_path = ?", (path,)).fetchall()
+        with self.write():
+            self._set("documents_changed", "1")
+            c.executemany(
+                "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id, name_bytes) "
+                "VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (path) DO UPDATE SET kind=excluded.kind, size=excluded.size, mtime=excluded.mtime, "
+                "sha1=excluded.sha1, status=excluded.status, reason=excluded.reason, run_id=excluded.run_id, "
+                "name_bytes=excluded.name_bytes",
+                [(f.path, f.kind, f.size, f.mtime, f.sha1, f.status, f.reason, run_id, f.name_bytes) for f in batch],
+            )
+            old: dict[str, list[tuple]] = {}
+            for part, marks in in_chunks([f.path for f in batch]):
+                for row in c.execute(
+                    f"SELECT file_path, id, path, site, text, status FROM documents WHERE file_path IN ({marks})", part
+                ):
+                    old.setdefault(row[0], []).append(row[1:])
+            for f in batch:
+                if f.path in old:
+                    self._drop_old_documents(old[f.path], {d.path for d in f.documents})
+            self._count_lines_of(
+                (d.site, line, +1) for f in batch for d in f.documents for line in self._lines(d.text, d.lines)
+            )
+            c.executemany("DELETE FROM skipped WHERE file_path = ?", [(f.path,) for f in batch])
+            cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
+                    "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
+            rows = [
+                (
+                    *(getattr(d, k) for k in DOC_COLUMNS),
+                    json.dumps(d.credits, ensure_ascii=False),
+                    json.dumps(d.site_names, ensure_ascii=False),
+                    json.dumps(d.numbers),
+                    json.dumps(d.anchors),
+                    json.dumps(d.boilerplate, ensure_ascii=False),
+                    d.signature or None,
+                    sig_fp,
+                    run_id,
+                    run_id,
+                )
+                for f in batch
+                for d in f.documents
+            ]
+            # Upsert on the path: a document that was there keeps its id (and its place in clusters).
+            updates = ", ".join(f"{k}=excluded.{k}" for k in cols if k not in ("path", "first_run"))
+            c.executemany(
+                f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"ON CONFLICT (path) DO UPDATE SET {updates}",
+                rows,
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
+                [(s.path, f.path, s.reason, run_id) for f in batch for s in f.skipped],
+            )
+
+    def _drop_old_documents(self, old: list[tuple], keep: set[str]) -> None:
+        """A changed file's stored documents (id, path, site, text, status) out of the counts and
+        the clustering; those it no longer holds (not in `keep`) deleted."""
+        c = self.conn
         self._forget_verdicts([r[0] for r in old])
         for doc_id, p, site, text, st in old:
             if st != "gone":
@@ -146,45 +187,21 @@ class FilesMixin:
                 c.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", (doc_id,))
                 c.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", (doc_id,))
                 c.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-        for d in docs:
-            self._count_lines(d.site, d.text, +1, d.lines or None)
-        c.execute("DELETE FROM skipped WHERE file_path = ?", (path,))
-        cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
-                "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
-        rows = [
-            (
-                *(getattr(d, k) for k in DOC_COLUMNS),
-                json.dumps(d.credits, ensure_ascii=False),
-                json.dumps(d.site_names, ensure_ascii=False),
-                json.dumps(d.numbers),
-                json.dumps(d.anchors),
-                json.dumps(d.boilerplate, ensure_ascii=False),
-                d.signature or None,
-                sig_fp,
-                run_id,
-                run_id,
-            )
-            for d in docs
-        ]
-        # Upsert on the path: a document that was there keeps its id (and its place in clusters).
-        updates = ", ".join(f"{k}=excluded.{k}" for k in cols if k not in ("path", "first_run"))
-        c.executemany(
-            f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT (path) DO UPDATE SET {updates}",
-            rows,
-        )
-        c.executemany(
-            "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
-            [(s.path, path, s.reason, run_id) for s in skipped],
-        )
+
+    @staticmethod
+    def _lines(text: str | None, lines: set[str] | None) -> set[str]:
+        return lines if lines is not None else learnable_lines(text or "")
 
     def _count_lines(self, site: str, text: str, delta: int, lines: set[str] | None = None) -> None:
         """Add `delta` to the page counts of the short lines of a text (`lines` when known)."""
-        rows = [(site or "", line, delta) for line in (lines if lines is not None else learnable_lines(text or ""))]
+        self._count_lines_of((site, line, delta) for line in self._lines(text, lines))
+
+    def _count_lines_of(self, rows: Iterable[tuple[str, str, int]]) -> None:
+        """(site, line, delta) added to the page counts of lines."""
         self.conn.executemany(
             "INSERT INTO site_lines (site, line, n_docs) VALUES (?, ?, ?) "
             "ON CONFLICT (site, line) DO UPDATE SET n_docs = n_docs + excluded.n_docs",
-            rows,
+            ((site or "", line, delta) for site, line, delta in rows),
         )
 
     def sites_of_file(self, path: str) -> set[str]:
