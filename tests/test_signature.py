@@ -86,3 +86,11 @@ def test_anchors_are_the_numbers_and_names_in_context():
     assert "3" in picked and "北京" in picked
     assert len(found) == len(picked)
     assert all(isinstance(c, int) and isinstance(w, int) for c, w in found)
+
+
+def test_word_tags_read_from_the_dictionary_file_equal_jieba_possegs():
+    import jieba.posseg
+
+    from dedup.shingle import _word_tags
+
+    assert _word_tags() == jieba.posseg.dt.word_tag_tab
