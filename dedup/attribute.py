@@ -458,10 +458,12 @@ def time_evidence(case: Case) -> list[Evidence]:
     out = []
     for d in case.candidates:
         if d.published_at:
-            how = "time" if d.time_confidence >= 0.7 else "date only"
-            when = d.published_at[:16].replace("T", " ") if how == "time" else d.published_at[:10]
+            if d.time_confidence >= 0.7:
+                detail = f"the earliest publish time of the cluster, {d.published_at[:16].replace('T', ' ')}"
+            else:
+                detail = f"the earliest publish date of the cluster, {d.published_at[:10]} (the page gives no time)"
             if _time_key(d)[:16] == first_key:
-                out.append(Evidence(d.doc_id, "earliest", W_EARLIEST, f"earliest credible time {when} ({how})"))
+                out.append(Evidence(d.doc_id, "earliest", W_EARLIEST, detail))
         elif d.fetched_at and _time_key(d)[:16] == first_key:
             when = d.fetched_at[:16].replace("T", " ")
             out.append(
@@ -562,8 +564,11 @@ def external_verdict(case: Case, evidence: list[Evidence]) -> tuple[str | None, 
         ]
         return None, 0.5, reasons
     name, count = case.external.most_common(1)[0]
-    who = "1 member credits" if count == 1 else f"{count} members credit"
-    reasons = [f"{who} {name}, which is not in the crawl", "no publisher among the members: the original is external"]
+    who = "1 copy credits" if count == 1 else f"{count} copies credit"
+    # The credited source may be a site of the crawl that holds no copy of this story.
+    crawled = sorted(credit_targets(name, set(case.profiles), case.profiles))
+    where = f"a site of the crawl ({', '.join(crawled[:3])}) that holds no copy" if crawled else "not in the crawl"
+    reasons = [f"{who} {name}, which is {where}", "no publisher among the members: the original is external"]
     # Its address, when the copies link to it (canonical/og:url on a site outside the crawl).
     links = Counter(
         d.canonical_url

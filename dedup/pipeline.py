@@ -71,7 +71,10 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 3  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
-CLUSTER_VERSION = 3  # cluster, align, attribute
+CLUSTER_VERSION = 3  # candidates, verification, align (what a verified pair is)
+# attribution and its wording (dedup/attribute.py): only clusters are worked out again, no pair is
+# verified again. 2: reasons reworded for people (issue 10).
+ATTRIBUTE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class Stamps:
 
     extract: str  # reading and extraction: code version and the credit formats
     sign: str  # normalize/shingle/sign: code version, signature params, boilerplate file, learning
-    cluster: str  # clustering and attribution: code version, all params, the sources files
+    cluster: str  # candidates and verification: code version, all params, the sources files
+    attribute: str  # attribution: its code version and the cluster stamp
 
     @classmethod
     def compute(cls, params: Params, boilerplate: Path | None, known_sources) -> Stamps:
@@ -91,7 +95,8 @@ class Stamps:
         sign = _digest(SIGN_VERSION, SAMPLE_MOD, extract, params.signature_fingerprint, patterns_file,
                        LEARN_MIN_DOCS, LEARN_MIN_SHARE)  # fmt: skip
         sources = repr([(s.name, s.aliases, s.domains, s.role) for s in known_sources])
-        return cls(extract, sign, _digest(CLUSTER_VERSION, sign, params.fingerprint, sources))
+        cluster = _digest(CLUSTER_VERSION, sign, params.fingerprint, sources)
+        return cls(extract, sign, cluster, _digest(ATTRIBUTE_VERSION, cluster))
 
 
 def _digest(*parts) -> str:
@@ -139,10 +144,10 @@ def scan(
             summary = RunSummary(run_id=run_id, root=str(root))
             try:
                 _scan_files(store, root, params, summary, progress, jobs, boilerplate, options, stamps)
-                if store.clustering_is_current(stamps.cluster):
+                if store.clustering_is_current(stamps.attribute):
                     _fill_counts(store, summary)  # nothing new since the last clustering
                 else:
-                    _cluster_and_attribute(store, params, summary, progress, known_sources, stamps.cluster,
+                    _cluster_and_attribute(store, params, summary, progress, known_sources, stamps.attribute,
                                            boilerplate, jobs, options.file_timeout)  # fmt: skip
             except BaseException as exc:
                 summary.status = _failed_status(exc)
@@ -192,10 +197,14 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
                 f"signing all {n:,} documents again"
             )
         store.set_stamp("sign_stamp", stamps.sign)
-    old = store.stamp("clusters_stamp")
+    # (Databases from before the attribution stamp kept the cluster stamp as clusters_stamp.)
+    old = store.stamp("verdicts_stamp") or store.stamp("clusters_stamp")
     if old and old != stamps.cluster:
         store.clear_verdicts()  # pairs verified with other settings: verified again
         summary.notes.append("clustering settings or sources changed since the last scan: clustering again")
+    elif store.stamp("clusters_stamp") not in (None, stamps.attribute):
+        summary.notes.append("attribution changed since the last scan: every cluster's original worked out again")
+    store.set_stamp("verdicts_stamp", stamps.cluster)
 
 
 def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,

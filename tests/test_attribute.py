@@ -66,7 +66,7 @@ def test_earliest_time_decides_between_equals():
     ]
     a = attribute(docs)
     assert a.original_id == 2
-    assert any("earliest credible time 2023-07-03 09:00" in r for r in a.reasons)
+    assert any("earliest publish time of the cluster, 2023-07-03 09:00" in r for r in a.reasons)
 
 
 def test_a_date_without_time_does_not_claim_the_whole_day():
@@ -153,7 +153,7 @@ def test_copies_on_unknown_sites_crediting_an_agency_have_an_external_original()
     by_site = {d.site: [d] for d in docs}
     a = pick_original({1: ROLE_COPY, 2: ROLE_COPY}, {d.doc_id: d for d in docs}, profile_sites(by_site, {}, SOURCES))
     assert a.original_id is None and a.external_source == "新华社"
-    assert a.reasons[0] == "1 member credits 新华社, which is not in the crawl"
+    assert a.reasons[0] == "1 copy credits 新华社, which is not in the crawl"
 
 
 def test_copies_that_name_no_source_on_unknown_sites_crown_no_one():

@@ -122,7 +122,8 @@ def test_clusters_and_show(crawl, tmp_path):
     rows = export_rows(db)
     cid = rows["www.qcnews.cn/2023/0312/1000234567.html"]["cluster"]
     r = run("clusters", "--db", db, "--json")
-    listed = [json.loads(line) for line in r.output.splitlines()]
+    listed = json.loads(r.output)  # one array
+    assert [json.loads(line) for line in run("clusters", "--db", db, "--nl").output.splitlines()] == listed
     assert [c["size"] for c in listed] == sorted((c["size"] for c in listed), reverse=True)
     assert any(c["id"] == cid and c["original_site"] == "www.qcnews.cn" for c in listed)
     r = run("show", cid, "--db", db)

@@ -161,7 +161,7 @@ def test_read_only_commands_never_write(crawl, tmp_path):
     db = tmp_path / "d.db"
     assert dedup("scan", crawl, "--db", db, "--jobs", "1").returncode == 0
     before = (digest(db), db.stat().st_mtime_ns)
-    cid = json.loads(dedup("clusters", "--db", db, "--json").stdout.splitlines()[0])["id"]
+    cid = json.loads(dedup("clusters", "--db", db, "--nl").stdout.splitlines()[0])["id"]
     for args in (["clusters"], ["show", cid], ["export"], ["skipped"], ["boilerplate"], ["runs"]):
         r = dedup(*args, "--db", db)
         assert r.returncode == 0, (args, r.stderr)
@@ -192,7 +192,7 @@ def test_an_emptied_crawl_is_refused_unless_allowed(tmp_path):
     line = one_line_error(r)
     assert "3 of the 3 stored files are missing" in line and "--allow-mass-removal" in line
     assert export(db) == rows
-    last = json.loads(dedup("runs", "--db", db, "--json").stdout.splitlines()[0])
+    last = json.loads(dedup("runs", "--db", db, "--nl").stdout.splitlines()[0])
     assert last["status"] == "refused"
     r = dedup("scan", crawl, "--db", db, "--jobs", "1", "--allow-mass-removal")
     assert r.returncode == 0, r.stderr
@@ -262,7 +262,7 @@ def test_the_run_ledger_and_dedup_db(crawl, tmp_path):
     copy.write_bytes(kept)
     (crawl / "www.qcnews.cn/2023/0313/1000234801.html").unlink()
     assert dedup("scan", crawl, "--jobs", "1", env=env).returncode == 0
-    runs = [json.loads(x) for x in dedup("runs", "--json", env=env).stdout.splitlines()]
+    runs = [json.loads(x) for x in dedup("runs", "--nl", env=env).stdout.splitlines()]
     assert [r["status"] for r in runs] == ["done", "done"]
     newest, first = runs
     assert first["files_new"] == 11 and first["clusters_new"] == 3
@@ -332,7 +332,7 @@ def test_a_signal_stops_the_workers_and_the_next_run_finishes(tmp_path, sig, cod
                                         "the next scan finishes it"]  # fmt: skip
     time.sleep(0.5)
     assert not [w for w in workers if alive(w)]
-    runs = [json.loads(x) for x in dedup("runs", "--db", db, "--json").stdout.splitlines()]
+    runs = [json.loads(x) for x in dedup("runs", "--db", db, "--nl").stdout.splitlines()]
     assert runs[0]["status"] == "interrupted"
     r = dedup("scan", crawl, "--db", db, "--jobs", "2")
     assert r.returncode == 0, r.stderr

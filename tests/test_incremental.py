@@ -106,7 +106,7 @@ def test_cluster_history_records_what_each_run_did(crawl, tmp_path):
     trees = rows[TREES]["cluster"]
     shown = json.loads(CliRunner().invoke(cli, ["show", str(trees), "--db", str(db), "--json"]).stdout)
     assert [(h["run_id"], h["event"]) for h in shown["history"]] == [(1, "new"), (2, "grown")]
-    assert shown["history"][1]["detail"] == "+1 documents"
+    assert shown["history"][1]["detail"] == "+1 document"
     conn = sqlite3.connect(db)
     run3 = conn.execute("SELECT cluster_id, event, detail FROM cluster_history WHERE run_id = 3").fetchall()
     assert run3 == [(bus_before, "shrunk", "-2 documents")]
@@ -115,3 +115,20 @@ def test_cluster_history_records_what_each_run_did(crawl, tmp_path):
     assert rows[BUS]["cluster"] == bus_before
     table = CliRunner().invoke(cli, ["show", str(trees), "--db", str(db)])
     assert table.exit_code == 0 and "history" in table.stdout and "grown" in table.stdout
+
+
+def test_new_attribution_code_reattributes_every_cluster_without_verifying_pairs(tmp_path, crawl, monkeypatch):
+    """A change to attribution (its wording, its rules) works every cluster's original out again;
+    the verified pairs stand (no pair is verified again)."""
+    import dedup.pipeline as pl
+
+    db = tmp_path / "d.db"
+    first = scan(crawl, db, Params())
+    assert first.clusters >= 2 and first.pairs_verified > 0
+    monkeypatch.setattr(pl, "ATTRIBUTE_VERSION", pl.ATTRIBUTE_VERSION + 1)
+    again = scan(crawl, db, Params())
+    assert again.pairs_verified == 0
+    assert again.clusters_attributed == again.clusters == first.clusters
+    assert any("attribution changed" in n for n in again.notes), again.notes
+    third = scan(crawl, db, Params())
+    assert third.clusters_attributed == 0 and not third.notes

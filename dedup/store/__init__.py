@@ -1,6 +1,6 @@
 """The only sqlite-utils user: schema migrations, batched atomic writes and the queries.
 
-Tables (browse them with `sqlite3` or Datasette), and the module that writes them:
+Tables (browse them with `sqlite3` or `dedup datasette`), and the module that writes them:
   runs                one row per scan: root, parameters, counts, status                        base
   settings            key/value: stamps of what stored results were computed with               base
   files               every file seen: size, mtime, sha1, name bytes,
@@ -16,6 +16,10 @@ Tables (browse them with `sqlite3` or Datasette), and the module that writes the
   memberships         document x cluster: role (original | copy | compilation), similarity,
                       parent, score                                                             results
   evidence            the weighted evidence behind each attribution                             results
+  documents_fts       full-text index (FTS5 trigram) of documents' titles, 原标题 and texts,
+                      written by triggers on documents (schema, migration 13)                   (triggers)
+
+`dedup datasette` (dedup.browse) serves them with descriptions and canned queries.
 
 Modules: `schema` (MIGRATIONS, the runner), `base` (Connection: open, write(), settings, stamps,
 runs), `files` (what reading files writes), `signing` (learned boilerplate, signatures), `index`
@@ -27,6 +31,7 @@ from __future__ import annotations
 from dedup.store.base import Connection, now
 from dedup.store.files import DOC_COLUMNS, FileOutcome, FileProblem, FilesMixin, FileState
 from dedup.store.index import IndexMixin
+from dedup.store.report_queries import ReportQueriesMixin
 from dedup.store.results import ClusterChanges, ResultsMixin
 from dedup.store.schema import MIGRATIONS
 from dedup.store.signing import SigningMixin
@@ -43,5 +48,5 @@ __all__ = [
 ]
 
 
-class Store(ResultsMixin, IndexMixin, SigningMixin, FilesMixin, Connection):
+class Store(ReportQueriesMixin, ResultsMixin, IndexMixin, SigningMixin, FilesMixin, Connection):
     """A dedup database."""

@@ -6,8 +6,10 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from dedup.errors import NotFoundError
+from dedup.store.base import in_chunks
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,16 @@ class ClusterChanges:
         events: list[ClusterEvent] = []
         for k, v in after.items():
             if k not in before:
-                events.append(ClusterEvent(k, "new", detail=f"{len(v[0])} documents"))
+                events.append(ClusterEvent(k, "new", detail=_documents(len(v[0]))))
                 continue
             old = before[k]
             gained, lost = v[0] - old[0], old[0] - v[0]
             if gained:
-                events.append(ClusterEvent(k, "grown", detail=f"+{len(gained)} documents"))
+                events.append(ClusterEvent(k, "grown", detail=f"+{_documents(len(gained))}"))
             elif lost:
-                events.append(ClusterEvent(k, "shrunk", detail=f"-{len(lost)} documents"))
+                events.append(ClusterEvent(k, "shrunk", detail=f"-{_documents(len(lost))}"))
             for other in sorted({home[d] for d in lost if d in home and home[d] != k}):
-                events.append(
-                    ClusterEvent(k, "split", other, f"{sum(1 for d in lost if home.get(d) == other)} documents")
-                )
+                events.append(ClusterEvent(k, "split", other, _documents(sum(1 for d in lost if home.get(d) == other))))
             if v[1:] != old[1:]:
                 was = f"document {old[1]}" if old[1] else f"external {old[2] or '-'}"
                 now = f"document {v[1]}" if v[1] else f"external {v[2] or '-'}"
@@ -62,14 +62,18 @@ class ClusterChanges:
             homes = Counter(home[d] for d in v[0] if d in home)
             into = next((h for h, _ in homes.most_common() if after[h][0] - v[0]), None)
             if into is not None:
-                events.append(ClusterEvent(k, "merged", into, f"{homes[into]} of its {len(v[0])} documents"))
+                events.append(ClusterEvent(k, "merged", into, f"{homes[into]} of its {_documents(len(v[0]))}"))
             else:
-                events.append(ClusterEvent(k, "dissolved", detail=f"{len(v[0])} documents"))
+                events.append(ClusterEvent(k, "dissolved", detail=_documents(len(v[0]))))
         count = Counter(e.event for e in events)
         return cls(
             count["new"], count["grown"], count["merged"], count["dissolved"], count["original_changed"],
             len({e.key for e in events if e.event == "split"}), tuple(events),
         )  # fmt: skip
+
+
+def _documents(n: int) -> str:
+    return f"{n} document{'' if n == 1 else 's'}"
 
 
 def _stories(members: list[dict]) -> frozenset[int]:
@@ -196,26 +200,111 @@ class ResultsMixin:
 
     # ------------------------------------------------------------------ queries
 
-    def clusters(self, limit: int | None = None) -> list[dict]:
-        sql = """
+    def clusters(self, limit: int | None = None, **filters) -> list[dict]:
+        """Active clusters, largest first (see cluster_page for the filters)."""
+        return self.cluster_page(limit, **filters)[0]
+
+    def cluster_page(
+        self,
+        limit: int | None = None,
+        *,
+        sites: Iterable[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        min_size: int | None = None,
+        changed_in_run: int | None = None,
+    ) -> tuple[list[dict], int]:
+        """(the largest `limit` active clusters that pass the filters, how many pass them).
+
+        sites: a member on one of these hosts; since / until: the story first published at or
+        after `since`, before `until` (ISO strings, compared as text: '2023-03-10' <= any time of
+        that day); min_size: members; changed_in_run: new, grown, shrunk, split, merged into or
+        given another original by that run (cluster_history)."""
+        where, args = ["c.active = 1"], []
+        if sites is not None:
+            hosts = sorted(set(sites))
+            where.append(f"EXISTS (SELECT 1 FROM json_each(c.sites) j WHERE j.value IN ({','.join('?' * len(hosts))}))")
+            args += hosts
+        if since:
+            where.append("c.first_published >= ?")
+            args.append(since)
+        if until:
+            where.append("c.first_published < ?")
+            args.append(until)
+        if min_size:
+            where.append("c.size >= ?")
+            args.append(int(min_size))
+        if changed_in_run is not None:
+            where.append(
+                "c.id IN (SELECT cluster_id FROM cluster_history WHERE run_id = ? "
+                "UNION SELECT other_id FROM cluster_history WHERE run_id = ? AND event = 'merged')"
+            )
+            args += [changed_in_run, changed_in_run]
+        cond = " AND ".join(where)
+        total = self.db.execute(f"SELECT count(*) FROM clusters c WHERE {cond}", args).fetchone()[0]
+        sql = f"""
             SELECT c.*, d.site AS original_site, d.title AS original_title, d.published_at AS original_time,
-                   d.path AS original_path
-            FROM clusters c LEFT JOIN documents d ON d.id = c.original_id
-            WHERE c.active = 1 ORDER BY c.size DESC, c.id
+                   d.time_confidence AS original_time_confidence, d.path AS original_path,
+                   s.names AS original_site_names
+            FROM clusters c LEFT JOIN documents d ON d.id = c.original_id LEFT JOIN sites s ON s.site = d.site
+            WHERE {cond} ORDER BY c.size DESC, c.id
         """
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [self._decode_cluster(r) for r in self.db.query(sql)]
+        return [self._decode_cluster(r) for r in self.db.query(sql, args)], total
+
+    def sites_matching(self, name: str) -> list[str]:
+        """The crawl's hosts a user means by `name`: the host itself, a domain it ends with
+        (`qcnews.cn` for www.qcnews.cn), or one of the site's names (青川日报)."""
+        want = name.strip().lower().removeprefix("www.")
+        out = []
+        for site, names in self.db.execute("SELECT site, names FROM sites"):
+            host = (site or "").lower()
+            if (
+                host == name.strip().lower()
+                or host.removeprefix("www.") == want
+                or host.endswith("." + want)
+                or name.strip() in json.loads(names or "[]")
+            ):
+                out.append(site)
+        return sorted(out)
+
+    def site_names(self, sites: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """Host -> the names the crawl gives it (sites.names: 青川日报, 网易号 ...)."""
+        rows = self.db.execute("SELECT site, names FROM sites")
+        wanted = None if sites is None else set(sites)
+        return {s: json.loads(n or "[]") for s, n in rows if wanted is None or s in wanted}
+
+    def last_run_id(self) -> int | None:
+        row = self.db.execute("SELECT max(id) FROM runs").fetchone()
+        return row[0] if row else None
+
+    def run_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def stored_params(self) -> dict | None:
+        """The parameters of the last scan (settings 'params'), as a dict; None before any scan."""
+        value = self._get("params")
+        return json.loads(value) if value else None
 
     def cluster(self, cluster_id: int) -> dict:
-        rows = [r for r in self.db.query("SELECT * FROM clusters WHERE id = ? AND active = 1", [cluster_id])]
+        rows = [
+            r
+            for r in self.db.query(
+                "SELECT c.*, s.names AS original_site_names, d.site AS original_site FROM clusters c "
+                "LEFT JOIN documents d ON d.id = c.original_id LEFT JOIN sites s ON s.site = d.site "
+                "WHERE c.id = ? AND c.active = 1",
+                [cluster_id],
+            )
+        ]
         if not rows:
             raise NotFoundError(f"no cluster {cluster_id}: `dedup clusters` lists them")
         c = self._decode_cluster(rows[0])
         c["members"] = list(
             self.db.query(
                 """SELECT m.role, m.similarity, m.parent_id, m.score, d.id, d.path, d.site, d.url, d.title,
-                          d.published_at, d.time_source, d.time_confidence, d.credits, s.role AS site_role
+                          d.published_at, d.time_source, d.time_confidence, d.credits, s.role AS site_role,
+                          s.names AS site_names
                    FROM memberships m JOIN documents d ON d.id = m.document_id
                    LEFT JOIN sites s ON s.site = d.site
                    WHERE m.cluster_id = ? ORDER BY coalesce(d.published_at, '9999'), d.path""",
@@ -224,6 +313,7 @@ class ResultsMixin:
         )
         for m in c["members"]:
             m["credits"] = json.loads(m["credits"] or "[]")
+            m["site_names"] = json.loads(m["site_names"] or "[]")
         c["evidence"] = list(
             self.db.query(
                 "SELECT document_id, kind, weight, detail FROM evidence WHERE cluster_id = ? "
@@ -238,7 +328,229 @@ class ResultsMixin:
         r = dict(r)
         r["reasons"] = json.loads(r.get("reasons") or "[]")
         r["sites"] = json.loads(r.get("sites") or "[]")
+        if "original_site_names" in r:
+            r["original_site_names"] = json.loads(r["original_site_names"] or "[]")
+        # attribute.rank says a tie in words: the confidence of a tie (0.5) is no verdict.
+        r["tie"] = r.get("original_id") is not None and any(x.startswith("a tie with") for x in r["reasons"])
         return r
+
+    # ------------------------------------------------------------------ one document
+
+    def find_documents(self, ref: str, crawl_roots: Iterable[str] = ()) -> list[dict]:
+        """The documents `ref` names: an id, a stored path (`site/…/page.html`, `feed.jsonl#3`), the
+        path of a file on disk under a crawl root that was scanned (every record of it), or the end
+        of stored paths (`1000234567.html`); most specific first, so one match is the usual answer."""
+        cols = "SELECT id, path, status FROM documents"
+        ref = ref.strip()
+        if ref.isdigit():
+            rows = list(self.db.query(f"{cols} WHERE id = ?", [int(ref)]))
+            if rows:
+                return rows
+        rows = list(self.db.query(f"{cols} WHERE path = ?", [ref]))
+        if rows:
+            return rows
+        for root in crawl_roots:
+            rel = _relative_to(ref, root)
+            if rel is not None:
+                rows = list(self.db.query(f"{cols} WHERE file_path = ? ORDER BY id", [rel]))
+                if rows:
+                    return rows
+        rows = list(self.db.query(f"{cols} WHERE file_path = ? ORDER BY id", [ref]))
+        if rows:
+            return rows
+        tail = ref.lstrip("./")
+        if tail:
+            pattern = "%/" + tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = list(self.db.query(f"{cols} WHERE path LIKE ? ESCAPE '\\' ORDER BY path LIMIT 21", [pattern]))
+        return rows
+
+    def crawl_roots(self) -> list[str]:
+        """The crawl directories scanned into this database, newest first."""
+        return [r[0] for r in self.db.execute("SELECT root FROM runs GROUP BY root ORDER BY max(id) DESC")]
+
+    def document_story(self, doc_id: int) -> dict:
+        """One document's place in the clusters: its metadata and site, its role, each cluster it is
+        in (with the cluster's verdict), its likely parent and the members that copied it, the
+        verified copies of its text with their similarity, and the evidence weighed for it."""
+        rows = list(
+            self.db.query(
+                """SELECT d.id, d.path, d.file_path, d.kind, d.site, d.url, d.canonical_url, d.title,
+                          d.original_title, d.published_at, d.time_source, d.time_confidence, d.fetched_at,
+                          d.credits, d.status, d.n_shingles, d.content_hash, d.first_run, d.last_run,
+                          s.names AS site_names, s.role AS site_role, s.role_reason AS site_role_reason
+                   FROM documents d LEFT JOIN sites s ON s.site = d.site WHERE d.id = ?""",
+                [doc_id],
+            )
+        )
+        if not rows:
+            raise NotFoundError(f"no document {doc_id}: `dedup export` lists them")
+        doc = rows[0]
+        doc["credits"] = json.loads(doc["credits"] or "[]")
+        doc["site_names"] = json.loads(doc["site_names"] or "[]")
+        member = list(
+            self.db.query(
+                "SELECT m.cluster_id, m.role, m.similarity, m.parent_id, m.score FROM memberships m "
+                "JOIN clusters c ON c.id = m.cluster_id WHERE c.active = 1 AND m.document_id = ? "
+                "ORDER BY m.role = 'compilation', m.cluster_id",
+                [doc_id],
+            )
+        )
+        own = [m for m in member if m["role"] != "compilation"]
+        carried = [m for m in member if m["role"] == "compilation"]
+        if own:
+            role = own[0]["role"]
+        elif carried:
+            role = "compilation"
+        else:
+            role = "unique" if doc["status"] == "ok" else doc["status"]
+        clusters = []
+        for m in member:
+            row = next(
+                iter(
+                    self.db.query(
+                        """SELECT c.id, c.size, c.n_compilations, c.title, c.original_id, c.external_source,
+                                  c.confidence, c.reasons, c.sites, c.first_published, d.site AS original_site,
+                                  d.path AS original_path, s.names AS original_site_names
+                           FROM clusters c LEFT JOIN documents d ON d.id = c.original_id
+                           LEFT JOIN sites s ON s.site = d.site WHERE c.id = ?""",
+                        [m["cluster_id"]],
+                    )
+                )
+            )
+            row = self._decode_cluster(row)
+            row.update(
+                role=m["role"], similarity=m["similarity"], score=m["score"], parent=self._doc_brief(m["parent_id"])
+            )
+            row["copied_by"] = [
+                self._doc_brief(r[0])
+                for r in self.db.execute(
+                    "SELECT m.document_id FROM memberships m JOIN documents d ON d.id = m.document_id "
+                    "WHERE m.cluster_id = ? AND m.parent_id = ? AND m.document_id != ? "
+                    "ORDER BY coalesce(d.published_at, '9999'), d.path",
+                    [m["cluster_id"], doc_id, doc_id],
+                )
+            ]
+            row["evidence"] = list(
+                self.db.query(
+                    "SELECT kind, weight, detail FROM evidence WHERE cluster_id = ? AND document_id = ? "
+                    "ORDER BY weight DESC",
+                    [m["cluster_id"], doc_id],
+                )
+            )
+            clusters.append(row)
+        doc.update(role=role, clusters=clusters, matches=self._verified_copies(doc))
+        return doc
+
+    def _doc_brief(self, doc_id: int | None) -> dict | None:
+        if doc_id is None:
+            return None
+        rows = list(
+            self.db.query(
+                "SELECT d.id, d.path, d.site, d.title, d.published_at, d.time_confidence, s.names AS site_names "
+                "FROM documents d LEFT JOIN sites s ON s.site = d.site WHERE d.id = ?",
+                [doc_id],
+            )
+        )
+        if not rows:
+            return None
+        rows[0]["site_names"] = json.loads(rows[0]["site_names"] or "[]")
+        return rows[0]
+
+    def _verified_copies(self, doc: dict) -> list[dict]:
+        """The documents verified to be copies of this one's text (the stored verdicts, which are
+        kept between texts of distinct content, and the exact copies of either side), most similar
+        first: similarity (estimated Jaccard), the share of the smaller text inside the larger, and
+        which way it lies (`inside`: this document inside the other; `holds`: the other inside it)."""
+        if doc["status"] != "ok" or not doc["content_hash"]:
+            return []
+        same = [r[0] for r in self.db.execute(
+            "SELECT id FROM documents WHERE content_hash = ? AND status = 'ok' ORDER BY id", [doc["content_hash"]]
+        )]  # fmt: skip
+        if not same:
+            return []
+        rep = same[0]
+        found: dict[int, dict] = {
+            d: {"jaccard": 1.0, "containment": 1.0, "way": "exact"} for d in same if d != doc["id"]
+        }
+        for lo, hi, kind, a, j, c in self.db.execute(
+            "SELECT lo, hi, kind, a, jaccard, containment FROM verdicts WHERE (lo = ? OR hi = ?) AND kind IS NOT NULL",
+            [rep, rep],
+        ):
+            other = hi if lo == rep else lo
+            # An edge runs from the larger text (a) to the smaller.
+            way = "similar" if kind == "similar" else ("holds" if a == rep else "inside")
+            h = self.db.execute("SELECT content_hash FROM documents WHERE id = ?", [other]).fetchone()
+            group = [other]
+            if h and h[0]:
+                group = [r[0] for r in self.db.execute(
+                    "SELECT id FROM documents WHERE content_hash = ? AND status = 'ok'", [h[0]]
+                )] or [other]  # fmt: skip
+            for d in group:
+                if d != doc["id"]:
+                    found[d] = {"jaccard": round(j or 0.0, 3), "containment": round(c or 0.0, 3), "way": way}
+        out = []
+        for d, m in found.items():
+            brief = self._doc_brief(d)
+            if brief is None:
+                continue
+            status = self.db.execute("SELECT status FROM documents WHERE id = ?", [d]).fetchone()[0]
+            if status != "ok":
+                continue
+            clusters = [r[0] for r in self.db.execute(
+                "SELECT m.cluster_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
+                "WHERE c.active = 1 AND m.document_id = ? ORDER BY m.cluster_id", [d]
+            )]  # fmt: skip
+            out.append({**brief, **m, "clusters": clusters})
+        out.sort(key=lambda r: (-max(r["jaccard"], r["containment"]), -r["jaccard"], r["published_at"] or "9999"))
+        return out
+
+    def stored_as(self, path: str, content_hash: str) -> int | None:
+        """The stored document at `path` when its text is this one (a query of a crawled page)."""
+        row = self.db.execute(
+            "SELECT id FROM documents WHERE path = ? AND content_hash = ? AND status = 'ok'", [path, content_hash]
+        ).fetchone()
+        return row[0] if row else None
+
+    def first_with_content(self, content_hash: str) -> int | None:
+        """The representative of a content: the first document that has it (store.representatives)."""
+        row = self.db.execute(
+            "SELECT min(id) FROM documents WHERE content_hash = ? AND status = 'ok'", [content_hash]
+        ).fetchone()
+        return row[0] if row else None
+
+    def document_briefs(self, ids: Iterable[int]) -> dict[int, dict]:
+        """id -> (path, site, its names, title, publish time, status, active clusters with its role)."""
+        out: dict[int, dict] = {}
+        for part, marks in in_chunks(sorted(set(ids))):
+            for r in self.db.query(
+                "SELECT d.id, d.path, d.site, d.title, d.published_at, d.time_confidence, d.status, "
+                f"s.names AS site_names FROM documents d LEFT JOIN sites s ON s.site = d.site WHERE d.id IN ({marks})",
+                part,
+            ):
+                r["site_names"] = json.loads(r["site_names"] or "[]")
+                r["clusters"] = []
+                out[r["id"]] = r
+            for doc_id, cid, role in self.db.execute(
+                "SELECT m.document_id, m.cluster_id, m.role FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
+                f"WHERE c.active = 1 AND m.document_id IN ({marks}) ORDER BY m.cluster_id",
+                part,
+            ):
+                out[doc_id]["clusters"].append((cid, role))
+        return out
+
+    def cluster_briefs(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Active cluster id -> its list row (as `clusters` gives it)."""
+        out: dict[int, dict] = {}
+        for part, marks in in_chunks(sorted(set(ids))):
+            for r in self.db.query(
+                "SELECT c.*, d.site AS original_site, d.title AS original_title, d.published_at AS original_time, "
+                "d.time_confidence AS original_time_confidence, d.path AS original_path, "
+                "s.names AS original_site_names FROM clusters c LEFT JOIN documents d ON d.id = c.original_id "
+                f"LEFT JOIN sites s ON s.site = d.site WHERE c.active = 1 AND c.id IN ({marks})",
+                part,
+            ):
+                out[r["id"]] = self._decode_cluster(r)
+        return out
 
     def export_rows(self) -> Iterator[dict]:
         """One row per document: the five stable keys first, then how it sits in its cluster
@@ -303,3 +615,11 @@ class ResultsMixin:
             "clustered_documents": one(f"SELECT count(DISTINCT document_id) FROM ({active})"),
             "compilations": one(f"SELECT count(DISTINCT document_id) FROM ({active}) WHERE role = 'compilation'"),
         }
+
+
+def _relative_to(path: str, root: str) -> str | None:
+    """`path` (absolute, or relative to the working directory) relative to a crawl root, or None."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
