@@ -117,19 +117,27 @@ class ResultsMixin:
             )
             claimed = self._claim_ids(clusters, {k: v for k, v in before.items() if k not in keep})
             after: dict[int, tuple[frozenset[int], int | None, str | None]] = {k: before[k] for k in keep}
+            next_id = (self.conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0) + 1
+            updated, inserted, members, evidence = [], [], [], []
             for n, c in enumerate(clusters):
-                members = c.pop("members")
-                evidence = c.pop("evidence", [])
-                c["run_id"] = run_id
-                c["active"] = 1
+                c = dict(c)
+                ms, es = c.pop("members"), c.pop("evidence", [])
+                c["run_id"], c["active"] = run_id, 1
                 if n in claimed:
                     c["id"] = claimed[n]
-                    self.db["clusters"].update(c["id"], c)
+                    updated.append(c)
                 else:
-                    c["id"] = self.db["clusters"].insert(c).last_pk
-                self.db["memberships"].insert_all({**m, "cluster_id": c["id"]} for m in members)
-                self.db["evidence"].insert_all({**e, "cluster_id": c["id"]} for e in evidence)
-                after[c["id"]] = (_stories(members), c["original_id"], c.get("external_source"))
+                    c["id"], next_id = next_id, next_id + 1
+                    inserted.append(c)
+                members += [{**m, "cluster_id": c["id"]} for m in ms]
+                evidence += [{**e, "cluster_id": c["id"]} for e in es]
+                after[c["id"]] = (_stories(ms), c["original_id"], c.get("external_source"))
+            # Plain executemany over all rows: sqlite-utils' per-cluster insert and update calls were
+            # most of attribution's time (4.6 of 11 s at 10,000 documents).
+            self._write_rows("clusters", updated, update_key="id")
+            self._write_rows("clusters", inserted)
+            self._write_rows("memberships", members)
+            self._write_rows("evidence", evidence)
             changes = ClusterChanges.between(before, after)
             self.db.execute("UPDATE documents SET attributed = 1 WHERE attributed IS NULL AND status = 'ok'")
             self.conn.executemany(
@@ -137,6 +145,26 @@ class ResultsMixin:
                 [(run_id, e.key, e.event, e.other, e.detail) for e in changes.events],
             )
         return changes
+
+    def _write_rows(self, table: str, rows: list[dict], update_key: str | None = None) -> None:
+        """Insert rows (or update them by `update_key`), one statement per set of columns; lists and
+        dicts stored as JSON, as sqlite-utils stores them."""
+        shapes: dict[tuple[str, ...], list[dict]] = {}
+        for r in rows:
+            shapes.setdefault(tuple(r), []).append(r)
+        for cols, group in shapes.items():
+            values = [
+                [json.dumps(r[k], ensure_ascii=False) if isinstance(r[k], list | dict) else r[k] for k in cols]
+                for r in group
+            ]
+            if update_key is None:
+                sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            else:
+                sets = [k for k in cols if k != update_key]
+                sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in sets)} WHERE {update_key} = ?"
+                values = [[v for k, v in zip(cols, row, strict=True) if k != update_key] + [r[update_key]]
+                          for row, r in zip(values, group, strict=True)]  # fmt: skip
+            self.conn.executemany(sql, values)
 
     @staticmethod
     def _claim_ids(clusters: list[dict], before: dict) -> dict[int, int]:
