@@ -22,7 +22,7 @@ from dedup.errors import MassRemovalError
 from dedup.extract import extract_documents
 from dedup.models import Document, Params, RunSummary, ScanOptions, Skipped, SourceFile
 from dedup.normalize import learnable_lines, load_patterns, normalize_text
-from dedup.shingle import anchors, content_hash, numbers, shingle_list, tokenize, window_spans
+from dedup.shingle import anchors, content_hash, numbers, pack_words, shingle_list, tokenize, window_spans
 from dedup.signature import make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem
 from dedup.workers import TaskFailure, run_tasks
@@ -76,6 +76,7 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     ordered = shingle_list(tokens, params.shingle_size)
     sh = set(ordered)
     doc.n_tokens = len(tokens)
+    doc.words = pack_words(tokens)
     doc.n_shingles = len(sh)
     doc.content_hash = content_hash(tokens)
     doc.numbers = numbers(norm.text)

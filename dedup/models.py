@@ -147,6 +147,7 @@ class Document:
     signature: bytes = field(default=b"", repr=False)
     windows: list[tuple[int, bytes]] = field(default_factory=list, repr=False)  # (shingles, signature)
     samples: bytes = field(default=b"", repr=False)  # uint32 sampled shingle hashes (signature.SAMPLE_MOD)
+    words: bytes = field(default=b"", repr=False)  # the tokens it was signed from, packed (shingle.pack_words)
     status: str = "ok"  # ok | too_short
     lines: set[str] = field(default_factory=set, repr=False)  # short lines, for learning (not stored)
 

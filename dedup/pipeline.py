@@ -57,7 +57,7 @@ from dedup.models import (
     Skipped,
 )
 from dedup.normalize import DEFAULT_BOILERPLATE, load_patterns, normalize_text
-from dedup.shingle import tokenize
+from dedup.shingle import tokenize, unpack_words
 from dedup.signature import SAMPLE_MOD
 from dedup.workers import TaskFailure, run_tasks
 
@@ -253,13 +253,14 @@ ATTRIBUTE_SLICE = 20_000
 
 def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, tuple[str, str]]]) -> list:
     """Worker: verify some candidate pairs (cluster.verify), the words of the pairs the signatures
-    cannot settle normalized here from their texts (site, text)."""
+    cannot settle as stored when signed (or normalized here from their texts)."""
     pairs, sigs, texts = task
     params, patterns, learned = worker_state["params"], worker_state["patterns"], worker_state["learned"]
 
     @cache
     def tokens(doc_id: int) -> list[str] | None:
-        return compared_words(*texts[doc_id], patterns, learned) if doc_id in texts else None
+        src = texts.get(doc_id)
+        return compared_words(src.site, src.text, patterns, learned, src.words) if src else None
 
     return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
 
@@ -317,20 +318,25 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
 def compared_tokens(store, boilerplate: Path | None) -> Callable[[int], list[str] | None]:
     """doc_id -> the words it was signed from (normalized as when signed, its site's learned lines
     left out), for the pairs clustering aligns word by word. The few documents of such pairs are
-    read again from the store rather than kept from signing (a million texts would not fit)."""
+    read from the store rather than kept from signing (a million texts would not fit)."""
     patterns = load_patterns(boilerplate)
     learned = store.learned()
 
     @lru_cache(maxsize=4096)
     def tokens(doc_id: int) -> list[str] | None:
         row = store.site_and_text(doc_id)
-        return compared_words(row.site, row.text, patterns, learned) if row else None
+        return compared_words(row.site, row.text, patterns, learned, row.words) if row else None
 
     return tokens
 
 
-def compared_words(site: str, text: str, patterns, learned: dict[str, frozenset[str]]) -> list[str]:
-    """The words a text was signed from: normalized as when signed, its site's learned lines left out."""
+def compared_words(
+    site: str, text: str, patterns, learned: dict[str, frozenset[str]], words: bytes | None = None
+) -> list[str]:
+    """The words a text was signed from: as stored when it was signed (`words`), or its text
+    normalized as when signed, its site's learned lines left out."""
+    if words:
+        return unpack_words(words)
     return tokenize(normalize_text(text, patterns, learned.get(site, frozenset())).text)
 
 

@@ -205,7 +205,7 @@ class _Index:
             if doc_id == q.doc_id:
                 return words
             row = self.store.site_and_text(doc_id)
-            return compared_words(row.site, row.text, patterns, learned) if row else None
+            return compared_words(row.site, row.text, patterns, learned, row.words) if row else None
 
         out = []
         for a, b in sorted(pairs):

@@ -93,6 +93,18 @@ def test_boilerplate_learned_from_the_crawl(tmp_path):
     assert summary.clusters == 0
     r = CliRunner().invoke(cli, ["boilerplate", "--db", str(db)])
     assert r.exit_code == 0 and "www.some-portal.cn\t6\t100%\t【推广】" in r.output
+    # The words stored at signing are those verification would make of the text (learned lines out).
+    from dedup.normalize import load_patterns
+    from dedup.pipeline import compared_words
+    from dedup.shingle import unpack_words
+
+    store = Store(db, readonly=True)
+    rows = store.db.execute("SELECT site, text, words FROM documents").fetchall()
+    assert len(rows) == len(STORIES) and all(w for _, _, w in rows)
+    for site, text, words in rows:
+        assert "推广" not in "".join(unpack_words(words))
+        assert unpack_words(words) == compared_words(site, text, load_patterns(None), store.learned())
+    store.close()
 
 
 def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatch):

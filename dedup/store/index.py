@@ -30,8 +30,11 @@ class StoredWindow(NamedTuple):
 
 
 class SiteText(NamedTuple):
+    """What aligning a document word by word needs: its words as signed, or the text to make them."""
+
     site: str
     text: str
+    words: bytes | None = None  # shingle.pack_words of the tokens it was signed from (None: signed before)
 
 
 class IndexMixin:
@@ -201,16 +204,19 @@ class IndexMixin:
             self.conn.execute(f"DELETE FROM index_segments WHERE id IN ({marks})", old)
 
     def site_and_text(self, doc_id: int) -> SiteText | None:
-        """A document's site and its text as published (for aligning a pair word by word)."""
-        row = self.db.execute("SELECT site, text FROM documents WHERE id = ?", [doc_id]).fetchone()
-        return SiteText(row[0] or "", row[1] or "") if row else None
+        """A document's words as signed, or its site and text (for aligning a pair word by word)."""
+        sql = f"SELECT site, words, {_TEXT_IF_NO_WORDS} FROM documents WHERE id = ?"
+        row = self.db.execute(sql, [doc_id]).fetchone()
+        return _site_text(*row) if row else None
 
-    def texts_of(self, ids: list[int]) -> dict[int, tuple[str, str]]:
-        """Document -> (site, text as published), for aligning pairs word by word."""
-        out: dict[int, tuple[str, str]] = {}
+    def texts_of(self, ids: list[int]) -> dict[int, SiteText]:
+        """Document -> its words as signed (or its site and text), for aligning pairs word by word."""
+        out: dict[int, SiteText] = {}
         for part, marks in in_chunks(ids):
-            rows = self.db.execute(f"SELECT id, site, text FROM documents WHERE id IN ({marks})", part)
-            out.update((doc_id, (site or "", text or "")) for doc_id, site, text in rows)
+            rows = self.db.execute(
+                f"SELECT id, site, words, {_TEXT_IF_NO_WORDS} FROM documents WHERE id IN ({marks})", part
+            )
+            out.update((doc_id, _site_text(site, words, text)) for doc_id, site, words, text in rows)
         return out
 
     def site_pages(self) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
@@ -239,3 +245,11 @@ class IndexMixin:
                 for key in ("credits", "boilerplate"):
                     d[key] = json.loads(d[key] or "[]")
                 yield d
+
+
+# The text is read only where the words are not stored (it is the larger of the two).
+_TEXT_IF_NO_WORDS = "CASE WHEN words IS NULL THEN text END"
+
+
+def _site_text(site: str | None, words: bytes | None, text: str | None) -> SiteText:
+    return SiteText(site or "", text or "", words)

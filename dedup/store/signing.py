@@ -89,6 +89,7 @@ class SigningMixin:
                 d.n_shingles,
                 d.signature or None,
                 d.samples or None,
+                d.words or None,
                 d.status,
                 doc_id,
             )
@@ -107,7 +108,7 @@ class SigningMixin:
             )
             self.conn.executemany(
                 "UPDATE documents SET credits=?, original_title=?, boilerplate=?, numbers=?, anchors=?, "
-                "content_hash=?, n_tokens=?, n_shingles=?, signature=?, samples=?, status=? WHERE id = ?",
+                "content_hash=?, n_tokens=?, n_shingles=?, signature=?, samples=?, words=?, status=? WHERE id = ?",
                 rows,
             )
 
