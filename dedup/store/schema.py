@@ -204,8 +204,10 @@ MIGRATIONS: list[str] = [
     # or more with no segmentation on either side, so Datasette's own search box and a plain MATCH
     # work as they are. Measured on a 10,000-document crawl (4.7 M characters, 2 cores): a phrase
     # of 3+ characters is found in ~1 ms; a 1-2 character word (上饶, 暴雨) matches no trigram and
-    # is found by LIKE over the texts (~80 ms; the canned queries do that); the index adds ~37 MB
-    # to 62 MB and ~8 s of CPU to a first scan. The alternative, jieba tokens space-joined in a
+    # is found by LIKE over the texts (~80 ms; the canned queries do that). The cost: the database
+    # grows from 66 to 102 MB, and a first scan takes ~8 s more CPU (+18 %, 4 pairs of scans; 0.8 ms
+    # per new or changed document, all of it FTS5's tokenizing, whatever its merge settings); a
+    # rescan with nothing new costs the same. The alternative, jieba tokens space-joined in a
     # unicode61 index, was smaller (+10 MB) and cheaper (~3.5 s with rjieba) and indexes 2-character
     # words, but finds whole jieba words only (上饶 is not a token of 上饶市; search mode's extra
     # tokens break phrases), needs every query segmented alike (Datasette's box sends 气象台发布暴雨
