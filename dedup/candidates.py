@@ -415,6 +415,20 @@ def doc_sig(stored, windows, params: Params) -> DocSig:
     )
 
 
+def document_sig(doc, doc_id: int, params: Params) -> DocSig:
+    """A document just signed (models.Document, not stored) as clustering needs it."""
+    return DocSig(
+        doc_id,
+        doc.content_hash,
+        doc.n_shingles,
+        from_bytes(doc.signature, params.scheme),
+        tuple(doc.numbers),
+        contexts(json.dumps(doc.anchors)),
+        [(n, from_bytes(sig, params.scheme)) for n, sig in doc.windows],
+        np.frombuffer(doc.samples or b"", dtype=np.uint32),
+    )
+
+
 def load_sigs(store, ids: list[int], params: Params) -> dict[int, DocSig]:
     return {s.doc_id: doc_sig(s, w, params) for s, w in store.signatures_of(ids)}
 

@@ -10,7 +10,6 @@ the signatures cannot settle a pair). Nothing is written: not the database, not 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dedup.candidates import SegmentFiles, TextSizes, batch_pairs, load_sigs, lookup, text_rows
-from dedup.cluster import DocSig, Edge, contexts, sample_query_max, verify
+from dedup.candidates import SegmentFiles, TextSizes, batch_pairs, document_sig, load_sigs, lookup, text_rows
+from dedup.cluster import DocSig, Edge, sample_query_max, verify
 from dedup.discover import ReadRefused, container_kind, kind_of, read_source
 from dedup.errors import DedupError, NotFoundError
 from dedup.extract import extract_documents
@@ -28,7 +27,6 @@ from dedup.ingest import prepare_document
 from dedup.models import MAX_FILE_SIZE, Document, Params, Skipped, SourceFile
 from dedup.normalize import load_patterns
 from dedup.pipeline import compared_words
-from dedup.signature import from_bytes
 
 # Stored signatures read at a time when the candidate index cannot be used (its files lost, or
 # texts an interrupted scan left unindexed): memory bounded by the chunk, not the crawl.
@@ -117,7 +115,7 @@ def query_documents(store, docs: list[Document], boilerplate: Path | None = None
             out.append(res)
             continue
         words = compared_words(doc.site, doc.text, patterns, learned)
-        found = index.match(_query_sig(doc, index.query_id, params), words, patterns, learned)
+        found = index.match(document_sig(doc, index.query_id, params), words, patterns, learned)
         same = store.stored_as(doc.path, doc.content_hash)
         notes = [index.note] if index.note else []
         if same is not None:
@@ -126,19 +124,6 @@ def query_documents(store, docs: list[Document], boilerplate: Path | None = None
         res.matches = _by_cluster(store, found, index.copies)
         out.append(res)
     return out
-
-
-def _query_sig(doc: Document, doc_id: int, params: Params) -> DocSig:
-    return DocSig(
-        doc_id,
-        doc.content_hash,
-        doc.n_shingles,
-        from_bytes(doc.signature, params.scheme),
-        tuple(doc.numbers),
-        contexts(json.dumps(doc.anchors)),
-        [(n, from_bytes(sig, params.scheme)) for n, sig in doc.windows],
-        np.frombuffer(doc.samples or b"", dtype=np.uint32),
-    )
 
 
 class _Index:

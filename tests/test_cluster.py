@@ -1,20 +1,17 @@
 """Clustering on real story texts: copies join, template siblings and compilations do not merge."""
 
-import json
 import random
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.candidates import cluster_documents
-from dedup.cluster import DocSig, UnionFind, contexts, number_conflicts, substitutions
+from dedup.candidates import cluster_documents, document_sig
+from dedup.cluster import DocSig, UnionFind, number_conflicts, substitutions
 from dedup.discover import read_source
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, SourceFile
 from dedup.normalize import load_patterns
 from dedup.pipeline import prepare_document
-from dedup.signature import from_bytes
 from tests.conftest import BUS, FLOOD, SAMPLE, TREES
 
 P = Params()
@@ -29,16 +26,7 @@ def story(path: str) -> str:
 def sig(doc_id: int, text: str) -> DocSig:
     """A document signed by the pipeline's own stage, as clustering reads it back from the store."""
     d = prepare_document(Document(path=f"{doc_id}", file_path=f"{doc_id}", kind="txt", text=text), P, PATTERNS)
-    return DocSig(
-        doc_id,
-        d.content_hash,
-        d.n_shingles,
-        from_bytes(d.signature, P.scheme),
-        tuple(d.numbers),
-        contexts(json.dumps(d.anchors)),
-        [(n, from_bytes(b, P.scheme)) for n, b in d.windows],
-        np.frombuffer(d.samples, dtype=np.uint32),
-    )
+    return document_sig(d, doc_id, P)
 
 
 TREES_T, BUS_T, FLOOD_T = story(TREES), story(BUS), story(FLOOD)
