@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -399,6 +400,11 @@ def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_
 # Texts indexed (and their pairs verified) per segment: what a batch holds in memory (signatures,
 # windows, rows, the buckets it touches), whatever the size of the crawl.
 INDEX_BATCH = 20_000
+# Candidate pairs of a batch verified per round, with the signatures of their texts from outside
+# the batch loaded for that round only: a batch's texts pair with texts all over the index (in a
+# 300,000-document crawl of 13 copies a story, most of it), and holding all of those at once took
+# the scanning process to 2.4 GB.
+VERIFY_ROUND = 20_000
 
 
 def doc_sig(stored, windows, params: Params) -> DocSig:
@@ -445,13 +451,13 @@ class MatchReport:
     compacted: bool = False
 
 
-Verifier = Callable[[list[tuple[int, int]], dict[int, DocSig]], dict[tuple[int, int], Edge | None]]
+Verifier = Callable[[list[tuple[int, int]], Mapping[int, DocSig]], dict[tuple[int, int], Edge | None]]
 
 
 def verify_here(params: Params, tokens: TokenSource | None) -> Verifier:
     """Pairs verified in this process (cluster.verify)."""
 
-    def run(pairs: list[tuple[int, int]], sigs: dict[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
+    def run(pairs: list[tuple[int, int]], sigs: Mapping[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
         return {(a, b): verify(sigs[a], sigs[b], params, tokens) for a, b in pairs}
 
     return run
@@ -500,9 +506,16 @@ def match_new_texts(store, params: Params, verifier: Verifier, run_id: int) -> M
         pairs = sorted(batch_pairs(set(chunk), found_k, found_v, text_sizes, params))
         verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
         unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
-        sigs.update(load_sigs(store, sorted({d for p in unknown for d in p} - sigs.keys()), params))
-        for (a, b), edge in verifier(unknown, sigs).items():
-            verdicts.learn(a, b, edge)
+        # By the text outside the batch (the batch's own signatures are loaded): a round then
+        # loads each outside text once.
+        in_batch = set(chunk)
+        unknown.sort(key=lambda p: (p[1] if p[0] in in_batch else p[0]) if not in_batch.issuperset(p) else -1)
+        for r in range(0, len(unknown), VERIFY_ROUND):
+            part = unknown[r : r + VERIFY_ROUND]
+            outside = load_sigs(store, sorted({d for p in part for d in p} - sigs.keys()), params)
+            for (a, b), edge in verifier(part, ChainMap(outside, sigs)).items():
+                verdicts.learn(a, b, edge)
+            del outside
         store.index_batch(
             next_id,
             len(keys),

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -71,7 +71,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 3  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
-CLUSTER_VERSION = 3  # candidates, verification, align (what a verified pair is)
+CLUSTER_VERSION = 4  # candidates, verification, align (what a verified pair is)
 # attribution and its wording (dedup/attribute.py): only clusters are worked out again, no pair is
 # verified again. 2: reasons reworded for people (issue 10).
 ATTRIBUTE_VERSION = 2
@@ -269,7 +269,7 @@ class _PairTasks(Sequence):
     """Verification tasks made when the pool takes them (each its pairs' signatures and texts),
     not all at once: a first scan's tasks would hold every text many times over."""
 
-    def __init__(self, parts: list[list[tuple[int, int]]], sigs: dict[int, DocSig], store) -> None:
+    def __init__(self, parts: list[list[tuple[int, int]]], sigs: Mapping[int, DocSig], store) -> None:
         self.parts, self.sigs, self.store = parts, sigs, store
 
     def __len__(self) -> int:
@@ -287,7 +287,7 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
     the log): it cannot stop the scan."""
     here = verify_here(params, compared_tokens(store, boilerplate))
 
-    def run(pairs: list[tuple[int, int]], sigs: dict[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
+    def run(pairs: list[tuple[int, int]], sigs: Mapping[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
         if jobs <= 1 or len(pairs) < VERIFY_IN_WORKERS:
             return here(pairs, sigs)
         tasks = _PairTasks([pairs[k : k + VERIFY_CHUNK] for k in range(0, len(pairs), VERIFY_CHUNK)], sigs, store)
