@@ -1,5 +1,6 @@
 """Browse a dedup database in Datasette: the shipped metadata (table and column descriptions,
-canned queries, full-text search) and a server over one database, opened read-only.
+canned queries, full-text search) and a server over one database, opened read-only; and the one
+write it asks for, making the texts searchable (`index_texts`, under the scan lock).
 
 Datasette is optional (`pip install 'crawl-dedup-zh[datasette]'`); nothing here imports it until
 a server or an instance is asked for. The metadata lives in `dedup/data/datasette.yaml` (package
@@ -10,12 +11,14 @@ here to the name Datasette gives the file being served.
 from __future__ import annotations
 
 import sqlite3
+import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dedup.dbfile import open_for_reading
-from dedup.errors import DedupError
+from dedup.dbfile import ScanLock, identify, open_for_reading
+from dedup.errors import DedupError, LockedError, NotFoundError
 from dedup.store.schema import MIGRATIONS
 
 METADATA_FILE = "datasette.yaml"
@@ -23,9 +26,10 @@ METADATA_FILE = "datasette.yaml"
 # the default --db, so that `datasette dedup.db -m PATH` works as it is.
 DATABASE_KEY = "dedup"
 INSTALL_HINT = "pip install 'crawl-dedup-zh[datasette]'"
-# Datasette stops a query after 1 s by default. A search of one or two characters cannot use the
-# trigram index and reads every text (~80 ms per 10,000 documents measured on /tmp/c10k, 2 cores
-# under load): 3 s lets it run on a crawl of a few hundred thousand pages.
+# Datasette stops a query after 1 s by default. A search of one or two characters cannot use a
+# trigram index, nor can any search of the texts before `--index-text`: it reads every text (~80 ms
+# per 10,000 documents measured on /tmp/c10k, 2 cores under load): 3 s lets it run on a crawl of a
+# few hundred thousand pages.
 SQL_TIME_LIMIT_MS = 3000
 DEFAULT_PORT = 8001
 DEFAULT_HOST = "127.0.0.1"
@@ -66,6 +70,39 @@ def check_database(db: Path) -> None:
         raise DedupError(f"database {db}: full-text index unusable ({exc}): run `dedup scan` on it") from None
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class TextIndex:
+    """What `index_texts` did."""
+
+    documents: int  # documents the texts' index covers
+    seconds: float
+    already: bool  # text search was on before: nothing was rebuilt
+
+
+def index_texts(db: Path) -> TextIndex:
+    """Make the texts searchable (store.SearchMixin.enable_text_search): every later scan keeps the
+    index up to date. The database is opened for writing (and migrated, as a scan would) under the
+    scan lock: the rebuild holds SQLite's write lock for seconds, which a scan would wait on and then
+    fail."""
+    from dedup.store import Store  # here: serving needs no sqlite-utils
+
+    if not identify(db).exists:  # Store would make an empty database there
+        raise NotFoundError(f"no database at {db}: run `dedup scan CRAWL_DIR --db {db}` first")
+    try:
+        lock = ScanLock(db).acquire()
+    except LockedError:
+        raise LockedError(f"a dedup scan is running on {db}: index the texts when it has ended") from None
+    with lock:
+        store = Store(db)
+        try:
+            already = store.text_search_enabled()
+            t0 = time.perf_counter()
+            n = store.enable_text_search()
+            return TextIndex(n, round(time.perf_counter() - t0, 2), already)
+        finally:
+            store.close()
 
 
 def make_datasette(db: Path, settings: dict[str, Any] | None = None):

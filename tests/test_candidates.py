@@ -218,6 +218,7 @@ def test_compaction_down_to_nothing_when_every_file_is_gone(crawl, tmp_path, mon
 def test_verification_in_small_rounds_gives_the_same_clusters(tmp_path, crawl, monkeypatch):
     """A batch's pairs are verified a round at a time with the signatures of that round's outside
     texts: one pair a round must give what one round of all gives."""
+
     def exported(db) -> list[dict]:
         keys = ("path", "cluster", "original", "role", "parent_id", "similarity")
         return [{k: r[k] for k in keys} for r in Store(db, readonly=True).export_rows()]

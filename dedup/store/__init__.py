@@ -16,14 +16,17 @@ Tables (browse them with `sqlite3` or `dedup datasette`), and the module that wr
   memberships         document x cluster: role (original | copy | compilation), similarity,
                       parent, score                                                             results
   evidence            the weighted evidence behind each attribution                             results
-  documents_fts       full-text index (FTS5 trigram) of documents' titles, 原标题 and texts,
+  documents_fts       full-text index (FTS5 trigram) of documents' titles and 原标题 lines,
                       written by triggers on documents (schema, migration 13)                   (triggers)
+  texts_fts           full-text index (FTS5 trigram) of documents' texts, opt-in: empty until
+                      enable_text_search (settings text_search = 1) adds its triggers           search
 
 `dedup datasette` (dedup.browse) serves them with descriptions and canned queries.
 
 Modules: `schema` (MIGRATIONS, the runner), `base` (Connection: open, write(), settings, stamps,
 runs), `files` (what reading files writes), `signing` (learned boilerplate, signatures), `index`
-(what clustering reads), `results` (clusters saved, and the queries). `Store` is all of them.
+(what clustering reads), `results` (clusters saved, and the queries), `search` (text search on and
+off). `Store` is all of them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dedup.store.index import IndexMixin
 from dedup.store.report_queries import ReportQueriesMixin
 from dedup.store.results import ClusterChanges, ResultsMixin
 from dedup.store.schema import MIGRATIONS
+from dedup.store.search import SearchMixin
 from dedup.store.signing import SigningMixin
 
 __all__ = [
@@ -48,5 +52,5 @@ __all__ = [
 ]
 
 
-class Store(ReportQueriesMixin, ResultsMixin, IndexMixin, SigningMixin, FilesMixin, Connection):
+class Store(SearchMixin, ReportQueriesMixin, ResultsMixin, IndexMixin, SigningMixin, FilesMixin, Connection):
     """A dedup database."""

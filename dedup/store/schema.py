@@ -197,43 +197,40 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE documents ADD COLUMN attributed INTEGER;
     """,
-    # 13: full-text search of titles, 原标题 lines and texts (Datasette: `dedup datasette`, its
-    # `search` and `title_copies` queries). FTS5 with the trigram tokenizer, external content (the
-    # text is not stored twice), kept in sync by triggers: every write to `documents` updates it in
-    # the same transaction, whichever module writes. Trigram finds any substring of 3 characters
+    # 13: full-text search of titles and 原标题 lines (Datasette: `dedup datasette`, its `search` and
+    # `title_copies` queries, the search box of `documents`). FTS5 with the trigram tokenizer, external
+    # content (nothing stored twice), kept in sync by triggers: every write to `documents` updates it
+    # in the same transaction, whichever module writes. Trigram finds any substring of 3 characters
     # or more with no segmentation on either side, so Datasette's own search box and a plain MATCH
-    # work as they are. Measured on a 10,000-document crawl (4.7 M characters, 2 cores): a phrase
-    # of 3+ characters is found in ~1 ms; a 1-2 character word (上饶, 暴雨) matches no trigram and
-    # is found by LIKE over the texts (~80 ms; the canned queries do that). The cost: the database
-    # grows from 66 to 102 MB, and a first scan takes ~8 s more CPU (+18 %, 4 pairs of scans; 0.8 ms
-    # per new or changed document, all of it FTS5's tokenizing, whatever its merge settings); a
-    # rescan with nothing new costs the same. The alternative, jieba tokens space-joined in a
-    # unicode61 index, was smaller (+10 MB) and cheaper (~3.5 s with rjieba) and indexes 2-character
-    # words, but finds whole jieba words only (上饶 is not a token of 上饶市; search mode's extra
-    # tokens break phrases), needs every query segmented alike (Datasette's box sends 气象台发布暴雨
-    # as one token: 0 of its 4 pages found) and Python at the end of each scan instead of triggers.
+    # work as they are; a 1-2 character word (上饶, 暴雨) matches no trigram and is found by LIKE
+    # (the canned queries do that). Texts are not in it: measured on a 10,000-document crawl (4.7 M
+    # characters, 2 cores shared with other jobs, so noisy), indexing them here too made a first scan
+    # take ~43 s of CPU instead of ~37 s (medians of 4 and 3 scans; inserting the 10,000 rows alone:
+    # 6.3 s with the texts indexed, 0.5 s with titles only, 0.1 s with no index: all of it FTS5
+    # tokenizing) and the database 109 MB instead of 74 MB, for a search many users never open. The
+    # titles' index is ~1 MB. The texts have their own index, made and kept only once asked for
+    # (migration 15, store.search). The alternative, jieba tokens space-joined in a unicode61 index,
+    # finds whole jieba words only (上饶 is not a token of 上饶市; search mode's extra tokens break
+    # phrases) and needs every query segmented alike (Datasette's box sends 气象台发布暴雨 as one token).
     """
     CREATE VIRTUAL TABLE documents_fts USING fts5(
-        title, original_title, text, content="documents", content_rowid="id", tokenize="trigram"
+        title, original_title, content="documents", content_rowid="id", tokenize="trigram"
     );
     INSERT INTO documents_fts (documents_fts) VALUES ('rebuild');
     CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
-        INSERT INTO documents_fts (rowid, title, original_title, text)
-        VALUES (new.id, new.title, new.original_title, new.text);
+        INSERT INTO documents_fts (rowid, title, original_title) VALUES (new.id, new.title, new.original_title);
     END;
     CREATE TRIGGER documents_fts_delete AFTER DELETE ON documents BEGIN
-        INSERT INTO documents_fts (documents_fts, rowid, title, original_title, text)
-        VALUES ('delete', old.id, old.title, old.original_title, old.text);
+        INSERT INTO documents_fts (documents_fts, rowid, title, original_title)
+        VALUES ('delete', old.id, old.title, old.original_title);
     END;
-    -- An upsert names every column: only a real change of the indexed text touches the index.
-    CREATE TRIGGER documents_fts_update AFTER UPDATE OF id, title, original_title, text ON documents
+    -- An upsert names every column: only a real change of a title touches the index.
+    CREATE TRIGGER documents_fts_update AFTER UPDATE OF id, title, original_title ON documents
     WHEN old.id IS NOT new.id OR old.title IS NOT new.title OR old.original_title IS NOT new.original_title
-        OR old.text IS NOT new.text
     BEGIN
-        INSERT INTO documents_fts (documents_fts, rowid, title, original_title, text)
-        VALUES ('delete', old.id, old.title, old.original_title, old.text);
-        INSERT INTO documents_fts (rowid, title, original_title, text)
-        VALUES (new.id, new.title, new.original_title, new.text);
+        INSERT INTO documents_fts (documents_fts, rowid, title, original_title)
+        VALUES ('delete', old.id, old.title, old.original_title);
+        INSERT INTO documents_fts (rowid, title, original_title) VALUES (new.id, new.title, new.original_title);
     END;
     """,
     # 14: the words a document was signed from (zlib, shingle.pack_words), so that verifying a pair
@@ -241,6 +238,12 @@ MIGRATIONS: list[str] = [
     # of the time to verify a pair). NULL for documents signed before: read from their text.
     """
     ALTER TABLE documents ADD COLUMN words BLOB;
+    """,
+    # 15: full-text search of the texts, opt-in (`dedup datasette --index-text`): an empty trigram
+    # index with no triggers, so that it costs a scan nothing until store.SearchMixin.enable_text_search
+    # fills it and adds the triggers that keep it up to date (the setting `text_search` says it did).
+    """
+    CREATE VIRTUAL TABLE texts_fts USING fts5(text, content="documents", content_rowid="id", tokenize="trigram");
     """,
 ]
 
