@@ -237,3 +237,91 @@ def test_a_report_quoting_a_bulletin_sentence_by_sentence_is_not_its_copy(monkey
     assert verify(bulletin, sig(3, cut), P, words) is not None
     monkeypatch.setattr(cluster, "MAX_OWN_PASSAGES", 99)  # without the rule the quoting report passed
     assert verify(bulletin, sig(2, quoting), P, words) is not None
+
+
+# A bulletin that recurs every year with the same wording: only the session, in Chinese numerals,
+# changes. (Composed text.)
+BROADCAST = (
+    "青川市第十五届人民代表大会第{n}次会议将于3月5日上午9时在市民会堂开幕，市人大常委会主任将作常委会工作报告。"
+    "届时，青川广播电视台新闻综合频道、都市生活频道、公共频道，青川人民广播电台新闻广播、交通广播、文艺广播等频率"
+    "将进行现场直播，青川新闻客户端、青川发布微信公众号、青川日报视频号等新媒体平台将同步转播，欢迎广大市民收听收看。"
+)
+
+
+def words_of(texts: dict[int, str]):
+    from dedup.normalize import normalize_text
+    from dedup.shingle import tokenize
+
+    def words(doc_id: int) -> list[str]:
+        return tokenize(normalize_text(texts[doc_id], PATTERNS).text)
+
+    return words
+
+
+def test_a_recurring_bulletin_with_another_session_in_chinese_numerals_is_not_a_copy(monkeypatch):
+    from dedup import cluster
+    from dedup.align import number_value
+
+    assert [number_value(w) for w in ("第六十四", "三次", "二〇二五", "十月", "2023", "一些", "两国", "万")] == [
+        "64", "3", "2025", "10", "2023", None, None, None
+    ]  # fmt: skip
+    texts = {
+        1: BROADCAST.format(n="三"),
+        2: "据青川日报消息，" + BROADCAST.format(n="三").replace("收听收看", "收听收砍"),  # a copy with a typo
+        3: BROADCAST.format(n="四"),  # next year's
+        4: BROADCAST.format(n="四") + "（编辑：何丽）",
+    }
+    docs = [sig(d, t) for d, t in texts.items()]
+    words = words_of(texts)
+    assert groups_as_sets(cluster_documents(docs, P, words)) == [{1, 2}, {3, 4}]
+    # The signatures cannot tell them apart (no digit differs): without the check they merged.
+    monkeypatch.setattr(cluster, "numerals_changed", lambda *args: False)
+    assert groups_as_sets(cluster_documents(docs, P, words)) == [{1, 2, 3, 4}]
+
+
+# A notice, and a later report that quotes its first paragraph between paragraphs of its own.
+# (Composed text.)
+QUOTED = (
+    "市防汛抗旱指挥部决定，自7月10日12时起启动全市防汛Ⅳ级应急响应。各区县、各有关部门要立即进入应急状态，"
+    "加强值班值守和堤防巡查，严格落实二十四小时领导带班制度，提前转移山洪地质灾害危险区域群众，"
+    "全力保障人民群众生命财产安全。各级防汛责任人要在岗到位，发现险情第一时间报告并组织处置。"
+)
+NOTICE = QUOTED + (
+    "据市气象台预报，10日至12日我市将出现一次强降雨天气过程，累计雨量可达100至150毫米，局地超过200毫米，"
+    "并伴有短时大风和雷电。请广大市民密切关注天气变化，减少不必要的外出，远离河道和低洼地带。"
+)
+REPORT = (
+    "连日来，青川市持续出现降雨天气，清溪河、白沙河部分河段水位明显上涨。记者10日上午在清溪河青龙段看到，"
+    "河道管理站的工作人员正沿着堤岸逐段查看险情，对几处渗水点插上了警示旗，附近村民也自发加入了巡堤队伍。"
+    "桃源村党支部书记告诉记者，村里提前备好了沙袋和救生衣，低洼处的十几户老人已经被接到村委会暂住。"
+    "在城区，环卫工人冒雨清理雨水篦子上的落叶和杂物，几条主干道的交通秩序总体平稳，公交车辆正常运行。"
+    "家住滨江小区的一位居民说，前两年小区地下车库进过水，今年物业早早在入口处垒起了挡水墙，大家心里踏实了不少。"
+    "不少学校也调整了课外活动安排，提醒家长接送孩子时注意避开积水路段。当天上午，"
+    + QUOTED
+    + "记者从市应急管理局了解到，全市已预置抢险队伍四十余支，调集冲锋舟、发电机、抽水泵等物资一批，"
+    "各乡镇的临时安置点也已完成消毒和床铺准备。市交通运输部门对山区道路实行动态巡查，发现塌方及时设置绕行标志。"
+    "市民服务热线安排专人值守，群众反映的积水、倒树等问题将在第一时间转交相关部门处理。"
+    "气象专家提醒，此轮降雨与前期降水叠加，山区发生山洪和地质灾害的风险较高，公众应尽量避免前往山区和河谷地带。"
+    "截至记者发稿时，雨势仍未减弱，各路巡查人员还在堤防上轮班值守，城区几处易涝路段的排水泵站已全部开机运行。"
+)
+
+
+def test_a_report_quoting_a_paragraph_of_a_notice_is_not_its_copy(monkeypatch):
+    from dedup import cluster
+    from dedup.align import align, shared_any_order
+    from dedup.cluster import verify
+
+    texts = {1: NOTICE, 2: REPORT, 3: NOTICE[: len(NOTICE) * 3 // 4]}  # 3: a copy cut short
+    words = words_of(texts)
+    notice, report, cut = (sig(d, t) for d, t in texts.items())
+    al = align(words(2), words(1))
+    # The shared paragraph: more than half of the notice (under 0.8) and a fifth of the report.
+    assert 0.5 < al.cover_small < cluster.INSIDE_SHARE and al.cover_big < cluster.QUOTED_SHARE
+    assert verify(report, notice, P, words) is None
+    assert verify(notice, cut, P, words) is not None
+    assert groups_as_sets(cluster_documents([notice, report, cut], P, words)) == [{1, 3}]
+    monkeypatch.setattr(cluster, "QUOTED_SHARE", 0.0)  # without the rule the report passed
+    assert verify(report, notice, P, words) is not None
+    # A copy that swapped the notice's two paragraphs shares all of it, in another order.
+    swapped = words_of({1: NOTICE[len(QUOTED) :] + QUOTED})(1)
+    assert align(words(1), swapped).shared < 0.8 * len(swapped) <= shared_any_order(words(1), swapped)
