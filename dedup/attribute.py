@@ -17,6 +17,7 @@ import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -231,6 +232,7 @@ def _title_key(title: str) -> str:
     return "".join(ch for ch in title.lower() if ch.isalnum())
 
 
+@lru_cache(maxsize=65_536)  # the same credits and site names are compared for every cluster
 def _norm_name(s: str) -> str:
     return re.sub(r"[\s·•]+", "", s).lower()
 
@@ -271,9 +273,15 @@ def _time_key(d: DocInfo) -> str:
     publish time that a crawler fetched (WARC) existed by then: the fetch time stands in, as an
     upper bound, so it never makes a page look earlier than it is.
     """
-    when, date_only = d.published_at, d.time_confidence < 0.7
+    return _utc_key(d.published_at, d.time_confidence < 0.7, d.fetched_at)
+
+
+# Attribution sorts members by time again and again (216,000 keys for 1,533 clusters of a 100k
+# rescan, 1 s): each distinct stored time is parsed once.
+@lru_cache(maxsize=65_536)
+def _utc_key(when: str | None, date_only: bool, fetched_at: str | None) -> str:
     if not when:
-        when, date_only = d.fetched_at, False
+        when, date_only = fetched_at, False
     if not when:
         return "9999"
     try:
