@@ -400,6 +400,11 @@ def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_
 # Texts indexed (and their pairs verified) per segment: what a batch holds in memory (signatures,
 # windows, rows, the buckets it touches), whatever the size of the crawl.
 INDEX_BATCH = 20_000
+# Texts of a batch looked up in the index at a time: a lookup returns every live row of their
+# keys, whole buckets included, and its arrays grow with the copies each story has (at 100k
+# documents, 5 copies a story, one lookup for 20,000 texts peaked near 1 GB of numpy arrays; the
+# process keeps what it once held). Pairs are found the same way whatever this is (tested).
+LOOKUP_CHUNK = 4_000
 # Candidate pairs of a batch verified per round, with the signatures of their texts from outside
 # the batch loaded for that round only: a batch's texts pair with texts all over the index (in a
 # 300,000-document crawl of 13 copies a story, most of it), and holding all of those at once took
@@ -502,8 +507,15 @@ def match_new_texts(store, params: Params, verifier: Verifier, run_id: int) -> M
         files.write(next_id, keys, vals)
         segments.append(files.open(next_id))
         live[chunk] = next_id
-        found_k, found_v = lookup(segments, np.unique(keys), live)
-        pairs = sorted(batch_pairs(set(chunk), found_k, found_v, text_sizes, params))
+        found: set[tuple[int, int]] = set()
+        owners = vals >> _KIND_BITS
+        for at in range(0, len(chunk), LOOKUP_CHUNK):
+            sub = chunk[at : at + LOOKUP_CHUNK]
+            found_k, found_v = lookup(segments, np.unique(keys[np.isin(owners, sub)]), live)
+            found |= batch_pairs(set(sub), found_k, found_v, text_sizes, params)
+            del found_k, found_v
+        pairs = sorted(found)
+        del found, owners
         verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
         unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
         # By the text outside the batch (the batch's own signatures are loaded): a round then
@@ -527,7 +539,7 @@ def match_new_texts(store, params: Params, verifier: Verifier, run_id: int) -> M
         report.pairs_verified += len(verdicts.new)
         report.pairs_known += len(pairs) - len(verdicts.new)
         next_id += 1
-        del sigs, keys, vals, found_k, found_v
+        del sigs, keys, vals
     if len(segments) > MAX_SEGMENTS:
         rows = compact(files, segments, live, next_id)
         old = [s.id for s in segments]

@@ -215,9 +215,10 @@ def test_compaction_down_to_nothing_when_every_file_is_gone(crawl, tmp_path, mon
     assert len(SegmentFiles(db).open(seg).keys) == 0
 
 
-def test_verification_in_small_rounds_gives_the_same_clusters(tmp_path, crawl, monkeypatch):
-    """A batch's pairs are verified a round at a time with the signatures of that round's outside
-    texts: one pair a round must give what one round of all gives."""
+def test_lookups_and_verification_in_small_rounds_give_the_same_clusters(tmp_path, crawl, monkeypatch):
+    """A batch's texts are looked up a few at a time, and its pairs verified a round at a time with
+    the signatures of that round's outside texts: one text a lookup and one pair a round must give
+    what one of each gives."""
 
     def exported(db) -> list[dict]:
         keys = ("path", "cluster", "original", "role", "parent_id", "similarity")
@@ -225,6 +226,7 @@ def test_verification_in_small_rounds_gives_the_same_clusters(tmp_path, crawl, m
 
     whole = scan(crawl, tmp_path / "whole.db", Params())
     monkeypatch.setattr(candidates, "VERIFY_ROUND", 1)
+    monkeypatch.setattr(candidates, "LOOKUP_CHUNK", 1)
     rounds = scan(crawl, tmp_path / "rounds.db", Params())
     assert rounds.pairs_verified == whole.pairs_verified > 3
     assert exported(tmp_path / "rounds.db") == exported(tmp_path / "whole.db")
