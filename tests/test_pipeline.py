@@ -30,6 +30,7 @@ def test_short_documents_never_join(tmp_path):
     assert summary.too_short == 2 and summary.clusters == 1
     rows = {r["path"]: r for r in Store(db, readonly=True).export_rows()}
     assert rows["a.cn/short0.txt"]["cluster"] is None and rows["a.cn/short0.txt"]["role"] == "too_short"
+    assert rows["a.cn/short0.txt"]["original"] is False  # never compared: it claims nothing
     assert rows["a.cn/long0.txt"]["cluster"] == rows["a.cn/long1.txt"]["cluster"] is not None
 
 

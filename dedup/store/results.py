@@ -609,9 +609,10 @@ class ResultsMixin:
             yield {
                 "path": r["path"],
                 "cluster": cluster,
-                # No copies: its own original; a document an interrupted scan left unsigned is not
-                # clustered yet and claims nothing.
-                "original": role in ("original", "unique", "too_short"),
+                # Compared and no copies found: the only page of its story, its own original. A text
+                # too short to compare was never compared, and a document an interrupted scan left
+                # unsigned is not clustered yet: they claim nothing.
+                "original": role in ("original", "unique"),
                 "contains": contains,
                 "role": role,
                 "document_id": r["id"],
