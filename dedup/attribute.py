@@ -11,6 +11,7 @@ original is external: named, not crowned among the copies.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -140,6 +141,29 @@ class SiteTally:
         self.credit_sets[frozenset(credits)] += 1
         self.with_repost_lines += bool(repost_lines(boilerplate))
         self.names.update(set(site_names))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "n": self.n,
+                "credited": dict(self.credited),
+                "credit_sets": [[sorted(k), c] for k, c in self.credit_sets.items()],
+                "with_repost_lines": self.with_repost_lines,
+                "names": dict(self.names),
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, blob: str) -> SiteTally:
+        d = json.loads(blob)
+        return cls(
+            d["n"],
+            Counter(d["credited"]),
+            Counter({frozenset(k): c for k, c in d["credit_sets"]}),
+            d["with_repost_lines"],
+            Counter(d["names"]),
+        )
 
 
 def tally_sites(site_docs: dict[str, list[DocInfo]], site_names: dict[str, list[list[str]]]) -> dict[str, SiteTally]:

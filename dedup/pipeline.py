@@ -418,9 +418,19 @@ class SiteChanges(NamedTuple):
 
 def _profile_sites(store, known_sources) -> SiteChanges:
     """Sites profiled from their stored pages (and saved)."""
-    tallies: dict[str, SiteTally] = defaultdict(SiteTally)
-    for site, credits, boilerplate, site_names in store.site_pages():
-        tallies[site].add(credits, boilerplate, site_names)
+    # Stored tallies stand for sites none of whose pages changed (the store drops a site's tally
+    # when one does); the other sites' pages are counted again and their tallies saved.
+    stored = store.site_tallies()
+    live = store.live_sites()
+    fresh: dict[str, SiteTally] = defaultdict(SiteTally)
+    for site, credits, boilerplate, site_names in store.site_pages(live - stored.keys()):
+        fresh[site].add(credits, boilerplate, site_names)
+    store.save_site_tallies({site: t.to_json() for site, t in fresh.items()})
+    tallies = {
+        site: fresh[site] if site in fresh else SiteTally.from_json(stored[site])
+        for site in sorted(live)
+        if site in fresh or site in stored
+    }
     profiles = profile_tallies(tallies, known_sources)
     del tallies
     before = store.site_roles()

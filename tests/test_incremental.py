@@ -132,3 +132,41 @@ def test_new_attribution_code_reattributes_every_cluster_without_verifying_pairs
     assert any("attribution changed" in n for n in again.notes), again.notes
     third = scan(crawl, db, Params())
     assert third.clusters_attributed == 0 and not third.notes
+
+
+def test_stored_site_tallies_are_those_a_fresh_count_gives(crawl, tmp_path):
+    """A site's tally is kept between scans until one of its pages is added, removed or changes;
+    after such rescans every stored tally equals a count of the site's pages made now, and a
+    rescan of unchanged files counts no site again."""
+    import json
+    from collections import defaultdict
+
+    from dedup.attribute import SiteTally
+
+    def recount(store) -> dict[str, str]:
+        tallies: dict[str, SiteTally] = defaultdict(SiteTally)
+        for site, credits, boilerplate, names in store.site_pages():
+            tallies[site].add(credits, boilerplate, names)
+        return {site: t.to_json() for site, t in tallies.items()}
+
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    page = crawl / "www.lvyewenda.com/2023/0314/q8812034.txt"
+    gone = crawl / "www.sohu.com/2023/0312/656912345_121118820.html"
+    page.write_text(page.read_text(encoding="utf-8") + "\n来源:测试日报\n", encoding="utf-8")
+    gone.unlink()
+    scan(crawl, db, Params(), jobs=1)
+    with closing(Store(db, readonly=True)) as store:
+        stored = store.site_tallies()
+        assert stored == recount(store)
+        assert json.loads(stored["www.sohu.com"])["n"] == 1  # one of its two pages is gone
+        assert json.loads(stored["www.lvyewenda.com"])["credited"].get("测试日报") == 1
+    with closing(Store(db)) as store:  # a tally the next scan must not recount: marked
+        store.save_site_tallies({"www.qcnews.cn": stored["www.qcnews.cn"].replace('"n": ', '"n": 1000', 1)})
+    page.write_text(page.read_text(encoding="utf-8") + "\n来源:另一日报\n", encoding="utf-8")
+    third = scan(crawl, db, Params(), jobs=1)  # another site changed: sites are profiled again
+    assert third.clusters_attributed > 0
+    with closing(Store(db, readonly=True)) as store:
+        tallies = store.site_tallies()
+        assert '"n": 1000' in tallies["www.qcnews.cn"]  # not counted again: none of its pages changed
+        assert json.loads(tallies["www.lvyewenda.com"])["credited"].get("另一日报") == 1

@@ -219,12 +219,28 @@ class IndexMixin:
             out.update((doc_id, _site_text(site, words, text)) for doc_id, site, words, text in rows)
         return out
 
-    def site_pages(self) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
-        """(site, credits, boilerplate, names it gives its site) of every page in the crawl."""
-        for site, credits, boilerplate, names in self.db.execute(
-            "SELECT site, credits, boilerplate, site_names FROM documents WHERE status != 'gone'"
-        ):
+    def site_pages(self, sites: set[str] | None = None) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
+        """(site, credits, boilerplate, names it gives its site) of every page in the crawl (on
+        these sites, when given)."""
+        sql = "SELECT site, credits, boilerplate, site_names FROM documents WHERE status != 'gone'"
+        if sites is None:
+            rows = self.db.execute(sql)
+        else:
+            rows = (r for site in sorted(sites) for r in self.db.execute(f"{sql} AND COALESCE(site, '') = ?", [site]))
+        for site, credits, boilerplate, names in rows:
             yield site or "", json.loads(credits or "[]"), json.loads(boilerplate or "[]"), json.loads(names or "[]")
+
+    def live_sites(self) -> set[str]:
+        """The sites with a page in the crawl."""
+        return {s or "" for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status != 'gone'")}
+
+    def site_tallies(self) -> dict[str, str]:
+        """Site -> its stored tally (JSON), for the sites none of whose pages changed since it was saved."""
+        return dict(self.db.execute("SELECT site, tally FROM site_tallies"))
+
+    def save_site_tallies(self, tallies: dict[str, str]) -> None:
+        with self.write():
+            self.conn.executemany("INSERT OR REPLACE INTO site_tallies (site, tally) VALUES (?, ?)", tallies.items())
 
     def documents_on(self, sites: set[str]) -> set[int]:
         out: set[int] = set()

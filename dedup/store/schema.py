@@ -245,6 +245,25 @@ MIGRATIONS: list[str] = [
     """
     CREATE VIRTUAL TABLE texts_fts USING fts5(text, content="documents", content_rowid="id", tokenize="trigram");
     """,
+    # 16: each site's tally of its pages (attribute.SiteTally as JSON), kept between runs so that a
+    # rescan counts again only the sites whose pages changed (at 100k documents, recounting every
+    # page was ~2 s of a 12 s rescan). Triggers drop a site's tally whenever one of its pages is
+    # added, removed or changes what is counted, whichever module writes.
+    """
+    CREATE TABLE site_tallies (site TEXT PRIMARY KEY, tally TEXT NOT NULL);
+    CREATE TRIGGER site_tallies_insert AFTER INSERT ON documents BEGIN
+        DELETE FROM site_tallies WHERE site = COALESCE(new.site, '');
+    END;
+    CREATE TRIGGER site_tallies_delete AFTER DELETE ON documents BEGIN
+        DELETE FROM site_tallies WHERE site = COALESCE(old.site, '');
+    END;
+    CREATE TRIGGER site_tallies_update AFTER UPDATE OF site, status, credits, boilerplate, site_names ON documents
+    WHEN old.site IS NOT new.site OR old.status IS NOT new.status OR old.credits IS NOT new.credits
+        OR old.boilerplate IS NOT new.boilerplate OR old.site_names IS NOT new.site_names
+    BEGIN
+        DELETE FROM site_tallies WHERE site IN (COALESCE(old.site, ''), COALESCE(new.site, ''));
+    END;
+    """,
 ]
 
 
