@@ -68,8 +68,9 @@ class LockedExit(click.ClickException):
 def _console() -> Console:
     from rich.console import Console
 
-    # Piped into a file or a pager, rich would assume 80 columns and cut every title short.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # Piped into a file or a pager, rich would assume 80 columns and cut every title short; a
+    # COLUMNS the user set is honoured either way (rich reads it).
+    return Console(highlight=False, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 
 
 def _fail(exc: DedupError) -> click.ClickException:
