@@ -226,7 +226,13 @@ class IndexMixin:
         if sites is None:
             rows = self.db.execute(sql)
         else:
-            rows = (r for site in sorted(sites) for r in self.db.execute(f"{sql} AND COALESCE(site, '') = ?", [site]))
+            # `site = ?` (not COALESCE(site, '')) so that the site index is used: a scan per site
+            # of the whole table was 10 s at 100k documents.
+            rows = (
+                r
+                for site in sorted(sites)
+                for r in self.db.execute(f"{sql} AND (site = ? OR (? = '' AND site IS NULL))", [site, site])
+            )
         for site, credits, boilerplate, names in rows:
             yield site or "", json.loads(credits or "[]"), json.loads(boilerplate or "[]"), json.loads(names or "[]")
 
