@@ -518,10 +518,10 @@ def match_new_texts(store, params: Params, verifier: Verifier, run_id: int) -> M
         del found, owners
         verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
         unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
-        # By the text outside the batch (the batch's own signatures are loaded): a round then
-        # loads each outside text once.
+        # By the text outside the batch (the batch's own signatures are loaded; pairs inside it
+        # first): a round then loads each outside text once.
         in_batch = set(chunk)
-        unknown.sort(key=lambda p: (p[1] if p[0] in in_batch else p[0]) if not in_batch.issuperset(p) else -1)
+        unknown.sort(key=lambda p: next((d for d in p if d not in in_batch), -1))
         for r in range(0, len(unknown), VERIFY_ROUND):
             part = unknown[r : r + VERIFY_ROUND]
             outside = load_sigs(store, sorted({d for p in part for d in p} - sigs.keys()), params)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from dedup.attribute import (
     DocInfo,
@@ -60,6 +60,9 @@ from dedup.normalize import DEFAULT_BOILERPLATE, load_patterns, normalize_text
 from dedup.shingle import tokenize, unpack_words
 from dedup.signature import SAMPLE_MOD
 from dedup.workers import TaskFailure, run_tasks
+
+if TYPE_CHECKING:
+    from dedup.store.index import SiteText
 
 __all__ = ["prepare_document", "read_file", "scan"]
 
@@ -251,7 +254,7 @@ VERIFY_IN_WORKERS = 2_000
 ATTRIBUTE_SLICE = 20_000
 
 
-def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, tuple[str, str]]]) -> list:
+def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, SiteText]]) -> list:
     """Worker: verify some candidate pairs (cluster.verify), the words of the pairs the signatures
     cannot settle as stored when signed (or normalized here from their texts)."""
     pairs, sigs, texts = task
@@ -425,7 +428,8 @@ def _profile_sites(store, known_sources) -> SiteChanges:
     fresh: dict[str, SiteTally] = defaultdict(SiteTally)
     for site, credits, boilerplate, site_names in store.site_pages(live - stored.keys()):
         fresh[site].add(credits, boilerplate, site_names)
-    store.save_site_tallies({site: t.to_json() for site, t in fresh.items()})
+    if fresh:
+        store.save_site_tallies({site: t.to_json() for site, t in fresh.items()})
     tallies = {
         site: fresh[site] if site in fresh else SiteTally.from_json(stored[site])
         for site in sorted(live)

@@ -177,7 +177,7 @@ class IndexMixin:
             r[0]
             for r in self.db.execute(
                 "SELECT m.document_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id AND c.active = 1 "
-                "JOIN documents d ON d.id = m.document_id WHERE d.status != 'ok' OR d.attributed IS NULL"
+                "JOIN documents d ON d.id = m.document_id WHERE d.status != 'ok'"
             )
         )
         return seeds

@@ -153,17 +153,15 @@ class ResultsMixin:
         for r in rows:
             shapes.setdefault(tuple(r), []).append(r)
         for cols, group in shapes.items():
+            if update_key is None:
+                sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            else:
+                cols = (*(k for k in cols if k != update_key), update_key)  # the key last, for WHERE
+                sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in cols[:-1])} WHERE {update_key} = ?"
             values = [
                 [json.dumps(r[k], ensure_ascii=False) if isinstance(r[k], list | dict) else r[k] for k in cols]
                 for r in group
             ]
-            if update_key is None:
-                sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            else:
-                sets = [k for k in cols if k != update_key]
-                sql = f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in sets)} WHERE {update_key} = ?"
-                values = [[v for k, v in zip(cols, row, strict=True) if k != update_key] + [r[update_key]]
-                          for row, r in zip(values, group, strict=True)]  # fmt: skip
             self.conn.executemany(sql, values)
 
     @staticmethod
