@@ -98,6 +98,17 @@ CHAIN_NEIGHBOURS = 16
 # signatures pass them (see verify).
 UNEQUAL_SIZE = 0.15
 
+# Texts of about one size that the signatures find similar but below this Jaccard differ in a
+# quarter or more of their words: they are aligned on their words like unequal pairs, not taken as
+# copies on the signatures. Two short announcements of one template ("全国政协十四届三次会议将于3月4日
+# 下午3时在北京开幕" / "3月7日下午3时，十四届全国人大一次会议将…举行第二次全体会议", then the same
+# paragraph of channels) share ~70 % of their words and pass every signature check (the 4 of 3月4日
+# is also in "4K超高清频道"). In the generated 100k crawl such pairs (same size, similar, under
+# 0.75) joined 109 pairs of different stories and 324 of one story's copies; aligned, 39 of the
+# 109 are refused (too little shared for texts that short) and all 324 kept: precision of the
+# pairs' components 0.967 -> 0.980. ~0.2 ms for each of those ~430 pairs.
+ALIGN_BELOW_JACCARD = 0.75
+
 TokenSource = Callable[[int], "list[str] | None"]
 
 
@@ -110,7 +121,7 @@ class DocSig:
     n_shingles: int
     signature: np.ndarray
     numbers: tuple[str, ...] = ()
-    contexts: dict[int, int | frozenset[int]] = field(default_factory=dict)  # context -> name/number(s) there
+    anchors: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))  # anchor_codes
     windows: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (shingles, signature) of long texts
     samples: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint32))  # signature.SAMPLE_MOD
 
@@ -237,30 +248,45 @@ def sample_candidate(shared, small_samples):
     return shared >= np.maximum(MIN_SHARED_SAMPLES, SAMPLE_SHARE * small_samples)
 
 
-def contexts(stored: str | None) -> dict[int, int | frozenset[int]]:
-    """The stored (context, word) pairs of a document as context -> word (or words, when one
-    context holds several). A single word is kept as a bare int: a one-element frozenset costs
-    ~200 bytes, and most contexts hold one word (~5 KB per document saved)."""
-    out: dict[int, set[int]] = defaultdict(set)
-    for ctx, word in json.loads(stored or "[]"):
-        out[ctx].add(word)
-    return {k: next(iter(v)) if len(v) == 1 else frozenset(v) for k, v in out.items()}
+def anchor_codes(stored: bytes | str | None) -> np.ndarray:
+    """A document's (context, word) hashes as stored (store.files.pack_anchors: sorted distinct
+    codes context << 32 | word), or as the JSON list of pairs databases signed before kept."""
+    if not stored:
+        return np.empty(0, dtype=np.uint64)
+    if isinstance(stored, bytes):
+        return np.frombuffer(stored, dtype=np.uint64)
+    return np.unique(np.array([(ctx << 32) | word for ctx, word in json.loads(stored)], dtype=np.uint64))
 
 
-def _disjoint(x: int | frozenset[int], y: int | frozenset[int]) -> bool:
-    if isinstance(x, int):
-        return x != y if isinstance(y, int) else x not in y
-    return y not in x if isinstance(y, int) else not (x & y)
+def _found_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which values of `a` the sorted array `b` holds."""
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return b[at] == a
+
+
+def _distinct_sorted(a: np.ndarray) -> int:
+    """How many distinct values a sorted array holds."""
+    return int(np.count_nonzero(a[1:] != a[:-1])) + 1 if len(a) else 0
 
 
 def substitutions(a: DocSig, b: DocSig) -> int:
-    """Contexts where the two texts state different names or numbers (see shingle.anchors).
+    """Contexts where the two texts state different names or numbers (see shingle.anchors): the
+    contexts both hold, less those where they share a word. (Sorted codes searched with numpy:
+    no set per call.)
 
     Measured on the development corpus: 7,396 of 7,406 pairs of true copies have none (10 have
     one); 512 of 530 pairs of template siblings have at least one and 408 at least two.
     """
-    small, big = (a.contexts, b.contexts) if len(a.contexts) <= len(b.contexts) else (b.contexts, a.contexts)
-    return sum(1 for k, words in small.items() if k in big and _disjoint(words, big[k]))
+    x, y = a.anchors, b.anchors
+    if not len(x) or not len(y):
+        return 0
+    cx, cy = x >> 32, y >> 32  # sorted, as the codes are
+    first_x = np.concatenate(([True], cx[1:] != cx[:-1]))
+    first_y = np.concatenate(([True], cy[1:] != cy[:-1]))
+    both = int(np.count_nonzero(_found_in(cx[first_x], cy[first_y])))
+    if not both:
+        return 0
+    return both - _distinct_sorted(cx[_found_in(x, y)])
 
 
 def verify(a: DocSig, b: DocSig, params: Params, tokens: TokenSource | None = None) -> Edge | None:
@@ -289,7 +315,7 @@ def verify(a: DocSig, b: DocSig, params: Params, tokens: TokenSource | None = No
         # figures passes it. Aligned, its figures differ in place.
         if tokens is None:
             return Edge(big.doc_id, small.doc_id, j, c, kind)
-        if small.n_shingles >= (1 - UNEQUAL_SIZE) * big.n_shingles:
+        if small.n_shingles >= (1 - UNEQUAL_SIZE) * big.n_shingles and j >= ALIGN_BELOW_JACCARD:
             return None if numerals_changed(big, small, tokens) else Edge(big.doc_id, small.doc_id, j, c, kind)
         return aligned_edge(big, small, j, c, params, tokens)
     if tokens is None or (j < GRAY_JACCARD and c < GRAY_CONTAINMENT):

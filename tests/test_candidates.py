@@ -230,3 +230,30 @@ def test_lookups_and_verification_in_small_rounds_give_the_same_clusters(tmp_pat
     rounds = scan(crawl, tmp_path / "rounds.db", Params())
     assert rounds.pairs_verified == whole.pairs_verified > 3
     assert exported(tmp_path / "rounds.db") == exported(tmp_path / "whole.db")
+
+
+@pytest.mark.parametrize("holders", [40, 150])  # a bucket paired row by row, and one over BUCKET_ALL_PAIRS
+def test_a_sample_held_by_many_texts_counts_for_the_pairs_with_a_short_text_of_the_batch(holders):
+    from dedup.candidates import KIND_SAMPLE, bucket_pairs
+    from dedup.cluster import SAMPLE_DF_CAP
+
+    assert holders <= SAMPLE_DF_CAP and (holders > BUCKET_ALL_PAIRS) == (holders == 150)
+    rnd = random.Random(holders)
+    ids = rnd.sample(range(1, 1_000), holders)
+    n_shingles = np.zeros(1_000, np.int64)
+    n_shingles[ids] = [rnd.choice([30, 5_000]) for _ in ids]  # short texts and long ones
+    sizes = TextSizes(n_shingles, np.zeros(1_000, np.int64), lambda d: {}, short_max=100)
+    batch = set(rnd.sample(ids, holders // 3))
+    # Two samples held by all of them (two keys), rows in no particular order.
+    keys = np.repeat(np.array([7, 9], np.uint64), holders)
+    vals = np.array(ids + ids, np.int64) << candidates._KIND_BITS | KIND_SAMPLE
+    order = rnd.sample(range(len(keys)), len(keys))
+    found = bucket_pairs(batch, keys[order], vals[order], sizes, P)
+    want = sorted(
+        x << 32 | y
+        for x in ids
+        for y in ids
+        if x < y and (x in batch or y in batch) and (n_shingles[x] <= 100 or n_shingles[y] <= 100)
+    )
+    assert found.pairs == set()
+    assert found.sample_codes.tolist() == want and set(found.sample_counts.tolist()) <= {2}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -11,6 +12,13 @@ from typing import NamedTuple
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
+
+
+def pack_anchors(anchors: list[tuple[int, int]]) -> bytes:
+    """A text's (context, word) hashes (shingle.anchors) as stored: the distinct codes
+    context << 32 | word, sorted, as native uint64 (cluster.anchor_codes reads them). Parsing them
+    back from JSON, ~660,000 json.loads a first scan at 100,000 documents, was ~4 s of clustering."""
+    return array("Q", sorted({(ctx << 32) | word for ctx, word in anchors})).tobytes()
 
 
 class FileState(NamedTuple):
@@ -150,7 +158,7 @@ class FilesMixin:
                     json.dumps(d.credits, ensure_ascii=False),
                     json.dumps(d.site_names, ensure_ascii=False),
                     json.dumps(d.numbers),
-                    json.dumps(d.anchors),
+                    pack_anchors(d.anchors),
                     json.dumps(d.boilerplate, ensure_ascii=False),
                     d.signature or None,
                     sig_fp,

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
+from dedup.store.files import pack_anchors
 
 
 class SigningMixin:
@@ -83,7 +84,7 @@ class SigningMixin:
                 d.original_title or None,
                 json.dumps(d.boilerplate, ensure_ascii=False),
                 json.dumps(d.numbers),
-                json.dumps(d.anchors),
+                pack_anchors(d.anchors),
                 d.content_hash,
                 d.n_tokens,
                 d.n_shingles,
