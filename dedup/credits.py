@@ -13,7 +13,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -52,6 +52,26 @@ TAG = re.compile(r"<[^>]*>")
 CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 LETTER = re.compile(r"[A-Za-z]")
 
+# The characters that keep most Chinese text from being NFKC already (in 3,000 crawled stories: the
+# full-width comma in all but one, the parentheses in half, semicolon, colon, ?, ! and the
+# ideographic space in fewer), each with its compatibility decomposition: plain ASCII, which no
+# canonical reordering or composition touches, so replacing them first leaves NFKC's result as it
+# was, and what is left is usually NFKC already, which unicodedata.normalize checks quickly
+# instead of decomposing and recomposing every character (97 -> 12 us for a 490-character story).
+_NFKC_COMMON = tuple((c, unicodedata.normalize("NFKD", c)) for c in "，（）；：？！\u3000")
+
+
+def nfkc(text: str) -> str:
+    """unicodedata.normalize("NFKC", text), faster on Chinese text (see _NFKC_COMMON)."""
+    # isascii is O(1) for a str; is_normalized is NFKC's own quick check, which stops at the first
+    # character NFKC would change (lines of a text folded already pass it whole).
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text
+    for char, plain in _NFKC_COMMON:
+        if char in text:
+            text = text.replace(char, plain)
+    return unicodedata.normalize("NFKC", text)
+
 
 @dataclass(frozen=True)
 class Credit:
@@ -72,6 +92,11 @@ class Format:
     opens_story: bool = False  # a dateline or lead-in: the rest of its line is story text
     gate: re.Pattern | None = None  # its `requires` words: a line without one cannot match
     note: str = ""
+    # The first characters of its `requires` words (empty: no gate, or a word that is empty):
+    # a line with none of them cannot pass the gate. When every word is one character, that is
+    # the whole gate and no search is needed (`gate_is_chars`).
+    gate_chars: frozenset[str] = frozenset()
+    gate_is_chars: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,14 @@ class Formats:
     # with none of them has no credit, found with one search instead of one per format (most
     # lines of a story; the credit scan was a fifth of the time to read a file).
     gate: re.Pattern | None = None
+    # Which formats a line can match, from the characters it has: a third of a story's lines pass
+    # the common gate (it holds ")", "文", "电"), and searching each format's own gate after it was
+    # most of the time credit lines took. One scan for the gate words' first characters
+    # (`first_chars`) finds the few formats whose gate can pass (`by_char`, plus `ungated`):
+    # scanning the lines of a story went from 54 to 38 us.
+    first_chars: re.Pattern | None = None
+    by_char: dict[str, tuple[int, ...]] = field(default_factory=dict, hash=False, compare=False)
+    ungated: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,12 +212,20 @@ def load_formats(path: Path | None = None) -> Formats:
         opens = bool(e.get("opens_story", False))
         # A literal alternation is searched fast (the regex engine skips to its first characters).
         gate = re.compile("|".join(map(re.escape, requires))) if requires else None
-        formats.append(Format(kind, value, regex, opens, gate, e.get("note", "")))
+        chars = frozenset(w[0] for w in requires) if requires and all(requires) else frozenset()
+        one_char = bool(chars) and all(len(w) == 1 for w in requires)
+        formats.append(Format(kind, value, regex, opens, gate, e.get("note", ""), chars, one_char))
     vague = frozenset(unicodedata.normalize("NFKC", v) for v in data.get("names", {}).get("vague", []))
     gate = None
     if all(f.gate is not None for f in formats):
         gate = re.compile("|".join(f.gate.pattern for f in formats))
-    return Formats(tuple(formats), vague, gate)
+    by_char: dict[str, list[int]] = {}
+    for i, f in enumerate(formats):
+        for c in f.gate_chars:
+            by_char.setdefault(c, []).append(i)
+    first = re.compile("[" + "".join(map(re.escape, sorted(by_char))) + "]") if by_char else None
+    ungated = tuple(i for i, f in enumerate(formats) if not f.gate_chars)
+    return Formats(tuple(formats), vague, gate, first, {c: tuple(v) for c, v in by_char.items()}, ungated)
 
 
 @lru_cache(maxsize=1)
@@ -201,7 +242,7 @@ def _strip(name: str) -> str:
 
 def clean_name(raw: str) -> str | None:
     """A credited source name cleaned (quotes, dates, trailing punctuation, 等), or None if vague."""
-    name = _strip(PINYIN_GLOSS.sub("", TAG.sub("", unicodedata.normalize("NFKC", raw))))
+    name = _strip(PINYIN_GLOSS.sub("", TAG.sub("", nfkc(raw))))
     name = _strip(NAME_DATE.sub("", name))
     if len(name) > 3 and name.endswith("等"):  # 综合来源:A、B、C等
         name = _strip(name[:-1])
@@ -225,7 +266,10 @@ def _clean(value: str, raw: str) -> str | None:
 
 
 def _prepare(line: str) -> str:
-    return PINYIN_GLOSS.sub("", unicodedata.normalize("NFKC", line))
+    line = nfkc(line)
+    # A gloss needs a "(": most lines have none, and the pattern, which opens with a lookbehind,
+    # is otherwise tried at every character.
+    return PINYIN_GLOSS.sub("", line) if "(" in line else line
 
 
 def _scan(prepared: str, formats: Formats) -> list[_Match]:
@@ -234,8 +278,14 @@ def _scan(prepared: str, formats: Formats) -> list[_Match]:
         return []
     taken: list[tuple[int, int]] = []  # claimed spans, sorted and disjoint
     found: list[_Match] = []
-    for f in formats.formats:
-        if f.gate is not None and f.gate.search(prepared) is None:
+    candidates = set(formats.ungated)  # the formats whose gate may pass (see Formats.by_char)
+    if formats.first_chars is not None:
+        by_char = formats.by_char
+        for c in set(formats.first_chars.findall(prepared)):
+            candidates.update(by_char[c])
+    for n in sorted(candidates):
+        f = formats.formats[n]
+        if f.gate is not None and f.gate_chars and not f.gate_is_chars and f.gate.search(prepared) is None:
             continue
         for m in f.regex.finditer(prepared):
             start, end = m.span()

@@ -17,7 +17,7 @@ from pathlib import Path
 import opencc
 
 from dedup import DATA_DIR
-from dedup.credits import is_credit_line, source_names
+from dedup.credits import is_credit_line, nfkc, source_names
 from dedup.errors import ConfigError
 
 DEFAULT_BOILERPLATE = DATA_DIR / "boilerplate.txt"
@@ -29,6 +29,9 @@ TRAILING = re.compile(r"(?:…+|\.{3,})?\s*(?:点击)?(?:阅读|查看|展开)�
 # Which agency a dateline credits is read by dedup.credits.
 DATELINE = re.compile(r"^(?:本报讯|本报[^\s,,。]{0,12}讯|(?:新华社|中新社|中新网)[^\s,,。]{0,16}电)[\s(（]*")
 WS = re.compile(r"[ \t\u00a0\u3000\u200b\u200c\u200d\ufeff]+")
+# What WS changes: a text with none of these and no two spaces in a row has only single spaces,
+# which WS would replace by themselves; a few `in` tests spare the substitution (12 -> 2 us).
+WS_OTHER = ("  ", "\t", "\u00a0", "\u3000", "\u200b", "\u200c", "\u200d", "\ufeff")
 
 
 @dataclass
@@ -144,7 +147,8 @@ def strip_farm_junk(text: str) -> str:
     if "?;" in text:
         text = MOJIBAKE_QSEMI.sub("", text)
     text = PINYIN_NOTE.sub("", text)
-    text = QMARK_INDENT.sub("", text)
+    if "??" in text:  # the pattern needs two: a multi-line "^" is otherwise tried at every character
+        text = QMARK_INDENT.sub("", text)
     return LEADING_ZERO.sub("", text)
 
 
@@ -183,8 +187,8 @@ def is_keyword_spam(line: str) -> bool:
 
 def fold(text: str) -> str:
     """NFKC (full-width forms to plain ones), farm junk taken out, Simplified, spaces."""
-    text = to_simplified(strip_farm_junk(unicodedata.normalize("NFKC", text)))
-    return WS.sub(" ", text)
+    text = to_simplified(strip_farm_junk(nfkc(text)))
+    return WS.sub(" ", text) if any(w in text for w in WS_OTHER) else text
 
 
 # Lines longer than this are story text, not furniture: not counted for learning (keeps the
@@ -202,10 +206,66 @@ def learnable_lines(text: str) -> set[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Matcher:
+    """The boilerplate patterns as few searches: true of a line when any one pattern finds a match."""
+
+    patterns: tuple[re.Pattern, ...]
+    anchored: re.Pattern | None  # those that can only match at the start, as one alternation (.match)
+    floating: re.Pattern | None  # the other combinable ones, as one alternation (.search)
+    apart: tuple[re.Pattern, ...]  # flags or groups of their own: searched one by one
+
+    def __call__(self, line: str) -> bool:
+        return (
+            (self.anchored is not None and self.anchored.match(line) is not None)
+            or (self.floating is not None and self.floating.search(line) is not None)
+            or any(p.search(line) for p in self.apart)
+        )
+
+
+def _starts_anchored(p: re.Pattern) -> bool:
+    """Whether every match of p starts at the start of the string (it opens with "^", not in a branch)."""
+    parser = getattr(re, "_parser", None)  # the stdlib's own parser (3.11+); without it, assume not
+    if parser is None or p.flags & re.MULTILINE:
+        return False
+    try:
+        data = parser.parse(p.pattern, p.flags).data
+    except Exception:  # noqa: BLE001 - an internal API: any surprise means "not known to be anchored"
+        return False
+    return bool(data) and data[0] == (parser.AT, parser.AT_BEGINNING)
+
+
+_matcher_cache: list[_Matcher] = []
+
+
+def boilerplate_matcher(patterns: list[re.Pattern]) -> _Matcher:
+    """A test equal to `any(p.search(line) for p in patterns)`, faster.
+
+    Searching ~35 patterns one by one cost 40 us a story; most of them open with "^", so joined as
+    one alternation matched at the start, the rest joined as another, it is 9 us. Only patterns
+    without flags or groups are joined (an alternation shares its flags and numbers its groups).
+    """
+    key = tuple(patterns)
+    if _matcher_cache and _matcher_cache[0].patterns == key:
+        return _matcher_cache[0]
+    plain = [p for p in key if p.flags == re.UNICODE and p.groups == 0 and isinstance(p.pattern, str)]
+    start = [p.pattern for p in plain if _starts_anchored(p)]
+    anywhere = [p.pattern for p in plain if not _starts_anchored(p)]
+    matcher = _Matcher(
+        key,
+        re.compile("|".join(f"(?:{s})" for s in start)) if start else None,
+        re.compile("|".join(f"(?:{s})" for s in anywhere)) if anywhere else None,
+        tuple(p for p in key if p not in plain),
+    )
+    _matcher_cache[:] = [matcher]
+    return matcher
+
+
 def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str] = frozenset()) -> Normalized:
     """Fold the text and take out credit lines, known boilerplate and lines learned as boilerplate."""
     out = Normalized(text="")
     kept: list[str] = []
+    boiler = boilerplate_matcher(patterns)
     for raw in fold(text).split("\n"):
         line = raw.strip()
         if not line:
@@ -214,10 +274,11 @@ def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str
         if is_credit_line(line):
             out.credits.append(line)
             continue
-        if line in learned or any(p.search(line) for p in patterns) or is_keyword_spam(line):
+        if line in learned or boiler(line) or is_keyword_spam(line):
             out.boilerplate.append(line)
             continue
-        line = TRAILING.sub("", line)
+        if "全文" in line:  # TRAILING needs it; its pattern has no literal start to search for
+            line = TRAILING.sub("", line)
         m = DATELINE.match(line)
         if m:
             # An agency's dateline credits it as surely as a 来源 line does.

@@ -30,9 +30,10 @@ WHOLE_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 ANCHOR_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 
 
-# Whether a token is a word (WORD.search), by token: a crawl's vocabulary is small next to its
-# token count, and a dict lookup costs a tenth of the regular expression (it was 0.15 ms of the
-# ~2 ms a document took to sign). Cleared when it grows past WORD_CACHE_MAX.
+# Whether a token is a word (WORD.search), by token, for the tokens that do not open with a CJK
+# ideograph (see tokenize): a crawl's vocabulary is small next to its token count, and a dict
+# lookup costs a tenth of the regular expression (it was 0.15 ms of the ~2 ms a document took to
+# sign). Cleared when it grows past WORD_CACHE_MAX.
 _is_word: dict[str, bool] = {}
 WORD_CACHE_MAX = 500_000
 
@@ -43,14 +44,16 @@ def tokenize(text: str) -> list[str]:
     known = _is_word
     if len(known) > WORD_CACHE_MAX:
         known.clear()
-    out = []
-    for t in raw:
-        w = known.get(t)
-        if w is None:
-            w = known[t] = WORD.search(t) is not None
-        if w:
-            out.append(t)
-    return out
+    get = known.get
+    # A token that opens with a CJK ideograph (U+3400-U+9FFF, which WORD matches) is a word: two
+    # string comparisons instead of a lookup for ~80% of the tokens of a story (58 -> 22 us).
+    return [t for t in raw if "\u3400" <= t < "\ua000" or get(t) or (t not in known and _learn_word(t))]
+
+
+def _learn_word(token: str) -> bool:
+    """Whether a token not seen yet is a word, remembered in _is_word."""
+    word = _is_word[token] = WORD.search(token) is not None
+    return word
 
 
 def tokenize_jieba(text: str) -> list[str]:
@@ -62,7 +65,11 @@ def shingle_list(tokens: list[str], k: int) -> list[str]:
     """Word k-shingles in text order (repeats kept)."""
     if len(tokens) < k:
         return [" ".join(tokens)] if tokens else []
-    return [" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)]
+    if k < 1:  # not a shingle size Params allows; kept as it always was
+        return [" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)]
+    # zip of k shifted views (the shorter ones end it), joined by map: no slice per shingle
+    # (90 -> 33 us a story).
+    return list(map(" ".join, zip(*(tokens[i:] for i in range(k)), strict=False)))
 
 
 def window_spans(n: int, size: int, step: int) -> list[tuple[int, int]]:
@@ -123,13 +130,15 @@ def _names() -> frozenset[str]:
     return frozenset(w for w, tag in _word_tags().items() if tag in ANCHOR_TAGS and len(w) >= 2)
 
 
-def _h(s: str) -> int:
-    return zlib.crc32(s.encode("utf-8"))
-
-
 def is_name(token: str) -> bool:
     """A person, place or organisation name in the jieba dictionary (two characters or more)."""
     return token in _names()
+
+
+def load_names() -> None:
+    """Read the name table now. A scan does so before it starts worker processes that sign or
+    align: forked, they share it, where each would otherwise read the dictionary (~0.6 s)."""
+    _names()
 
 
 def anchors(tokens: list[str]) -> list[tuple[int, int]]:
@@ -145,7 +154,9 @@ def anchors(tokens: list[str]) -> list[tuple[int, int]]:
     # This runs once per word of every document: the test is a set lookup and, for the few
     # tokens that start with a digit, the regular expression.
     hits = [i for i in range(1, len(tokens) - 1) if (t := tokens[i]) in names or (t[0].isdigit() and number(t))]
-    return [(_h(tokens[i - 1] + "\x1f" + tokens[i + 1]), _h(tokens[i])) for i in hits]
+    # _h written out: two calls fewer for each of the ~50 hits of a story (60 -> 51 us).
+    crc = zlib.crc32
+    return [(crc(f"{tokens[i - 1]}\x1f{tokens[i + 1]}".encode()), crc(tokens[i].encode())) for i in hits]
 
 
 # Numbers on lines shorter than this are left out: such lines are counters and furniture that
