@@ -67,7 +67,12 @@ class ReadRefused(ValueError):
 
 def kind_of(name: str) -> str | None:
     """The reader kind of a file name, or None when no reader handles it."""
-    return KINDS.get(os.path.splitext(name)[1].lower())
+    dot = name.rfind(".")
+    if dot <= 0 or (name[0] == "." and not name[:dot].lstrip(".")):
+        return KINDS.get("")  # no extension, as os.path.splitext says of ".bashrc" (leading dots)
+    # The extension as os.path.splitext gives it, without its general path handling: this runs
+    # for every file of the crawl on every scan.
+    return KINDS.get(name[dot:].lower())
 
 
 def container_kind(name: str) -> str | None:
@@ -175,8 +180,12 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
     except OSError:
         pass  # os.walk reports it through onerror
 
+    under_root = os.path.join(root_str, "")
+
     def rel_of(full: str) -> str:
-        rel = os.path.relpath(full, root_str)
+        # The walk joins names onto the root: a prefix to cut (os.path.relpath, once per folder,
+        # was an eighth of a rescan's discovery).
+        rel = (full[len(under_root) :] or ".") if full.startswith(under_root) else os.path.relpath(full, root_str)
         return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
     def problem(rel: str, reason: str, is_dir: bool = False) -> Found:
