@@ -65,6 +65,12 @@ class LockedExit(click.ClickException):
     exit_code = EXIT_LOCKED
 
 
+class UsageExit(click.ClickException):
+    """A usage error told in one line (no usage text): exit 2, as click's own."""
+
+    exit_code = 2
+
+
 def _console() -> Console:
     from rich.console import Console
 
@@ -245,13 +251,17 @@ Examples:
     dedup -v scan /srv/crawl               # and stage timings on stderr
     dedup scan /srv/crawl -q --wait 600    # cron: errors only, waits its turn
     dedup scan /srv/crawl --json | jq .stage_seconds
+    dedup scan /srv/crawl --engine ray                         # on a Ray started here
+    dedup scan /srv/crawl --engine ray --address 10.0.0.5:6379 # on a Ray cluster
 """
 )
 @click.argument("crawl_dir", type=click.Path(file_okay=False, path_type=Path))
 @DB_OPTION
 @click.option(
-    "--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes (default: CPUs, at most 4)."
-)
+    "--jobs", "-j", type=click.IntRange(1, 64), default=None,
+    help="Worker processes (default: CPUs, at most 4); with --engine ray, Ray tasks at once (default: the cluster's "
+         "CPUs).",
+)  # fmt: skip
 @click.option("--boilerplate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Boilerplate pattern file to use instead of the bundled dedup/data/boilerplate.txt.")  # fmt: skip
 @click.option("--sources", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -269,10 +279,17 @@ Examples:
               help="Let this scan mark more than half of the stored files gone (refused otherwise).")  # fmt: skip
 @click.option("--wait", type=click.FloatRange(0), default=0, metavar="SECONDS",
               help="Wait this long for another scan of this database to finish (else exit 75 at once).")  # fmt: skip
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where reading, signing, the candidate search and verification run: worker processes "
+                   "here, or Ray tasks (pip install 'crawl-dedup-zh[ray]'). The database is written here "
+                   "either way.")  # fmt: skip
+@click.option("--address", default=None, metavar="ADDR",
+              help="The Ray cluster to join (host:port of its head, or 'auto'); without it --engine ray starts "
+                   "a Ray here with --jobs CPUs.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON (for cron and scripts).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, follow_symlinks, max_file_size,
-         file_timeout, allow_mass_removal, wait, as_json, quiet) -> None:  # fmt: skip
+         file_timeout, allow_mass_removal, wait, engine, address, as_json, quiet) -> None:  # fmt: skip
     """Scan CRAWL_DIR: read new and changed pages, cluster copies, pick originals, store them."""
     from dedup.pipeline import scan as run_scan  # here: the other commands need none of its imports (~1.5 s)
 
@@ -282,8 +299,18 @@ def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, fol
         params = Params(shingle_size=shingle_size, jaccard_threshold=threshold)
     except DedupError as exc:
         raise click.UsageError(str(exc)) from None
+    if address and engine != "ray":
+        raise click.UsageError("--address names a Ray cluster: it needs --engine ray")
+    if engine != "local":
+        from dedup.engine import EngineUnavailable, check_engine
+
+        try:
+            check_engine(engine)
+        except EngineUnavailable as exc:
+            raise UsageExit(str(exc)) from None
     options = ScanOptions(jobs=jobs, follow_symlinks=follow_symlinks, max_file_size=max_file_size * 2**20,
-                          file_timeout=file_timeout, allow_mass_removal=allow_mass_removal, wait=wait)  # fmt: skip
+                          file_timeout=file_timeout, allow_mass_removal=allow_mass_removal, wait=wait,
+                          engine=engine, address=address)  # fmt: skip
     console = _console()
     show_bar = sys.stderr.isatty() and not quiet and not as_json
     stage_log = _StageLog() if log.isEnabledFor(logging.INFO) else None

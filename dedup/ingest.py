@@ -18,14 +18,25 @@ from pathlib import Path
 
 from dedup.credits import add_sources, parse_credits
 from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
+from dedup.engine import LOCAL, Engine
 from dedup.errors import MassRemovalError
 from dedup.extract import extract_documents
 from dedup.models import Document, Params, RunSummary, ScanOptions, Skipped, SourceFile
 from dedup.normalize import learnable_lines, load_patterns, normalize_text
-from dedup.shingle import anchors, content_hash, numbers, pack_words, shingle_list, tokenize, window_spans
-from dedup.signature import make_signatures, to_bytes
+from dedup.shingle import (
+    anchors,
+    content_hash,
+    load_names,
+    load_tokenizer,
+    numbers,
+    pack_words,
+    shingle_list,
+    tokenize,
+    window_spans,
+)
+from dedup.signature import load_permutations, make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem
-from dedup.workers import TaskFailure, run_tasks
+from dedup.workers import TaskFailure
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,11 @@ SAVE_BATCH = 200
 # Documents signed per round of worker processes: their texts are held in memory meanwhile, so a
 # first scan of a million pages does not hold them all (a round costs ~1 s to start its workers).
 SIGN_BATCH = 50_000
+
+
+def permutations_key(params: Params) -> str:
+    """Where a database keeps the MinHash permutations its signatures were made with (settings)."""
+    return f"permutations:{params.num_perm}:{params.seed}:{params.scheme}"
 
 
 def init_worker(params: Params, boilerplate_path: str | None, learned: dict | None = None) -> None:
@@ -144,19 +160,22 @@ def _run_chunk(fn, items: list) -> list:
     return [fn(x) for x in items]
 
 
-def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int, isolate: bool = True):
-    """fn over items in order, each a result or a TaskFailure, in worker processes: `chunk` items
-    per task (one round trip each), a task killed after `timeout` seconds. A chunk that hangs or
-    crashes its worker is run again one item per task, so a bad item costs only itself. Not
+def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int, isolate: bool = True,
+          engine: Engine = LOCAL):  # fmt: skip
+    """fn over items in order, each a result or a TaskFailure, in the engine's workers: `chunk`
+    items per task (one round trip each), a task killed after `timeout` seconds. A chunk that hangs
+    or crashes its worker is run again one item per task, so a bad item costs only itself. Not
     isolated, small inputs run in this process."""
     if not isolate and (jobs <= 1 or len(items) < 20):
-        return closing(run_tasks(fn, items, jobs, init_worker, initargs, in_process=True))
-    return closing(_chunked(fn, items, jobs, initargs, timeout, chunk))
+        return closing(engine.run_tasks(fn, items, jobs, init_worker, initargs, in_process=True))
+    return closing(_chunked(fn, items, jobs, initargs, timeout, chunk, engine))
 
 
-def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int) -> Iterator:
+def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int,
+             engine: Engine = LOCAL) -> Iterator:  # fmt: skip
     parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    with closing(run_tasks(partial(_run_chunk, fn), parts, jobs, init_worker, initargs, timeout=timeout)) as done:
+    chunks = engine.run_tasks(partial(_run_chunk, fn), parts, jobs, init_worker, initargs, timeout=timeout)
+    with closing(chunks) as done:
         for part, res in zip(parts, done, strict=True):
             if not isinstance(res, TaskFailure):
                 yield from res
@@ -164,7 +183,7 @@ def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None,
                 yield res
             else:
                 log.info("a chunk of %d items failed (%s): running them one by one", len(part), res.reason)
-                with closing(run_tasks(fn, part, jobs, init_worker, initargs, timeout=timeout)) as again:
+                with closing(engine.run_tasks(fn, part, jobs, init_worker, initargs, timeout=timeout)) as again:
                     yield from again
 
 
@@ -237,11 +256,12 @@ def note_skip(summary: RunSummary, s: Skipped) -> None:
 
 
 def read_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, options: ScanOptions,
-                sign_stamp: str, todo: list[SourceFile], states: dict, touched_sites: set[str]) -> None:  # fmt: skip
+                sign_stamp: str, todo: list[SourceFile], states: dict, touched_sites: set[str],
+                engine: Engine = LOCAL) -> None:  # fmt: skip
     reader = partial(read_file, str(root), options.max_file_size)
     t_read = time.perf_counter()
     batch: list[FileOutcome] = []
-    with _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK) as results:
+    with _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK, engine=engine) as results:
         for done, (sf, res) in enumerate(zip(todo, results, strict=True), 1):
             problem = res.reason if isinstance(res, TaskFailure) else res.problem
             if problem:
@@ -277,7 +297,7 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
 
 
 def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boilerplate, options: ScanOptions,
-                  sign_stamp: str, touched_sites: set[str]) -> None:  # fmt: skip
+                  sign_stamp: str, touched_sites: set[str], engine: Engine = LOCAL) -> None:  # fmt: skip
     """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
     t0 = time.perf_counter()
     # Documents left unsigned by an interrupted run (or all, after resign_all) count as new for their sites.
@@ -285,6 +305,14 @@ def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boi
     changed = store.learn_boilerplate(touched_sites, LEARN_MIN_DOCS, LEARN_MIN_SHARE)
     learned = store.learned()
     todo = store.docs_to_sign(changed)
+    if todo:  # before the workers start: they share these
+        load_tokenizer()
+        load_names()
+        key = permutations_key(params)
+        stored = store.stamp(key)
+        made = load_permutations(params.num_perm, params.seed, params.scheme, stored)
+        if made != stored:
+            store.set_stamp(key, made)
     initargs = (params, str(boilerplate) if boilerplate else None, learned)
     done = 0
     for k in range(0, len(todo), SIGN_BATCH):
@@ -295,7 +323,9 @@ def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boi
             tasks.append((r["id"], doc))
         batch_ids: list[int] = []
         batch: list[Document] = []
-        with _pool(sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False) as results:
+        with _pool(
+            sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False, engine=engine
+        ) as results:
             for (doc_id, doc), res in zip(tasks, results, strict=True):
                 done += 1
                 if isinstance(res, TaskFailure):

@@ -91,6 +91,8 @@ class ScanOptions:
     file_timeout: float = FILE_TIMEOUT_S  # seconds one file may take to read and extract
     allow_mass_removal: bool = False  # let a scan mark most stored files gone
     wait: float = 0.0  # seconds to wait for another scan's lock before giving up
+    engine: str = "local"  # where the heavy stages run: local worker processes, or ray (dedup.engine)
+    address: str | None = None  # the Ray cluster to join (None: start one here); engine ray only
 
 
 @dataclass(slots=True)  # a first scan of a million files holds a million (274 -> 226 bytes each, path included)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from dedup.attribute import (
 from dedup.candidates import Verifier, match_new_texts, overlap_of, verify_here
 from dedup.cluster import DocSig, Edge, Group, group_edges, verify
 from dedup.dbfile import ScanLock, identify
+from dedup.engine import LOCAL, Engine, open_engine
 from dedup.errors import DedupError, Interrupted, MassRemovalError
 from dedup.ingest import (
     LEARN_MIN_DOCS,
@@ -57,9 +57,9 @@ from dedup.models import (
     Skipped,
 )
 from dedup.normalize import DEFAULT_BOILERPLATE, load_patterns, normalize_text
-from dedup.shingle import tokenize, unpack_words
+from dedup.shingle import load_names, tokenize, unpack_words
 from dedup.signature import SAMPLE_MOD
-from dedup.workers import TaskFailure, run_tasks
+from dedup.workers import TaskFailure
 
 if TYPE_CHECKING:
     from dedup.store.index import SiteText
@@ -74,7 +74,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 3  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
-CLUSTER_VERSION = 4  # candidates, verification, align (what a verified pair is)
+CLUSTER_VERSION = 5  # candidates, verification, align (what a verified pair is); 5: ALIGN_BELOW_JACCARD
 # attribution and its wording (dedup/attribute.py): only clusters are worked out again, no pair is
 # verified again. 2: reasons reworded for people (issue 10).
 ATTRIBUTE_VERSION = 2
@@ -134,24 +134,27 @@ def scan(
     db_path = Path(db_path)
     if not root.is_dir():
         raise DedupError(f"crawl directory {root} does not exist or is not a directory")
-    jobs = jobs or options.jobs or min(4, os.cpu_count() or 1)
+    jobs = jobs or options.jobs  # or the engine's default, once it is open
     load_patterns(boilerplate)  # fail on a bad data file before any work
     known_sources = load_sources(sources)
     stamps = Stamps.compute(params, boilerplate, known_sources)
     t0 = time.perf_counter()
     identify(db_path)  # another application's file: refused before a lock file appears beside it
-    with ScanLock(db_path).acquire(options.wait):
+    # The engine under the lock (a second scan exits 75 at once, before starting any Ray), before
+    # the database (a cluster that cannot be reached leaves it untouched).
+    with ScanLock(db_path).acquire(options.wait), closing(open_engine(options.engine, options.address, jobs)) as engine:
+        jobs = jobs or engine.default_jobs()
         store = Store(db_path)
         try:
             run_id = store.start_run(str(root.resolve()), params)
             summary = RunSummary(run_id=run_id, root=str(root))
             try:
-                _scan_files(store, root, params, summary, progress, jobs, boilerplate, options, stamps)
+                _scan_files(store, root, params, summary, progress, jobs, boilerplate, options, stamps, engine)
                 if store.clustering_is_current(stamps.attribute):
                     _fill_counts(store, summary)  # nothing new since the last clustering
                 else:
                     _cluster_and_attribute(store, params, summary, progress, known_sources, stamps.attribute,
-                                           boilerplate, jobs, options.file_timeout)  # fmt: skip
+                                           boilerplate, jobs, options.file_timeout, engine)  # fmt: skip
             except BaseException as exc:
                 summary.status = _failed_status(exc)
                 summary.seconds = round(time.perf_counter() - t0, 2)
@@ -211,7 +214,7 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
 
 
 def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
-                options: ScanOptions, stamps: Stamps) -> None:  # fmt: skip
+                options: ScanOptions, stamps: Stamps, engine: Engine = LOCAL) -> None:  # fmt: skip
     """Discover, refuse a mass removal before writing anything, then record and read what changed."""
     plan = plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract)
     guard_mass_removal(root, plan.live, plan.gone, summary, options)
@@ -229,10 +232,9 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     for p in plan.problems:
         note_skip(summary, Skipped(p.path, p.reason))
     touched_sites: set[str] = store.mark_gone(plan.gone, summary.run_id)
-    read_files(
-        store, root, params, summary, progress, jobs, options, stamps.sign, plan.todo, plan.states, touched_sites
-    )
-    sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps.sign, touched_sites)
+    read_files(store, root, params, summary, progress, jobs, options, stamps.sign, plan.todo, plan.states,
+               touched_sites, engine)  # fmt: skip
+    sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps.sign, touched_sites, engine)
 
 
 def _fill_counts(store, summary: RunSummary) -> None:
@@ -284,7 +286,8 @@ class _PairTasks(Sequence):
         return part, {d: self.sigs[d] for d in ids}, self.store.texts_of(ids)
 
 
-def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: int, timeout: float | None) -> Verifier:
+def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: int, timeout: float | None,
+                       engine: Engine = LOCAL) -> Verifier:  # fmt: skip
     """Candidate pairs verified in worker processes, VERIFY_CHUNK a task (in this process when
     they are few). A pair whose verification crashes or hangs its worker is not a copy (said in
     the log): it cannot stop the scan."""
@@ -293,11 +296,12 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
     def run(pairs: list[tuple[int, int]], sigs: Mapping[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
         if jobs <= 1 or len(pairs) < VERIFY_IN_WORKERS:
             return here(pairs, sigs)
+        load_names()  # before the workers start: they share it
         tasks = _PairTasks([pairs[k : k + VERIFY_CHUNK] for k in range(0, len(pairs), VERIFY_CHUNK)], sigs, store)
         out: dict[tuple[int, int], Edge | None] = {}
         initargs = (params, str(boilerplate) if boilerplate else None, store.learned())
         retry = []
-        with closing(run_tasks(verify_task, tasks, jobs, init_worker, initargs, timeout=timeout)) as done:
+        with closing(engine.run_tasks(verify_task, tasks, jobs, init_worker, initargs, timeout=timeout)) as done:
             for part, res in zip(tasks.parts, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.info("verifying %d pairs failed (%s): one by one", len(part), res.reason)
@@ -307,7 +311,7 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
         if not retry:
             return out
         singles = _PairTasks(retry, sigs, store)
-        with closing(run_tasks(verify_task, singles, jobs, init_worker, initargs, timeout=timeout)) as done:
+        with closing(engine.run_tasks(verify_task, singles, jobs, init_worker, initargs, timeout=timeout)) as done:
             for part, res in zip(singles.parts, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.warning("documents %d and %d: verifying the pair failed (%s): not a copy", *part[0], res.reason)
@@ -353,6 +357,7 @@ def _cluster_and_attribute(
     boilerplate: Path | None = None,
     jobs: int = 1,
     file_timeout: float | None = None,
+    engine: Engine = LOCAL,
 ) -> None:
     if progress:
         progress("cluster", 0, 1)
@@ -361,7 +366,7 @@ def _cluster_and_attribute(
     profiling = time.perf_counter() - t0
     t0 = time.perf_counter()
     redo_all = store.stamp("clusters_stamp") != stamp
-    groups, scope = _cluster(store, params, summary, boilerplate, jobs, file_timeout, sites.moved, redo_all)
+    groups, scope = _cluster(store, params, summary, boilerplate, jobs, file_timeout, sites.moved, redo_all, engine)
     summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     _attribute(store, groups, scope, sites, summary, known_sources, stamp, redo_all)
@@ -386,14 +391,15 @@ def _cluster(
     file_timeout: float | None = None,
     moved: set[int] = frozenset(),
     redo_all: bool = True,
+    engine: Engine = LOCAL,
 ) -> tuple[list[Group], set[int] | None]:
     """Texts not indexed yet matched against the index and their pairs verified; then the
     clusters of the documents connected to what changed (new, changed or gone documents, pages of
     sites whose names or role changed: `moved`), from their stored verified pairs, with that
     set of documents; or, when settings changed or most of the crawl is new, every cluster, and
     None."""
-    verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout)
-    match = match_new_texts(store, params, verifier, summary.run_id)
+    verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout, engine)
+    match = match_new_texts(store, params, verifier, summary.run_id, engine.find_pairs)
     if match.rebuilt:
         summary.notes.append(match.rebuilt)
     summary.pairs_verified = match.pairs_verified

@@ -23,10 +23,11 @@ from dedup.cluster import DocSig, Edge, sample_query_max, verify
 from dedup.discover import ReadRefused, container_kind, kind_of, read_source
 from dedup.errors import DedupError, NotFoundError
 from dedup.extract import extract_documents
-from dedup.ingest import prepare_document
+from dedup.ingest import permutations_key, prepare_document
 from dedup.models import MAX_FILE_SIZE, Document, Params, Skipped, SourceFile
 from dedup.normalize import load_patterns
 from dedup.pipeline import compared_words
+from dedup.signature import load_permutations
 
 # Stored signatures read at a time when the candidate index cannot be used (its files lost, or
 # texts an interrupted scan left unindexed): memory bounded by the chunk, not the crawl.
@@ -101,6 +102,8 @@ def _crawl_path(path: Path) -> str:
 def query_documents(store, docs: list[Document], boilerplate: Path | None = None) -> list[QueryResult]:
     """Each document signed as a scan would sign it, then matched; nothing is stored."""
     params = scan_params(store)
+    # The permutations the database's signatures were made with (stored by the scan that made them).
+    load_permutations(params.num_perm, params.seed, params.scheme, store.stamp(permutations_key(params)))
     patterns = load_patterns(boilerplate)
     learned = store.learned()
     index = _Index(store, params)

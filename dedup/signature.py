@@ -7,13 +7,9 @@ keeps those with them (Params.signature_fingerprint) and refuses to mix.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
 
 DTYPE = {"affine32": np.uint32, "affine64": np.uint64, "legacy": np.uint64}
 
@@ -25,20 +21,50 @@ DTYPE = {"affine32": np.uint32, "affine64": np.uint64, "legacy": np.uint64}
 SAMPLE_MOD = 4
 
 
-@lru_cache(maxsize=4)
-def _template(num_perm: int, seed: int, scheme: str) -> MinHash:
-    # Holds the permutations: made once per process, shared by every signature. datasketch is
-    # imported here, when something is signed, not with this module: importing it (it brings
-    # scipy through datasketch.lsh) took ~1 s of every run, a rescan with nothing to sign included.
-    from datasketch import MinHash
+class Permutations(NamedTuple):
+    """A MinHash's permutation parameters and its signature of no shingle (datasketch's)."""
 
-    return MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+    permutations: np.ndarray  # (2, num_perm): a and b of each permutation
+    hashvalues: np.ndarray  # the signature of an empty set
 
 
-def load_permutations(num_perm: int, seed: int, scheme: str) -> None:
-    """Make the permutations now. A scan does so before it starts worker processes that sign:
-    forked, they share them, where each would otherwise import datasketch."""
-    _template(num_perm, seed, scheme)
+# The signature of no shingle, by scheme: every value the largest hash (datasketch's sentinel).
+EMPTY = {"affine32": (1 << 32) - 1, "affine64": (1 << 64) - 1, "legacy": (1 << 32) - 1}
+
+_made: dict[tuple[int, int, str], Permutations] = {}
+
+
+def _template(num_perm: int, seed: int, scheme: str) -> Permutations:
+    """The permutations, made once per process and shared by every signature. datasketch makes
+    them and is imported here, not with this module: importing it (it brings scipy through
+    datasketch.lsh) took ~1 s of every run. A scan that has signed before reads them back from
+    its database instead (load_permutations)."""
+    key = (num_perm, seed, scheme)
+    if key not in _made:
+        from datasketch import MinHash
+
+        m = MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+        _made[key] = Permutations(m.permutations, m.hashvalues)
+    return _made[key]
+
+
+def load_permutations(num_perm: int, seed: int, scheme: str, stored: str | None = None) -> str:
+    """Make the permutations now, before a scan starts worker processes that sign (forked, they
+    share them): from `stored`, what this function returned to an earlier scan of the database,
+    when it fits these parameters, else with datasketch. Returns them as a database keeps them
+    (hex of the (2, num_perm) array). Signatures already stored were made with those permutations:
+    reading them back also keeps new signatures comparable with old ones across datasketch versions."""
+    key = (num_perm, seed, scheme)
+    width = np.dtype(DTYPE[scheme]).itemsize
+    if stored and key not in _made and len(stored) == 4 * num_perm * width:  # two hex digits a byte
+        try:
+            values = np.frombuffer(bytes.fromhex(stored), dtype=DTYPE[scheme])
+        except ValueError:  # not hex: made again
+            values = np.empty(0)
+        if values.size == 2 * num_perm:
+            empty = np.full(num_perm, EMPTY[scheme], dtype=DTYPE[scheme])
+            _made[key] = Permutations(values.reshape(2, num_perm).copy(), empty)
+    return np.ascontiguousarray(_template(num_perm, seed, scheme).permutations, dtype=DTYPE[scheme]).tobytes().hex()
 
 
 class Signed(NamedTuple):

@@ -5,6 +5,7 @@ import pytest
 
 from dedup.shingle import content_hash, numbers, shingles, tokenize
 from dedup.signature import SAMPLE_MOD, containment, from_bytes, jaccard, make_signature, to_bytes
+from tests.conftest import SAMPLE
 
 A = (
     "国务院总理李强27日在京会见世界知识产权组织总干事邓鸿森。李强表示，希望以此为契机，推动双方合作再上新台阶。"
@@ -88,9 +89,53 @@ def test_anchors_are_the_numbers_and_names_in_context():
     assert all(isinstance(c, int) and isinstance(w, int) for c, w in found)
 
 
-def test_word_tags_read_from_the_dictionary_file_equal_jieba_possegs():
+def test_names_read_from_the_dictionary_file_are_those_jieba_posseg_tags_as_names():
+    import jieba
     import jieba.posseg
 
-    from dedup.shingle import _word_tags
+    from dedup.shingle import ANCHOR_TAGS, _names, dictionary_text
 
-    assert _word_tags() == jieba.posseg.dt.word_tag_tab
+    with jieba.dt.get_dict_file() as f:
+        assert dictionary_text() == f.read().decode("utf-8")  # the file jieba itself reads
+    tagged = jieba.posseg.dt.word_tag_tab  # a later line of the file wins, as in jieba
+    assert _names() == {w for w, tag in tagged.items() if tag in ANCHOR_TAGS and len(w) >= 2}
+    assert len(_names()) > 50_000 and "北京" in _names()
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
+def test_permutations_kept_by_a_database_are_datasketchs(scheme, monkeypatch):
+    from datasketch import MinHash
+
+    from dedup import signature
+
+    kept = signature.load_permutations(64, 7, scheme)
+    monkeypatch.setattr(signature, "_made", {})  # a new process: made from what the database kept
+    assert signature.load_permutations(64, 7, scheme, kept) == kept
+    restored, m = signature._template(64, 7, scheme), MinHash(num_perm=64, seed=7, scheme=scheme)
+    assert np.array_equal(restored.permutations, m.permutations) and restored.permutations.dtype == m.permutations.dtype
+    assert np.array_equal(restored.hashvalues, m.hashvalues) and restored.hashvalues.dtype == m.hashvalues.dtype
+    monkeypatch.setattr(signature, "_made", {})
+    signature.load_permutations(64, 8, scheme, kept[:-2])  # does not fit: made again
+    assert np.array_equal(signature._template(64, 8, scheme).permutations, MinHash(64, 8, scheme=scheme).permutations)
+
+
+def test_a_rescan_signs_new_pages_without_importing_datasketch(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    crawl = tmp_path / "crawl"
+    shutil.copytree(SAMPLE, crawl)
+    db = tmp_path / "d.db"
+    code = (
+        "import sys; from dedup.pipeline import scan; s = scan(sys.argv[1], sys.argv[2], jobs=1); "
+        "print(s.documents_new, 'datasketch' in sys.modules)"
+    )
+    run = lambda: subprocess.run([sys.executable, "-c", code, str(crawl), str(db)], capture_output=True, text=True)  # noqa: E731
+    first = run()
+    assert first.returncode == 0 and first.stdout.split()[1] == "True", first.stderr
+    page = next(p for p in sorted(crawl.rglob("*.html")))
+    shutil.copy(page, page.with_name("again-" + page.name))
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["1", "False"]  # signed with the permutations the database kept
