@@ -56,7 +56,8 @@ def load_permutations(num_perm: int, seed: int, scheme: str, stored: str | None 
     reading them back also keeps new signatures comparable with old ones across datasketch versions."""
     key = (num_perm, seed, scheme)
     width = np.dtype(DTYPE[scheme]).itemsize
-    if stored and key not in _made and len(stored) == 4 * num_perm * width:  # two hex digits a byte
+    # The stored ones win over any this process made: they are what the database's signatures used.
+    if stored and len(stored) == 4 * num_perm * width:  # two hex digits a byte
         try:
             values = np.frombuffer(bytes.fromhex(stored), dtype=DTYPE[scheme])
         except ValueError:  # not hex: made again

@@ -117,6 +117,9 @@ def test_permutations_kept_by_a_database_are_datasketchs(scheme, monkeypatch):
     monkeypatch.setattr(signature, "_made", {})
     signature.load_permutations(64, 8, scheme, kept[:-2])  # does not fit: made again
     assert np.array_equal(signature._template(64, 8, scheme).permutations, MinHash(64, 8, scheme=scheme).permutations)
+    # What a database kept wins over what this process made: its signatures were made with them.
+    signature.load_permutations(64, 8, scheme, kept)
+    assert np.array_equal(signature._template(64, 8, scheme).permutations, m.permutations)
 
 
 def test_a_rescan_signs_new_pages_without_importing_datasketch(tmp_path):
