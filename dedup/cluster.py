@@ -407,7 +407,7 @@ def find_compilations(
         if d not in candidates:
             weight[uf.find(d)] += copies.get(d, 1)
     out = {}
-    for x in candidates:
+    for x in sorted(candidates):  # by id, not set order: groups made a component at a time match
         parts: dict[int, list[int]] = defaultdict(list)
         for y in inside[x] - candidates:
             parts[uf.find(y)].append(y)
@@ -459,6 +459,26 @@ class Verdicts:
         self.new[(min(a, b), max(a, b))] = edge
 
 
+def edge_forest(edges: list[Edge]) -> list[tuple[int, int]]:
+    """(document, root) of a union-find over some of the edges: the forests of the parts of an
+    edge list, united, give the connected components of the whole list (the Ray engine finds them
+    so, a part per task)."""
+    uf = UnionFind()
+    for e in edges:
+        uf.union(e.a, e.b)
+    return [(d, uf.find(d)) for d in list(uf.parent)]
+
+
+def in_grouping_order(groups: list[Group], sizes: dict[int, int]) -> list[Group]:
+    """Groups made a connected component at a time (group_edges on each), in the order group_edges
+    gives them for all the edges at once: by the first of their representatives (not compilations)
+    in `sizes`. Everything group_edges decides, compilations included, depends only on the edges of
+    one component, so the groups are the same; their order names new clusters (store.save_clusters)."""
+    rank = {d: i for i, d in enumerate(sizes)}
+    first = lambda g: min(rank[d] for d, r in g.members.items() if d in rank and r != ROLE_COMPILATION)  # noqa: E731
+    return sorted(groups, key=first)
+
+
 def group_edges(
     sizes: dict[int, int], copies: dict[int, list[int]], edges: list[Edge], params: Params, overlap: Overlap
 ) -> list[Group]:
@@ -491,7 +511,7 @@ def group_edges(
     carried: dict[int, set[int]] = defaultdict(set)
     for x, inner in compilations.items():
         carried[comp_uf.find(x)].update(uf.find(y) for y in inner)
-    for x in compilations:
+    for x in sorted(compilations):  # by id (see find_compilations)
         for root in carried[comp_uf.find(x)]:
             groups[root].members[x] = ROLE_COMPILATION
     for e in edges:

@@ -17,7 +17,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from dedup.candidates import PairSearch, find_batch_pairs
+from dedup.candidates import PairSearch, find_batch_pairs, overlap_of
+from dedup.cluster import Edge, Group, group_edges
 from dedup.errors import DedupError
 from dedup.workers import TaskFailure, run_tasks
 
@@ -57,6 +58,13 @@ class Engine(Protocol):
         """One index batch's candidate pairs (candidates.find_batch_pairs gives them here)."""
         ...
 
+    def group(
+        self, sizes: dict[int, int], copies: dict[int, list[int]], edges: list[Edge], params, store
+    ) -> list[Group]:
+        """The clusters of the verified edges between representatives (cluster.group_edges gives
+        them here), in group_edges' order."""
+        ...
+
     def close(self) -> None:
         """Release what the engine started."""
         ...
@@ -75,6 +83,9 @@ class LocalEngine:
 
     def find_pairs(self, search: PairSearch) -> set[tuple[int, int]]:
         return find_batch_pairs(search)
+
+    def group(self, sizes, copies, edges, params, store) -> list[Group]:
+        return group_edges(sizes, copies, edges, params, overlap_of(store, params))
 
     def close(self) -> None:
         pass

@@ -31,8 +31,8 @@ from dedup.attribute import (
     platform_names,
     profile_tallies,
 )
-from dedup.candidates import Verifier, match_new_texts, overlap_of, verify_here
-from dedup.cluster import DocSig, Edge, Group, group_edges, verify
+from dedup.candidates import Verifier, match_new_texts, verify_here
+from dedup.cluster import DocSig, Edge, Group, verify
 from dedup.dbfile import ScanLock, identify
 from dedup.engine import LOCAL, Engine, open_engine
 from dedup.errors import DedupError, Interrupted, MassRemovalError
@@ -415,7 +415,7 @@ def _cluster(
     edges = [Edge(*row) for row in store.copy_edges(scope)]
     edges = [e for e in edges if e.a in sizes and e.b in sizes]
     edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
-    return group_edges(sizes, copies, edges, params, overlap_of(store, params)), scope
+    return engine.group(sizes, copies, edges, params, store), scope
 
 
 class SiteChanges(NamedTuple):

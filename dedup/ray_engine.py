@@ -40,7 +40,16 @@ import ray
 from ray import cloudpickle
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
-from dedup.candidates import PairSearch, SegmentFiles, TextSizes, bucket_pairs, lookup, sample_pairs
+from dedup.candidates import (
+    PairSearch,
+    SegmentFiles,
+    TextSizes,
+    bucket_pairs,
+    lookup,
+    overlap_of,
+    sample_pairs,
+)
+from dedup.cluster import Edge, Group, UnionFind, edge_forest, group_edges, in_grouping_order
 from dedup.engine import EngineUnavailable
 from dedup.errors import DedupError
 from dedup.workers import MAX_BUFFERED, MAX_REASON, MAX_START_FAILURES, TaskFailure, run_tasks
@@ -163,6 +172,25 @@ def _reduce_samples(sizes: _Sizes, *parts: np.ndarray) -> np.ndarray:
     text_sizes = TextSizes(sizes.n_shingles, sizes.n_samples, lambda ids: {}, sizes.short_max)
     kept = sample_pairs(codes, counts, text_sizes)
     return np.fromiter((a * (1 << 32) + b for a, b in kept), dtype=np.int64, count=len(kept))
+
+
+@ray.remote(max_retries=0)
+def _forest(edges: list[Edge]) -> list[tuple[int, int]]:
+    """One part of the verified edges: its union-find forest, (document, root) pairs."""
+    return edge_forest(edges)
+
+
+@ray.remote(max_retries=0)
+def _group_part(sizes: dict[int, int], copies: dict[int, list[int]], edges: list[Edge], params, db_path: str) -> list:
+    """Whole connected components grouped (cluster.group_edges); compilation detection reads the
+    few signatures it compares from the database, read-only."""
+    from dedup.store import Store
+
+    store = Store(Path(db_path), readonly=True)
+    try:
+        return group_edges(sizes, copies, edges, params, overlap_of(store, params))
+    finally:
+        store.close()
 
 
 def _check_reachable(address: str) -> None:
@@ -366,6 +394,44 @@ class RayEngine:
             cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc
             raise DedupError(f"the candidate search on Ray failed: {_describe(cause)}") from None
         return set(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+
+    def group(self, sizes, copies, edges, params, store) -> list[Group]:
+        """The clusters of the verified edges, by connected component on Ray: a union-find forest
+        for each part of the edges (tasks), united here from their (document, root) pairs; then the
+        components, whole, spread over tasks that group them (cluster.group_edges); the groups put
+        back in group_edges' own order (cluster.in_grouping_order): the clusters of the local engine."""
+        if not edges and not copies:
+            return []
+        p = self.partitions()
+        parts = [edges[k::p] for k in range(p) if edges[k::p]]
+        forests = self._wait_all([_forest.remote(part) for part in parts], "finding connected components")
+        uf = UnionFind()
+        for forest in forests:
+            for d, root in forest:
+                uf.union(d, root)
+        where = lambda d: uf.find(d) % p if d in uf.parent else d % p  # noqa: E731 - a document's task
+        bundles = [
+            (
+                {d: n for d, n in sizes.items() if (d in uf.parent or d in copies) and where(d) == k},
+                {d: c for d, c in copies.items() if where(d) == k},
+                [e for e in edges if where(e.a) == k],
+            )
+            for k in range(p)
+        ]
+        tasks = [_group_part.remote(*b, params, str(store.path)) for b in bundles if b[0]]
+        self.pair_tasks += len(parts) + len(tasks)
+        groups = [g for part in self._wait_all(tasks, "grouping the clusters") for g in part]
+        return in_grouping_order(groups, sizes)
+
+    def _wait_all(self, refs: list, what: str) -> list:
+        """The results of some tasks, waited for in slices (signals are handled between them)."""
+        try:
+            while refs and ray.wait(refs, num_returns=len(refs), timeout=WAIT_SLICE)[1]:
+                pass
+            return ray.get(refs)
+        except RayError as exc:
+            cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc
+            raise DedupError(f"{what} on Ray failed: {_describe(cause)}") from None
 
     def close(self) -> None:
         if self.started:

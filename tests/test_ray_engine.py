@@ -17,6 +17,7 @@ from dedup import candidates, pipeline
 from dedup.candidates import find_batch_pairs
 from dedup.cli import cli
 from dedup.dbfile import ScanLock
+from dedup.engine import LOCAL
 from dedup.models import Params, ScanOptions
 from dedup.pipeline import scan
 from dedup.workers import TaskFailure
@@ -158,8 +159,8 @@ def exported(db: Path) -> str:
 @pytest.fixture
 def counted(monkeypatch):
     """Counts what the Ray engine ran, and checks every batch's pairs against the local search."""
-    calls = {"run_tasks": 0, "find_pairs": 0, "pairs": 0}
-    run, find = RayEngine.run_tasks, RayEngine.find_pairs
+    calls = {"run_tasks": 0, "find_pairs": 0, "pairs": 0, "group": 0}
+    run, find, group_on_ray = RayEngine.run_tasks, RayEngine.find_pairs, RayEngine.group
 
     def run_tasks(self, fn, items, jobs, *args, **kwargs):
         if not kwargs.get("in_process"):
@@ -173,8 +174,16 @@ def counted(monkeypatch):
         calls["pairs"] += len(got)
         return got
 
+    def group(self, sizes, copies, edges, params, store):
+        got = group_on_ray(self, sizes, copies, edges, params, store)
+        # The same groups, members, roles, edges and similarities, in the same order, as the local engine's.
+        assert got == LOCAL.group(sizes, copies, edges, params, store)
+        calls["group"] += 1
+        return got
+
     monkeypatch.setattr(RayEngine, "run_tasks", run_tasks)
     monkeypatch.setattr(RayEngine, "find_pairs", find_pairs)
+    monkeypatch.setattr(RayEngine, "group", group)
     # Every verification through the engine, however few the pairs.
     monkeypatch.setattr(pipeline, "VERIFY_IN_WORKERS", 0)
     return calls
@@ -206,6 +215,7 @@ def test_a_composed_crawl_and_its_next_night_on_ray_equal_the_local_engine(tmp_p
     first_local = scan(crawl, local, Params(), jobs=2)
     first_ray = scan(crawl, on_ray, Params(), options=ScanOptions(jobs=2, engine="ray"))
     assert counted["run_tasks"] >= 3 and counted["find_pairs"] == 6 and counted["pairs"] > NOTICES
+    assert counted["group"] == 1  # connected components found and grouped on Ray too
     assert first_ray.clusters == first_local.clusters == 3
     assert first_ray.pairs_verified == first_local.pairs_verified > 0
     assert exported(on_ray) == exported(local)
