@@ -710,7 +710,9 @@ def _likely_parent(d: DocInfo, best: DocInfo, lineage: Lineage) -> int:
         if linked:
             return linked[-1].doc_id  # the last of one URL, as a dict of them kept it
     for credit in d.credits:
-        targets = credit_targets(credit, case.sites, case.profiles) - {d.site}
+        # Sites in order, not in set order (string hashes differ between processes): of candidates
+        # with equal times the first is taken, and two runs must take the same one.
+        targets = sorted(credit_targets(credit, case.sites, case.profiles) - {d.site})
         cands = [x for t in targets for x in lineage.by_site.get(t, []) if x.doc_id != me]
         if cands:
             return min(cands, key=key).doc_id
@@ -719,7 +721,7 @@ def _likely_parent(d: DocInfo, best: DocInfo, lineage: Lineage) -> int:
         cands = [c for c in case.candidates if c.doc_id != me and _title_key(c.title) == title]
         if cands:
             return min(cands, key=key).doc_id
-    platforms = platform_of_boilerplate(d.boilerplate, case.platform_names) - {_base(d.site)}
+    platforms = sorted(platform_of_boilerplate(d.boilerplate, case.platform_names) - {_base(d.site)})
     if platforms:
         mine = key(d)
         before = [c for c in case.candidates if c.doc_id != me and key(c) <= mine]
