@@ -409,15 +409,17 @@ class RayEngine:
         for forest in forests:
             for d, root in forest:
                 uf.union(d, root)
-        where = lambda d: uf.find(d) % p if d in uf.parent else d % p  # noqa: E731 - a document's task
-        bundles = [
-            (
-                {d: n for d, n in sizes.items() if (d in uf.parent or d in copies) and where(d) == k},
-                {d: c for d, c in copies.items() if where(d) == k},
-                [e for e in edges if where(e.a) == k],
-            )
-            for k in range(p)
-        ]
+        # Each involved document's task, its component's: a component goes whole to one task.
+        task = {d: uf.find(d) % p for d in uf.parent}
+        task.update((d, d % p) for d in copies if d not in task)
+        bundles: list[tuple[dict, dict, list]] = [({}, {}, []) for _ in range(p)]
+        for d, n in sizes.items():  # in `sizes` order, as group_edges reads it
+            if d in task:
+                bundles[task[d]][0][d] = n
+        for d, c in copies.items():
+            bundles[task[d]][1][d] = c
+        for e in edges:  # in edge order
+            bundles[task[e.a]][2].append(e)
         tasks = [_group_part.remote(*b, params, str(store.path)) for b in bundles if b[0]]
         self.pair_tasks += len(parts) + len(tasks)
         groups = [g for part in self._wait_all(tasks, "grouping the clusters") for g in part]

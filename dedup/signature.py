@@ -133,22 +133,13 @@ def make_signatures(ordered: list[str], spans: list[tuple[int, int]], num_perm: 
         return Signed(empty, [empty.copy() for _ in spans], samples)
     by_position = _permuted(values, perms, scheme)
     whole = by_position.min(axis=0)
-    parts: list[np.ndarray] = []
-    if spans and all(0 <= a < b <= len(values) for a, b in spans):
-        parts = _span_minima(by_position, spans)
-    elif spans:
-        # reduceat over (start, stop) pairs: row 2k is the minimum over start_k..stop_k - 1 (the odd
-        # rows, stop_k..start_k+1, are discarded); a last row of maxima stands in for the end.
-        end = np.full((1, num_perm), np.iinfo(by_position.dtype).max, by_position.dtype)
-        by_position = np.vstack([by_position, end])
-        bounds = np.asarray(spans, dtype=np.intp).ravel()
-        mins = np.minimum.reduceat(by_position, bounds, axis=0)[0::2]
-        parts = [m.copy() for m in mins]
+    parts = _span_minima(by_position, spans) if spans else []
     return Signed(whole, parts, samples)
 
 
 def _span_minima(by_position: np.ndarray, spans: list[tuple[int, int]]) -> list[np.ndarray]:
-    """Column minima of the rows of each span (start < stop, within the rows).
+    """Column minima of the rows of each span (start < stop, within the rows: as
+    shingle.window_spans makes them).
 
     Overlapping windows share most of their rows: the rows are cut at every span's start and stop
     into segments, each reduced once, and a span's minimum is that of its few segments. Reducing
