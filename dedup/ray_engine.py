@@ -121,19 +121,28 @@ def _db_path(folder: Path) -> Path:
     return folder.with_name(folder.name.removesuffix(".index"))
 
 
-def _content_hashes(db_path: Path) -> Callable[[list[int]], dict[int, str]]:
+class _ContentHashes:
     """doc ids -> content hashes, read from the database (read-only) when a bucket outgrows
-    BUCKET_ALL_PAIRS and is chained in content-hash order; opened on first use only."""
-    opened: list = []
+    BUCKET_ALL_PAIRS and is chained in content-hash order; opened on first use, closed by the task
+    that made it. A connection left open in a long-lived Ray worker is not harmless: SQLite shares
+    one view of the WAL index per file among a process's connections, and a later scan's rows were
+    then missing from the worker's reads (a KeyError in the chained bucket)."""
 
-    def hashes(ids: list[int]) -> dict[int, str]:
-        if not opened:
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.store = None
+
+    def __call__(self, ids: list[int]) -> dict[int, str]:
+        if self.store is None:
             from dedup.store import Store
 
-            opened.append(Store(db_path, readonly=True))
-        return opened[0].content_hashes(ids)
+            self.store = Store(self.db_path, readonly=True)
+        return self.store.content_hashes(ids)
 
-    return hashes
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
 
 @ray.remote(max_retries=0)
@@ -154,8 +163,12 @@ def _map_partition(
     files = SegmentFiles(_db_path(index))
     segments = [files.open(s) for s in seg_ids]
     found_k, found_v = lookup(segments, keys, live, fresh)
-    text_sizes = TextSizes(sizes.n_shingles, sizes.n_samples, _content_hashes(_db_path(index)), sizes.short_max)
-    found = bucket_pairs(set(batch.tolist()), found_k, found_v, text_sizes, params)
+    hashes = _ContentHashes(_db_path(index))
+    try:
+        text_sizes = TextSizes(sizes.n_shingles, sizes.n_samples, hashes, sizes.short_max)
+        found = bucket_pairs(set(batch.tolist()), found_k, found_v, text_sizes, params)
+    finally:
+        hashes.close()
     band = np.fromiter((a * (1 << 32) + b for a, b in found.pairs), dtype=np.int64, count=len(found.pairs))
     part = found.sample_codes % slices
     out = [np.stack((found.sample_codes[part == j], found.sample_counts[part == j])) for j in range(slices)]
