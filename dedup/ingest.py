@@ -35,7 +35,7 @@ from dedup.shingle import (
     window_spans,
 )
 from dedup.signature import load_permutations, make_signatures, to_bytes
-from dedup.store import FileOutcome, FileProblem
+from dedup.store import FileOutcome, FileProblem, SignedRow
 from dedup.workers import TaskFailure
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,13 @@ MAX_GONE_SHARE = 0.5
 MASS_REMOVAL_MIN_FILES = 10
 # Files read, and documents signed, per round trip to a worker: fewer, larger messages keep the
 # workers busy while this process saves (one file or document per message halved the speed).
-READ_CHUNK = 8
-SIGN_CHUNK = 32
+READ_CHUNK = 32
+SIGN_CHUNK = 128
 # Files saved per transaction: a crash loses at most this many files' work, which the next run
 # reads again (their rows were never committed).
 SAVE_BATCH = 200
+# Signed documents saved per transaction (their rows are small: texts were saved when read).
+SAVE_SIGNED = 500
 # Documents signed per round of worker processes: their texts are held in memory meanwhile, so a
 # first scan of a million pages does not hold them all (a round costs ~1 s to start its workers).
 SIGN_BATCH = 50_000
@@ -72,10 +74,13 @@ def permutations_key(params: Params) -> str:
     return f"permutations:{params.num_perm}:{params.seed}:{params.scheme}"
 
 
-def init_worker(params: Params, boilerplate_path: str | None, learned: dict | None = None) -> None:
+def init_worker(
+    params: Params, boilerplate_path: str | None, learned: dict | None = None, db_path: str | None = None
+) -> None:
     worker_state["params"] = params
     worker_state["patterns"] = load_patterns(Path(boilerplate_path) if boilerplate_path else None)
     worker_state["learned"] = learned or {}
+    worker_state["db"] = db_path  # signing reads the documents' texts from it
 
 
 def prepare_document(doc: Document, params: Params, patterns, learned: frozenset[str] = frozenset()) -> Document:
@@ -143,17 +148,37 @@ def read_file(root: str, max_file_size: int, sf: SourceFile) -> ReadResult:
     return ReadResult(sf, out)
 
 
-def sign_document(task: tuple[int, Document]) -> tuple[int, Document | Skipped]:
-    """Worker: normalize, shingle and sign one stored document with its site's learned lines."""
-    doc_id, doc = task
+def sign_chunk(ids: list[int]) -> list[SignedRow | Skipped]:
+    """Worker: sign some stored documents with their sites' learned lines, each a SignedRow or a
+    Skipped, in order. Their texts are read here from the database (read-only; the scanning
+    process only sends ids), and the connection is closed before returning: a worker may outlive
+    the scan (Ray), and a connection it kept could miss a later scan's rows."""
+    from dedup.store import Store
+
+    store = Store(Path(worker_state["db"]), readonly=True)
+    try:
+        rows = {r["id"]: r for r in store.documents_to_sign(ids)}
+    finally:
+        store.close()
+    return [_sign_stored(i, rows.get(i)) for i in ids]
+
+
+def sign_one(doc_id: int) -> SignedRow | Skipped:
+    """Worker: sign_chunk of one document (a chunk that failed is run again one by one)."""
+    return sign_chunk([doc_id])[0]
+
+
+def _sign_stored(doc_id: int, r: dict | None) -> SignedRow | Skipped:
+    if r is None:
+        return Skipped(f"#{doc_id}", "no longer in the database when signed")
+    doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
+                   text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
     try:
         learned = worker_state["learned"].get(doc.site, frozenset())
-        doc = prepare_document(doc, worker_state["params"], worker_state["patterns"], learned)
-        doc.text = ""  # stored already: not sent back to the process that saves the signatures
-        return doc_id, doc
+        return SignedRow.of(doc_id, prepare_document(doc, worker_state["params"], worker_state["patterns"], learned))
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
         log.exception("%s: failed to prepare", doc.path)
-        return doc_id, Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
+        return Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
 
 
 def _run_chunk(fn, items: list) -> list:
@@ -161,20 +186,21 @@ def _run_chunk(fn, items: list) -> list:
 
 
 def _pool(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int, isolate: bool = True,
-          engine: Engine = LOCAL):  # fmt: skip
+          engine: Engine = LOCAL, chunk_fn=None):  # fmt: skip
     """fn over items in order, each a result or a TaskFailure, in the engine's workers: `chunk`
-    items per task (one round trip each), a task killed after `timeout` seconds. A chunk that hangs
-    or crashes its worker is run again one item per task, so a bad item costs only itself. Not
-    isolated, small inputs run in this process."""
+    items per task (one round trip each; `chunk_fn` does a chunk's items at once when given), a task
+    killed after `timeout` seconds. A chunk that hangs or crashes its worker is run again one item
+    per task, so a bad item costs only itself. Not isolated, small inputs run in this process."""
     if not isolate and (jobs <= 1 or len(items) < 20):
         return closing(engine.run_tasks(fn, items, jobs, init_worker, initargs, in_process=True))
-    return closing(_chunked(fn, items, jobs, initargs, timeout, chunk, engine))
+    return closing(_chunked(fn, items, jobs, initargs, timeout, chunk, engine, chunk_fn))
 
 
 def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None, chunk: int,
-             engine: Engine = LOCAL) -> Iterator:  # fmt: skip
+             engine: Engine = LOCAL, chunk_fn=None) -> Iterator:  # fmt: skip
     parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    chunks = engine.run_tasks(partial(_run_chunk, fn), parts, jobs, init_worker, initargs, timeout=timeout)
+    run_chunk = chunk_fn or partial(_run_chunk, fn)
+    chunks = engine.run_tasks(run_chunk, parts, jobs, init_worker, initargs, timeout=timeout)
     with closing(chunks) as done:
         for part, res in zip(parts, done, strict=True):
             if not isinstance(res, TaskFailure):
@@ -313,35 +339,27 @@ def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boi
         made = load_permutations(params.num_perm, params.seed, params.scheme, stored)
         if made != stored:
             store.set_stamp(key, made)
-    initargs = (params, str(boilerplate) if boilerplate else None, learned)
+    initargs = (params, str(boilerplate) if boilerplate else None, learned, str(store.path))
     done = 0
     for k in range(0, len(todo), SIGN_BATCH):
-        tasks = []
-        for r in store.documents_to_sign(todo[k : k + SIGN_BATCH]):
-            doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
-                           text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
-            tasks.append((r["id"], doc))
-        batch_ids: list[int] = []
-        batch: list[Document] = []
-        with _pool(
-            sign_document, tasks, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False, engine=engine
-        ) as results:
-            for (doc_id, doc), res in zip(tasks, results, strict=True):
+        ids = todo[k : k + SIGN_BATCH]
+        batch: list[SignedRow] = []
+        with _pool(sign_one, ids, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False, engine=engine,
+                   chunk_fn=sign_chunk) as results:  # fmt: skip
+            for doc_id, res in zip(ids, results, strict=True):
                 done += 1
                 if isinstance(res, TaskFailure):
-                    res = (doc_id, Skipped(doc.path, f"signing stopped: {res.reason}"))
-                _, result = res
-                if isinstance(result, Skipped):
-                    store.skip_document(doc_id, result)
+                    res = Skipped(store.document_path(doc_id) or f"#{doc_id}", f"signing stopped: {res.reason}")
+                if isinstance(res, Skipped):
+                    store.skip_document(doc_id, res)
                     continue
-                batch_ids.append(doc_id)
-                batch.append(result)
-                if len(batch) >= 500:
-                    store.save_signatures(batch, batch_ids)
-                    batch, batch_ids = [], []
+                batch.append(res)
+                if len(batch) >= SAVE_SIGNED:
+                    store.save_signatures(batch)
+                    batch = []
                 if progress:
                     progress("sign", done, len(todo))
         if batch:
-            store.save_signatures(batch, batch_ids)
+            store.save_signatures(batch)
     summary.boilerplate_sites_changed = len(changed)
     summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)

@@ -276,3 +276,50 @@ def test_a_read_only_database_file_is_one_line(crawl, tmp_path):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "readonly" in r.stderr or "read-only" in r.stderr
     assert exported(db) == rows
+
+
+# ----------------------------------------------------------------------------- signing
+
+
+PREPARE = ingest.prepare_document
+
+
+def raising_or_crashing_signer(doc, params, patterns, learned=frozenset()):
+    """Stands in for prepare_document in the signing workers: one text raises, one kills its worker."""
+    if "第7期" in doc.text:
+        raise ValueError("a bad text")
+    if "第11期" in doc.text:
+        faulthandler.disable()
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return PREPARE(doc, params, patterns, learned)
+
+
+def test_a_document_whose_signing_fails_costs_that_document(tmp_path, monkeypatch):
+    """Signing workers read the texts from the database themselves, a chunk of documents at a
+    time: a text that raises, or kills its worker, is skipped with its reason; the others of its
+    chunk are signed, and both are signed on the next run."""
+    crawl = tmp_path / "crawl" / "www.jbqx.cn"
+    crawl.mkdir(parents=True)
+    for i in range(30):  # enough to be signed in worker processes, not in this one
+        (crawl / f"{i}.txt").write_text(
+            f"江北区气象台第{i}期天气公报\n\n江北区气象台{i + 1}日发布第{i}期天气公报：受冷空气影响，"
+            f"未来三天全区以阴雨天气为主，最高气温{10 + i % 7}摄氏度，最低气温{i % 5}摄氏度，"
+            f"请市民注意防寒保暖，出行注意交通安全。本期编号JB{1000 + i * 37}。\n",
+            encoding="utf-8",
+        )
+    monkeypatch.setattr(ingest, "prepare_document", raising_or_crashing_signer)
+    db = tmp_path / "d.db"
+    scan(tmp_path / "crawl", db, Params(), options=ScanOptions(jobs=2, file_timeout=20))
+    store = Store(db, readonly=True)
+    status = dict(store.db.execute("SELECT path, status FROM documents"))
+    reasons = dict(store.db.execute("SELECT path, reason FROM skipped"))
+    store.close()
+    assert status.pop("www.jbqx.cn/7.txt") == status.pop("www.jbqx.cn/11.txt") == "skipped"
+    assert set(status.values()) == {"ok"} and len(status) == 28
+    assert "internal error while preparing: ValueError: a bad text" in reasons["www.jbqx.cn/7.txt"]
+    assert "signing stopped" in reasons["www.jbqx.cn/11.txt"] and "SIGSEGV" in reasons["www.jbqx.cn/11.txt"]
+    monkeypatch.undo()
+    scan(tmp_path / "crawl", db, Params(), jobs=2)
+    store = Store(db, readonly=True)
+    assert {s for (s,) in store.db.execute("SELECT status FROM documents")} == {"ok"}
+    store.close()

@@ -38,7 +38,7 @@ from dedup.store.report_queries import ReportQueriesMixin
 from dedup.store.results import ClusterChanges, ResultsMixin
 from dedup.store.schema import MIGRATIONS
 from dedup.store.search import SearchMixin
-from dedup.store.signing import SigningMixin
+from dedup.store.signing import SignedRow, SigningMixin
 
 __all__ = [
     "DOC_COLUMNS",
@@ -47,6 +47,7 @@ __all__ = [
     "FileOutcome",
     "FileProblem",
     "FileState",
+    "SignedRow",
     "Store",
     "now",
 ]

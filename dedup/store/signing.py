@@ -4,11 +4,52 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
 from dedup.store.files import pack_anchors
+
+
+class SignedRow(NamedTuple):
+    """What signing stores of one document (save_signatures), encoded for its columns where it was
+    signed: a worker process, not the one process that writes (unpickling Documents and encoding
+    their JSON there was ~0.3 ms of its time a document, while the workers waited for it)."""
+
+    doc_id: int
+    credits: str  # JSON
+    original_title: str | None
+    boilerplate: str  # JSON
+    numbers: str  # JSON
+    anchors: bytes  # pack_anchors
+    content_hash: str
+    n_tokens: int
+    n_shingles: int
+    signature: bytes | None
+    samples: bytes | None
+    words: bytes | None
+    status: str  # ok | too_short
+    windows: list[tuple[int, bytes]]  # (shingles, signature) of each window
+
+    @classmethod
+    def of(cls, doc_id: int, d: Document) -> SignedRow:
+        return cls(
+            doc_id,
+            json.dumps(d.credits, ensure_ascii=False),
+            d.original_title or None,
+            json.dumps(d.boilerplate, ensure_ascii=False),
+            json.dumps(d.numbers),
+            pack_anchors(d.anchors),
+            d.content_hash,
+            d.n_tokens,
+            d.n_shingles,
+            d.signature or None,
+            d.samples or None,
+            d.words or None,
+            d.status,
+            d.windows,
+        )
 
 
 class SigningMixin:
@@ -60,8 +101,12 @@ class SigningMixin:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status = 'pending'")}
 
     def docs_to_sign(self, changed: dict[str, set[str]]) -> list[int]:
-        """Documents without a signature, and those of sites whose learned lines they carry changed."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM documents WHERE status = 'pending' ORDER BY id")]
+        """Documents without a signature (new, or whose signing failed in an earlier run: tried
+        again, as an unreadable file is read again), and those of sites whose learned lines they
+        carry changed."""
+        ids = [
+            r[0] for r in self.db.execute("SELECT id FROM documents WHERE status IN ('pending', 'skipped') ORDER BY id")
+        ]
         for site, lines in changed.items():
             for doc_id, text in self.db.execute(
                 "SELECT id, text FROM documents WHERE site = ? AND status IN ('ok', 'too_short')", [site]
@@ -77,32 +122,15 @@ class SigningMixin:
             rows = {r["id"]: r for r in self.db.query(f"SELECT {cols} FROM documents WHERE id IN ({marks})", part)}
             yield from (rows[i] for i in part if i in rows)
 
-    def save_signatures(self, docs: list[Document], ids: list[int]) -> None:
-        rows = [
-            (
-                json.dumps(d.credits, ensure_ascii=False),
-                d.original_title or None,
-                json.dumps(d.boilerplate, ensure_ascii=False),
-                json.dumps(d.numbers),
-                pack_anchors(d.anchors),
-                d.content_hash,
-                d.n_tokens,
-                d.n_shingles,
-                d.signature or None,
-                d.samples or None,
-                d.words or None,
-                d.status,
-                doc_id,
-            )
-            for doc_id, d in zip(ids, docs, strict=True)
-        ]
+    def save_signatures(self, rows: list[SignedRow]) -> None:
+        ids = [r.doc_id for r in rows]
         with self.write():
             self._set("documents_changed", "1")
             self._forget_verdicts(ids)
             self.conn.executemany("DELETE FROM windows WHERE document_id = ?", [(i,) for i in ids])
             self.conn.executemany(
                 "INSERT INTO windows (document_id, seq, n_shingles, signature) VALUES (?, ?, ?, ?)",
-                [(i, k, n, blob) for i, d in zip(ids, docs, strict=True) for k, (n, blob) in enumerate(d.windows)],
+                [(r.doc_id, k, n, blob) for r in rows for k, (n, blob) in enumerate(r.windows)],
             )
             self.conn.executemany(
                 "DELETE FROM skipped WHERE path = (SELECT path FROM documents WHERE id = ?)", [(i,) for i in ids]
@@ -110,8 +138,12 @@ class SigningMixin:
             self.conn.executemany(
                 "UPDATE documents SET credits=?, original_title=?, boilerplate=?, numbers=?, anchors=?, "
                 "content_hash=?, n_tokens=?, n_shingles=?, signature=?, samples=?, words=?, status=? WHERE id = ?",
-                rows,
+                [(*r[1:13], r.doc_id) for r in rows],
             )
+
+    def document_path(self, doc_id: int) -> str | None:
+        row = self.db.execute("SELECT path FROM documents WHERE id = ?", [doc_id]).fetchone()
+        return row[0] if row else None
 
     def skip_document(self, doc_id: int, skipped: Skipped) -> None:
         with self.write():
@@ -120,10 +152,11 @@ class SigningMixin:
             self.db.execute(
                 "UPDATE documents SET status = 'skipped', signature = NULL, samples = NULL WHERE id = ?", [doc_id]
             )
-            file_path = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()[0]
-            self.db["skipped"].upsert(
-                {"path": skipped.path, "file_path": file_path, "reason": skipped.reason}, pk="path"
-            )
+            row = self.db.execute("SELECT file_path FROM documents WHERE id = ?", [doc_id]).fetchone()
+            if row:
+                self.db["skipped"].upsert(
+                    {"path": skipped.path, "file_path": row[0], "reason": skipped.reason}, pk="path"
+                )
 
     def resign_all(self) -> int:
         """Every signed document back to 'pending' (what shapes signatures changed); returns how many."""
