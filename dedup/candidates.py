@@ -26,6 +26,7 @@ import os
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +260,30 @@ def sample_pairs(codes: np.ndarray, counts: np.ndarray, sizes: TextSizes) -> set
     return set(zip(x[hit].tolist(), y[hit].tolist(), strict=True))
 
 
+@lru_cache(maxsize=SAMPLE_DF_CAP + 1)
+def _upper_pairs(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every pair i < j of m things (np.triu_indices, made once per m)."""
+    return np.triu_indices(m, 1)
+
+
+def _sample_bucket_codes(members: np.ndarray, in_batch: np.ndarray, short: np.ndarray) -> np.ndarray:
+    """The pairs (codes lo << 32 | hi, each once) of one sample's texts (`members`, sorted ids) with
+    a text of the batch and a short text, all at once (a Python loop over them was 1.0 of the
+    1.6 s a 20,000-text lookup took at 100k). From the batch's members when they are fewer than
+    half: a later batch's buckets hold mostly texts indexed before, whose pairs are not wanted."""
+    mine = members[in_batch[members]]
+    if 2 * len(mine) < len(members):
+        x = np.repeat(mine, len(members))
+        y = np.tile(members, len(mine))
+        keep = (x != y) & (~in_batch[y] | (x < y)) & (short[x] | short[y])
+        x, y = x[keep], y[keep]
+        return np.minimum(x, y) * (1 << 32) + np.maximum(x, y)
+    i, j = _upper_pairs(len(members))
+    x, y = members[i], members[j]
+    keep = (in_batch[x] | in_batch[y]) & (short[x] | short[y])
+    return x[keep] * (1 << 32) + y[keep]
+
+
 def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: TextSizes, params: Params) -> BucketPairs:
     """The band pairs with at least one text of `batch` and the samples shared by such pairs, from
     the live rows of some keys (whole buckets).
@@ -276,6 +301,7 @@ def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: Tex
     in_batch = np.zeros(top + 1, dtype=bool)
     in_batch[ids[ids <= top]] = True
     short = sizes.n_shingles[np.minimum(owners, len(sizes.n_shingles) - 1)] <= sizes.short_max
+    short_doc = sizes.n_shingles <= sizes.short_max  # by document id
     cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
     starts = np.concatenate(([0], cuts))
     ends = np.concatenate((cuts, [len(keys)]))
@@ -309,14 +335,7 @@ def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: Tex
             continue
         if kinds[s] == KIND_SAMPLE:
             if len(members) <= SAMPLE_DF_CAP:
-                # A pair's code once per sample it shares, all pairs of the bucket at once (a
-                # Python loop over them was 1.0 of the 1.6 s a 20,000-text lookup took at 100k).
-                i, j = np.triu_indices(len(members), 1)
-                x, y = members[i], members[j]
-                keep = (in_batch[x] | in_batch[y]) & (
-                    (sizes.n_shingles[x] <= sizes.short_max) | (sizes.n_shingles[y] <= sizes.short_max)
-                )
-                sample_parts.append(x[keep] * (1 << 32) + y[keep])
+                sample_parts.append(_sample_bucket_codes(members, in_batch, short_doc))
             continue
         docs = set(members.tolist())
         whole = set(owners[s:e][kinds[s:e] == KIND_WHOLE].tolist())
@@ -487,13 +506,19 @@ class MatchReport:
     compacted: bool = False
 
 
+# Verifies candidate pairs: given the signatures at hand (a batch's), it reads any others it needs.
 Verifier = Callable[[list[tuple[int, int]], Mapping[int, DocSig]], dict[tuple[int, int], Edge | None]]
 
 
-def verify_here(params: Params, tokens: TokenSource | None) -> Verifier:
-    """Pairs verified in this process (cluster.verify)."""
+def verify_here(
+    params: Params, tokens: TokenSource | None, load: Callable[[list[int]], Mapping[int, DocSig]] | None = None
+) -> Verifier:
+    """Pairs verified in this process (cluster.verify); the signatures `sigs` lacks are read with `load`."""
 
     def run(pairs: list[tuple[int, int]], sigs: Mapping[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
+        missing = sorted({d for p in pairs for d in p if d not in sigs})
+        if missing and load is not None:
+            sigs = ChainMap(dict(load(missing)), sigs)
         return {(a, b): verify(sigs[a], sigs[b], params, tokens) for a, b in pairs}
 
     return run
@@ -577,16 +602,13 @@ def match_new_texts(
         del found
         verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
         unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
-        # By the text outside the batch (the batch's own signatures are loaded; pairs inside it
-        # first): a round then loads each outside text once.
+        # By the text outside the batch (pairs inside it first): a round, or a task of it, then
+        # reads each outside signature once. The verifier reads those it needs beyond the batch's.
         in_batch = set(chunk)
         unknown.sort(key=lambda p: next((d for d in p if d not in in_batch), -1))
         for r in range(0, len(unknown), VERIFY_ROUND):
-            part = unknown[r : r + VERIFY_ROUND]
-            outside = load_sigs(store, sorted({d for p in part for d in p} - sigs.keys()), params)
-            for (a, b), edge in verifier(part, ChainMap(outside, sigs)).items():
+            for (a, b), edge in verifier(unknown[r : r + VERIFY_ROUND], sigs).items():
                 verdicts.learn(a, b, edge)
-            del outside
         store.index_batch(
             next_id,
             len(keys),

@@ -14,13 +14,13 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from dedup.attribute import (
     DocInfo,
@@ -31,7 +31,7 @@ from dedup.attribute import (
     platform_names,
     profile_tallies,
 )
-from dedup.candidates import Verifier, match_new_texts, verify_here
+from dedup.candidates import Verifier, load_sigs, match_new_texts, verify_here
 from dedup.cluster import DocSig, Edge, Group, verify
 from dedup.dbfile import ScanLock, identify
 from dedup.engine import LOCAL, Engine, open_engine
@@ -60,9 +60,6 @@ from dedup.normalize import DEFAULT_BOILERPLATE, load_patterns, normalize_text
 from dedup.shingle import load_names, tokenize, unpack_words
 from dedup.signature import SAMPLE_MOD
 from dedup.workers import TaskFailure
-
-if TYPE_CHECKING:
-    from dedup.store.index import SiteText
 
 __all__ = ["prepare_document", "read_file", "scan"]
 
@@ -256,34 +253,26 @@ VERIFY_IN_WORKERS = 2_000
 ATTRIBUTE_SLICE = 20_000
 
 
-def verify_task(task: tuple[list[tuple[int, int]], dict[int, DocSig], dict[int, SiteText]]) -> list:
-    """Worker: verify some candidate pairs (cluster.verify), the words of the pairs the signatures
-    cannot settle as stored when signed (or normalized here from their texts)."""
-    pairs, sigs, texts = task
+def verify_task(pairs: list[tuple[int, int]]) -> list:
+    """Worker: verify some candidate pairs (cluster.verify). Their signatures, and the words of the
+    few pairs the signatures cannot settle, are read here from the database (read-only; closed
+    before returning, as signing's): the scanning process sends only the pairs (pickling every
+    task's signatures and words was most of its time in the cluster stage)."""
+    from dedup.store import Store
+
     params, patterns, learned = worker_state["params"], worker_state["patterns"], worker_state["learned"]
+    store = Store(Path(worker_state["db"]), readonly=True)
+    try:
+        sigs = load_sigs(store, sorted({d for p in pairs for d in p}), params)
 
-    @cache
-    def tokens(doc_id: int) -> list[str] | None:
-        src = texts.get(doc_id)
-        return compared_words(src.site, src.text, patterns, learned, src.words) if src else None
+        @cache
+        def tokens(doc_id: int) -> list[str] | None:
+            src = store.site_and_text(doc_id)
+            return compared_words(src.site, src.text, patterns, learned, src.words) if src else None
 
-    return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
-
-
-class _PairTasks(Sequence):
-    """Verification tasks made when the pool takes them (each its pairs' signatures and texts),
-    not all at once: a first scan's tasks would hold every text many times over."""
-
-    def __init__(self, parts: list[list[tuple[int, int]]], sigs: Mapping[int, DocSig], store) -> None:
-        self.parts, self.sigs, self.store = parts, sigs, store
-
-    def __len__(self) -> int:
-        return len(self.parts)
-
-    def __getitem__(self, i):
-        part = self.parts[i]
-        ids = sorted({d for p in part for d in p})
-        return part, {d: self.sigs[d] for d in ids}, self.store.texts_of(ids)
+        return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
+    finally:
+        store.close()
 
 
 def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: int, timeout: float | None,
@@ -291,18 +280,18 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
     """Candidate pairs verified in worker processes, VERIFY_CHUNK a task (in this process when
     they are few). A pair whose verification crashes or hangs its worker is not a copy (said in
     the log): it cannot stop the scan."""
-    here = verify_here(params, compared_tokens(store, boilerplate))
+    here = verify_here(params, compared_tokens(store, boilerplate), lambda ids: load_sigs(store, ids, params))
 
     def run(pairs: list[tuple[int, int]], sigs: Mapping[int, DocSig]) -> dict[tuple[int, int], Edge | None]:
         if jobs <= 1 or len(pairs) < VERIFY_IN_WORKERS:
             return here(pairs, sigs)
         load_names()  # before the workers start: they share it
-        tasks = _PairTasks([pairs[k : k + VERIFY_CHUNK] for k in range(0, len(pairs), VERIFY_CHUNK)], sigs, store)
+        tasks = [pairs[k : k + VERIFY_CHUNK] for k in range(0, len(pairs), VERIFY_CHUNK)]
         out: dict[tuple[int, int], Edge | None] = {}
-        initargs = (params, str(boilerplate) if boilerplate else None, store.learned())
+        initargs = (params, str(boilerplate) if boilerplate else None, store.learned(), str(store.path))
         retry = []
         with closing(engine.run_tasks(verify_task, tasks, jobs, init_worker, initargs, timeout=timeout)) as done:
-            for part, res in zip(tasks.parts, done, strict=True):
+            for part, res in zip(tasks, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.info("verifying %d pairs failed (%s): one by one", len(part), res.reason)
                     retry += [[p] for p in part]
@@ -310,9 +299,8 @@ def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: in
                     out.update(zip(part, res, strict=True))
         if not retry:
             return out
-        singles = _PairTasks(retry, sigs, store)
-        with closing(engine.run_tasks(verify_task, singles, jobs, init_worker, initargs, timeout=timeout)) as done:
-            for part, res in zip(singles.parts, done, strict=True):
+        with closing(engine.run_tasks(verify_task, retry, jobs, init_worker, initargs, timeout=timeout)) as done:
+            for part, res in zip(retry, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.warning("documents %d and %d: verifying the pair failed (%s): not a copy", *part[0], res.reason)
                     res = [None]

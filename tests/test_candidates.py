@@ -257,3 +257,20 @@ def test_a_sample_held_by_many_texts_counts_for_the_pairs_with_a_short_text_of_t
     )
     assert found.pairs == set()
     assert found.sample_codes.tolist() == want and set(found.sample_counts.tolist()) <= {2}
+
+
+def test_a_sample_buckets_pairs_are_the_same_from_the_batch_side_or_all_at_once():
+    """_sample_bucket_codes pairs a bucket from its batch members when they are few: the same
+    pairs, each once, as every pair of the bucket filtered (batch text and short text)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        members = np.unique(rng.integers(0, 300, int(rng.integers(2, 257))))
+        in_batch = rng.random(300) < rng.random()
+        short = rng.random(300) < rng.random()
+        i, j = np.triu_indices(len(members), 1)
+        x, y = members[i], members[j]
+        keep = (in_batch[x] | in_batch[y]) & (short[x] | short[y])
+        want = np.sort(x[keep] * (1 << 32) + y[keep])
+        assert np.array_equal(np.sort(candidates._sample_bucket_codes(members, in_batch, short)), want)
