@@ -71,7 +71,8 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # next scan redoes that stage for every stored document (see Stamps) and says so.
 EXTRACT_VERSION = 3  # read, decode, extract (dedup/discover, decode, containers, extract, credits)
 SIGN_VERSION = 3  # normalize, tokenize, shingle, sign
-CLUSTER_VERSION = 5  # candidates, verification, align (what a verified pair is); 5: ALIGN_BELOW_JACCARD
+# candidates, verification, align (what a verified pair is); 5: ALIGN_BELOW_JACCARD; 6: MAX_PASSAGE_NAME_SWAPS
+CLUSTER_VERSION = 6
 # attribution and its wording (dedup/attribute.py): only clusters are worked out again, no pair is
 # verified again. 2: reasons reworded for people (issue 10).
 ATTRIBUTE_VERSION = 2

@@ -386,3 +386,60 @@ def test_substitutions_read_anchors_stored_as_codes_or_as_json():
         assert substitutions(a, b) == substitutions(b, a) == reference(x, y)
     big = [(2**32 - 1, 2**32 - 2), (0, 7)]
     assert anchor_codes(pack_anchors(big)).tolist() == sorted([(2**32 - 1) << 32 | (2**32 - 2), 7])
+
+
+# Two bulletins of one template a year apart: the lead is rewritten around other provinces and
+# other sums, the rest of the text is kept word for word. (Composed text.)
+RELIEF_REST = (
+    "财政部、应急管理部有关负责人表示，资金将主要用于受灾群众转移安置、抢险救援和次生灾害隐患排查治理，"
+    "帮助受灾地区尽快恢复正常生产生活秩序。有关部门要加强资金使用管理，确保资金及时拨付到位，专款专用，"
+    "切实发挥资金使用效益，严禁截留、挤占和挪用。下一步，财政部、应急管理部将密切关注汛情灾情发展变化，"
+    "会同有关方面指导地方做好防汛救灾各项工作，全力保障人民群众生命财产安全。"
+)
+RELIEF_2023 = (
+    "记者从财政部、应急管理部联合召开的新闻通气会上获悉，针对近期河北、山西、内蒙古等地遭受暴雨洪涝灾害的情况，财政部、应急管理部紧急预拨中央自然灾害救灾资金"
+    "3.2亿元，支持地方做好防汛抢险救灾工作。" + RELIEF_REST
+)
+RELIEF_2024 = (
+    "记者从财政部、应急管理部联合召开的新闻通气会上获悉，为支持广东、福建两省应对台风强降雨过程，财政部、应急管理部今天下拨中央防汛抗旱补助资金"
+    "8600万元，重点用于抢险救灾和水毁基础设施修复。" + RELIEF_REST
+)
+
+
+def test_a_bulletin_whose_lead_names_other_provinces_is_not_a_copy(monkeypatch):
+    from dedup import cluster
+    from dedup.align import align
+    from dedup.cluster import verify
+    from dedup.shingle import is_name
+
+    texts = {
+        1: RELIEF_2023,
+        2: "来源：青川发布\n" + RELIEF_2023.replace("专款专用", "专款转用"),  # a copy with a typo
+        3: RELIEF_2024,
+        4: RELIEF_2023[: len(RELIEF_2023) * 3 // 4],  # a copy cut short
+    }
+    words = words_of(texts)
+    docs = {d: sig(d, t) for d, t in texts.items()}
+    al = align(words(1), words(3))
+    # The lead is one passage replaced in place (not words swapped): the checks of numbers and
+    # names swapped word for word see nothing in it; the rest of the text is shared.
+    assert al.cover_small >= cluster.MIN_ALIGNED_SHARE
+    assert not al.number_edits() and not al.name_edits(is_name) and len(al.passage_name_edits(is_name)) == 1
+    assert verify(docs[1], docs[3], P, words) is None
+    assert verify(docs[1], docs[2], P, words) is not None
+    assert groups_as_sets(cluster_documents(list(docs.values()), P, words)) == [{1, 2, 4}]  # 3 alone
+    monkeypatch.setattr(cluster, "MAX_PASSAGE_NAME_SWAPS", 99)  # without the rule the bulletins merged
+    assert verify(docs[1], docs[3], P, words) is not None
+
+
+def test_a_passage_mistyped_is_not_a_passage_with_other_names():
+    from dedup.align import Edit, _mistyped
+
+    def edit(a: str, b: str) -> Edit:
+        return Edit(tuple(a.split()), tuple(b.split()))
+
+    # jieba cuts a mistyped name into other words: the passage differs in its names, not its text.
+    # (Composed text.)
+    assert _mistyped(edit("记者 再 新 加 波 港口 看到 货轮", "记者 在 新加坡 港口 看到 货轮"))
+    assert _mistyped(edit("沿着 长江 经济 代 一 路 向东 来到", "沿着 长江经济带 一路 向东 来到 了"))
+    assert not _mistyped(edit("河北 山西 内蒙古 等 地 遭受 暴雨", "广东 福建 两省 应对 台风"))
