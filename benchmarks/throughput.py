@@ -376,6 +376,35 @@ def mixed_and_split(labels_path: Path, pred: Path) -> tuple[int, int, int]:
     return len(mixed), len(set().union(*mixed)), split
 
 
+def sibling_merges(db: Path, labels_path: Path, pred: Path) -> tuple[int, int]:
+    """(sibling pairs, those put in one cluster). A sibling pair: two documents of different
+    stories (no story in common in the labels) that the candidate search proposed and dedup
+    verified (a row of the verdicts table, copy or not): similar enough to be mistaken for a copy
+    (one template, a shared paragraph, recurring phrasing)."""
+    labels = json.loads(labels_path.read_text(encoding="utf-8"))["documents"]
+    cluster = {}
+    with pred.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                o = json.loads(line)
+                cluster[o["path"]] = o.get("cluster")
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        path = dict(conn.execute("SELECT id, path FROM documents"))
+        rows = conn.execute("SELECT lo, hi FROM verdicts").fetchall()
+    finally:
+        conn.close()
+    pairs = merged = 0
+    for lo, hi in rows:
+        a, b = labels.get(path.get(lo)), labels.get(path.get(hi))
+        if a is None or b is None or set(a["stories"]) & set(b["stories"]):
+            continue
+        pairs += 1
+        ca = cluster.get(path[lo])
+        merged += ca is not None and ca == cluster.get(path[hi])
+    return pairs, merged
+
+
 QUALITY_KEYS = ("n_docs", "n_pred", "missing", "unknown", "tp", "fp", "fn", "precision", "recall", "f1", "ari",
                 "orig_ok", "n_stories", "orig_acc")  # fmt: skip
 
@@ -409,6 +438,10 @@ def quality(dedup: list[str], db: Path, labels_path: Path, labelled: dict, work:
     (logs / f"score-{tag}.txt").write_text(m["report"], encoding="utf-8")
     q.update({k: round(m[k], 6) if isinstance(m[k], float) else m[k] for k in QUALITY_KEYS})
     q["mixed_clusters"], q["mixed_stories"], q["split_stories"] = mixed_and_split(labels_path, pred)
+    try:
+        q["sibling_pairs"], q["siblings_merged"] = sibling_merges(db, labels_path, pred)
+    except sqlite3.Error as exc:
+        q["sibling_pairs"], q["siblings_merged"] = 0, f"not measured: {exc}"
     q["ok"] = True
     return q
 
@@ -667,7 +700,9 @@ def quality_line(q: dict) -> str:
             f"(tp {q['tp']} fp {q['fp']} fn {q['fn']}), ARI {q['ari']:.4f}, originals {q['orig_ok']}/{q['n_stories']}"
             f" = {q['orig_acc']:.4f}; over {lab['documents']} labelled documents, {lab['stories']} stories, "
             f"{lab['pairs']} same-story pairs; {q['mixed_clusters']} clusters join 2+ stories ({q['mixed_stories']} "
-            f"stories), {q['split_stories']} stories of 2+ documents not in one cluster{odd}")  # fmt: skip
+            f"stories), {q['split_stories']} stories of 2+ documents not in one cluster; sibling pairs "
+            f"(different stories verified as candidates) {q.get('sibling_pairs')}, merged {q.get('siblings_merged')}"
+            f"{odd}")  # fmt: skip
 
 
 def print_size(res: dict) -> None:
