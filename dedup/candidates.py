@@ -96,19 +96,42 @@ def sample_keys(samples: np.ndarray) -> np.ndarray:
 
 
 def text_rows(docs: Iterable[DocSig], params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """The index rows of texts: keys and values (owner << 2 | kind), not sorted."""
-    keys: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for d in docs:
-        sigs = [d.signature, *(w for _, w in d.windows)]
-        bk = band_keys(np.vstack(sigs), params)
-        kinds = np.full(bk.shape, KIND_WINDOW, dtype=np.int64)
-        kinds[0] = KIND_WHOLE
-        keys += [bk.ravel(), sample_keys(d.samples)]
-        vals += [(d.doc_id << _KIND_BITS) | kinds.ravel(), np.full(len(d.samples), (d.doc_id << 2) | KIND_SAMPLE)]
-    if not keys:
+    """The index rows of texts: keys and values (owner << 2 | kind), not sorted; each text's band
+    rows (its whole signature's, then its windows') and then its samples' rows, text after text.
+    Every signature's band keys at once (per text, numpy's call overhead was most of the ~75 us a
+    text took: 7.6 s of a 100k crawl's cluster stage)."""
+    docs = list(docs)
+    if not docs:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    return np.concatenate(keys), np.concatenate(vals).astype(np.int64)
+    signatures: list[np.ndarray] = []
+    for d in docs:
+        signatures.append(d.signature)
+        signatures.extend(w for _, w in d.windows)
+    ids = np.fromiter((d.doc_id for d in docs), dtype=np.int64, count=len(docs))
+    n_sigs = np.fromiter((1 + len(d.windows) for d in docs), dtype=np.int64, count=len(docs))
+    n_samples = np.fromiter((len(d.samples) for d in docs), dtype=np.int64, count=len(docs))
+    bands = band_keys(np.vstack(signatures), params)  # (signatures, bands)
+    first = np.zeros(len(signatures), dtype=bool)
+    first[np.cumsum(n_sigs) - n_sigs] = True
+    owner_kind = (np.repeat(ids, n_sigs) << _KIND_BITS) | np.where(first, KIND_WHOLE, KIND_WINDOW)
+    band_vals = np.repeat(owner_kind, bands.shape[1])
+    sample_vals = np.repeat((ids << 2) | KIND_SAMPLE, n_samples)
+    samples = sample_keys(np.concatenate([np.asarray(d.samples) for d in docs]))
+    # Text after text: text i's band rows, then its samples.
+    n_band = n_sigs * bands.shape[1]
+    start = np.cumsum(n_band + n_samples) - (n_band + n_samples)
+    at_band = np.repeat(start, n_band) + np.arange(int(n_band.sum())) - np.repeat(np.cumsum(n_band) - n_band, n_band)
+    at_sample = (
+        np.repeat(start + n_band, n_samples)
+        + np.arange(int(n_samples.sum()))
+        - np.repeat(np.cumsum(n_samples) - n_samples, n_samples)
+    )
+    total = int(n_band.sum() + n_samples.sum())
+    keys = np.empty(total, dtype=np.uint64)
+    vals = np.empty(total, dtype=np.int64)
+    keys[at_band], vals[at_band] = bands.ravel(), band_vals
+    keys[at_sample], vals[at_sample] = samples, sample_vals
+    return keys, vals
 
 
 @dataclass

@@ -274,3 +274,42 @@ def test_a_sample_buckets_pairs_are_the_same_from_the_batch_side_or_all_at_once(
         keep = (in_batch[x] | in_batch[y]) & (short[x] | short[y])
         want = np.sort(x[keep] * (1 << 32) + y[keep])
         assert np.array_equal(np.sort(candidates._sample_bucket_codes(members, in_batch, short)), want)
+
+
+def test_text_rows_are_each_texts_band_rows_then_its_samples_text_after_text():
+    """text_rows makes every band key at once: the same rows, in the same order, as a text at a
+    time (whole signature's bands, its windows' bands, its samples), with and without windows or
+    samples."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from dedup.candidates import KIND_SAMPLE, KIND_WHOLE, KIND_WINDOW, band_keys, sample_keys
+
+    params = P
+    rng = np.random.default_rng(3)
+
+    def sig():
+        return rng.integers(0, 2**32, params.num_perm, dtype=np.uint64).astype(np.uint32)
+
+    docs = [
+        SimpleNamespace(
+            doc_id=int(i * 7 + 1),
+            signature=sig(),
+            windows=[(50, sig()) for _ in range(int(rng.integers(0, 4)))],
+            samples=np.sort(rng.integers(0, 2**32, int(rng.integers(0, 30)), dtype=np.uint64)).astype(np.uint32),
+        )
+        for i in range(40)
+    ]
+    keys, vals = [], []
+    for d in docs:
+        bk = band_keys(np.vstack([d.signature, *(w for _, w in d.windows)]), params)
+        kinds = np.full(bk.shape, KIND_WINDOW, dtype=np.int64)
+        kinds[0] = KIND_WHOLE
+        keys += [bk.ravel(), sample_keys(d.samples)]
+        vals += [(d.doc_id << 2) | kinds.ravel(), np.full(len(d.samples), (d.doc_id << 2) | KIND_SAMPLE)]
+    got_keys, got_vals = text_rows(docs, params)
+    assert np.array_equal(got_keys, np.concatenate(keys)) and np.array_equal(got_vals, np.concatenate(vals))
+    assert got_keys.dtype == np.uint64 and got_vals.dtype == np.int64
+    empty_keys, empty_vals = text_rows([], params)
+    assert len(empty_keys) == len(empty_vals) == 0
