@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -578,6 +579,29 @@ def find_batch_pairs(search: PairSearch) -> set[tuple[int, int]]:
     return found
 
 
+class IndexState(NamedTuple):
+    """What matching new texts reads of every stored document, in one pass (store.index_rows)."""
+
+    sizes: dict[int, int]  # the first document of each distinct content that may join clusters -> its shingles
+    indexed: dict[int, int]  # indexed document -> the segment that holds its rows
+    texts: np.ndarray  # (id, shingles, samples) of every document that may join clusters, one row each
+
+    @classmethod
+    def read(cls, store) -> IndexState:
+        sizes: dict[int, int] = {}
+        indexed: dict[int, int] = {}
+        first: dict[str, int] = {}
+        texts: list[tuple[int, int, int]] = []
+        for doc_id, content, n, k, seg, ok in store.index_rows():
+            if seg is not None:
+                indexed[doc_id] = seg
+            if ok:
+                texts.append((doc_id, n, k))
+                if first.setdefault(content, doc_id) == doc_id:
+                    sizes[doc_id] = n
+        return cls(sizes, indexed, np.array(texts, dtype=np.int64).reshape(-1, 3))
+
+
 def match_new_texts(
     store, params: Params, verifier: Verifier, run_id: int, find_pairs: PairFinder = find_batch_pairs
 ) -> MatchReport:
@@ -597,8 +621,8 @@ def match_new_texts(
         store.forget_index()
         files.remove_except(set())
         segments = []
-    sizes, _ = store.representatives()
-    indexed = store.indexed()
+    state = IndexState.read(store)
+    sizes, indexed = state.sizes, state.indexed
     store.unindex([d for d in indexed if d not in sizes])  # gone, changed or now an exact copy
     todo = sorted(d for d in sizes if d not in indexed)
     top = max(sizes, default=0) + 1
@@ -608,9 +632,8 @@ def match_new_texts(
     for d, seg in indexed.items():
         if d in sizes:
             live[d] = seg
-    for d, n, k in store.text_sizes():
-        if d < top:
-            n_shingles[d], n_samples[d] = n, k
+    ids, shingles, samples = state.texts[state.texts[:, 0] < top].T
+    n_shingles[ids], n_samples[ids] = shingles, samples
     text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes, sample_query_max(params))
     next_id = max(registered, default=0) + 1
     for k in range(0, len(todo), INDEX_BATCH):

@@ -416,15 +416,23 @@ class SiteChanges(NamedTuple):
 
 def _profile_sites(store, known_sources) -> SiteChanges:
     """Sites profiled from their stored pages (and saved)."""
-    # Stored tallies stand for sites none of whose pages changed (the store drops a site's tally
-    # when one does); the other sites' pages are counted again and their tallies saved.
+    # Stored tallies stand for sites none of whose pages changed or went (the store drops a site's
+    # tally when one does), plus the pages added to them since (the store queues those); the other
+    # sites' pages are counted again. The tallies that changed are saved. A stored tally counts a
+    # page that is not gone: the live sites are those and the sites counted again that have one.
     stored = store.site_tallies()
-    live = store.live_sites()
     fresh: dict[str, SiteTally] = defaultdict(SiteTally)
-    for site, credits, boilerplate, site_names in store.site_pages(live - stored.keys()):
+    for site, credits, boilerplate, site_names in store.site_pages(store.stored_sites() - stored.keys()):
         fresh[site].add(credits, boilerplate, site_names)
-    if fresh:
-        store.save_site_tallies({site: t.to_json() for site, t in fresh.items()})
+    live = stored.keys() | fresh.keys()
+    grown: dict[str, SiteTally] = {}
+    for site, credits, boilerplate, site_names in store.pages_added_to_tallied_sites():
+        if site in stored:
+            if site not in grown:
+                grown[site] = SiteTally.from_json(stored[site])
+            grown[site].add(credits, boilerplate, site_names)
+    fresh.update(grown)
+    store.save_site_tallies({site: t.to_json() for site, t in fresh.items()})  # and empties the queue
     tallies = {
         site: fresh[site] if site in fresh else SiteTally.from_json(stored[site])
         for site in sorted(live)
@@ -457,10 +465,10 @@ def _attribute(
     change, under the same settings, keeps its stored attribution; so does every stored cluster
     with no document in `scope` (when clustering regrouped only those)."""
     profiles = sites.profiles
-    current = store.active_memberships()
+    # The stored clusters that may change: those with a member in the scope (the others have none
+    # in it and stay as they are), or all.
+    current = store.active_memberships(scope)
     keep: set[int] = set()
-    if scope is not None:
-        keep = {cid for cid, members in current.items() if not any(d in scope for d, _ in members)}
     stored = {members: cid for cid, members in current.items()}
     changed = store.unattributed() | sites.moved
     touched: list[Group] = []
@@ -486,7 +494,7 @@ def _attribute(
                     overlaps[(e.b, e.a)] = e.containment
             rows.append(_cluster_row(g, pick_original(g.members, docinfo, profiles, overlaps, names), docinfo))
     summary.clusters_attributed = len(rows)
-    changes = store.save_clusters(rows, summary.run_id, stamp, keep)
+    changes = store.save_clusters(rows, summary.run_id, stamp, keep, None if scope is None else set(current))
     summary.clusters_new = changes.new
     summary.clusters_grown = changes.grown
     summary.clusters_merged = changes.merged

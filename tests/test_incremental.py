@@ -1,10 +1,13 @@
 """A crawl that arrives night by night gives the answer a single scan of it gives, and a rescan
 verifies only the pairs it has not verified before."""
 
+import json
 import shutil
+from collections import defaultdict
 from contextlib import closing
 from pathlib import Path
 
+from dedup.attribute import SiteTally
 from dedup.models import Params
 from dedup.pipeline import scan
 from dedup.store import Store
@@ -30,6 +33,14 @@ def canonical(db: Path) -> dict[str, tuple]:
         else:
             out[r["path"]] = (name.get(r["cluster"]), r["original"], r["role"], stories)
     return out
+
+
+def recount(store) -> dict[str, str]:
+    """Every site's tally counted now from its pages."""
+    tallies: dict[str, SiteTally] = defaultdict(SiteTally)
+    for site, credits, boilerplate, names in store.site_pages():
+        tallies[site].add(credits, boilerplate, names)
+    return {site: t.to_json() for site, t in tallies.items()}
 
 
 def sample_files() -> list[Path]:
@@ -138,17 +149,6 @@ def test_stored_site_tallies_are_those_a_fresh_count_gives(crawl, tmp_path):
     """A site's tally is kept between scans until one of its pages is added, removed or changes;
     after such rescans every stored tally equals a count of the site's pages made now, and a
     rescan of unchanged files counts no site again."""
-    import json
-    from collections import defaultdict
-
-    from dedup.attribute import SiteTally
-
-    def recount(store) -> dict[str, str]:
-        tallies: dict[str, SiteTally] = defaultdict(SiteTally)
-        for site, credits, boilerplate, names in store.site_pages():
-            tallies[site].add(credits, boilerplate, names)
-        return {site: t.to_json() for site, t in tallies.items()}
-
     db = tmp_path / "d.db"
     scan(crawl, db, Params(), jobs=1)
     page = crawl / "www.lvyewenda.com/2023/0314/q8812034.txt"
@@ -170,3 +170,36 @@ def test_stored_site_tallies_are_those_a_fresh_count_gives(crawl, tmp_path):
         tallies = store.site_tallies()
         assert '"n": 1000' in tallies["www.qcnews.cn"]  # not counted again: none of its pages changed
         assert json.loads(tallies["www.lvyewenda.com"])["credited"].get("另一日报") == 1
+
+
+def test_a_page_added_to_a_site_is_added_to_its_stored_tally(crawl, tmp_path):
+    """A new page joins its site's stored tally (the store queues it) instead of the site's pages
+    being counted again: the tally is the one a fresh count gives, and a mark left in it stays;
+    the queue is empty after the scan."""
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    site = "www.lvyewenda.com"
+    with closing(Store(db)) as store:  # a mark a count of the site's pages would not keep
+        marked = json.loads(store.site_tallies()[site])
+        marked["n"] += 1000
+        store.save_site_tallies({site: json.dumps(marked, ensure_ascii=False)})
+    page = crawl / "www.lvyewenda.com/2023/0314/q8812034.txt"
+    added = page.with_name("q8812099.txt")
+    added.write_text(page.read_text(encoding="utf-8") + "\n来源:新增日报\n", encoding="utf-8")
+    again = scan(crawl, db, Params(), jobs=1)
+    assert again.files_new == 1 and again.clusters_attributed > 0
+    with closing(Store(db, readonly=True)) as store:
+        stored = json.loads(store.site_tallies()[site])
+        fresh = json.loads(recount(store)[site])
+        assert stored["n"] == fresh["n"] + 1000 == marked["n"] + 1
+        assert {**stored, "n": 0} == {**fresh, "n": 0}
+        assert stored["credited"]["新增日报"] == 1
+        assert store.conn.execute("SELECT count(*) FROM site_tally_added").fetchone()[0] == 0
+        others = {s: t for s, t in recount(store).items() if s != site}
+        assert {s: json.loads(t) for s, t in others.items()} == {
+            s: json.loads(t) for s, t in store.site_tallies().items() if s != site
+        }
+    added.unlink()  # a removed page drops its site's tally: counted again
+    scan(crawl, db, Params(), jobs=1)
+    with closing(Store(db, readonly=True)) as store:
+        assert json.loads(store.site_tallies()[site]) == json.loads(recount(store)[site])

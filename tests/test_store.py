@@ -73,3 +73,35 @@ def test_cluster_ids_follow_their_stories():
     assert {(7, "grown", None), (9, "merged", 7), (12, "split", 13), (13, "new", None)} <= events
     assert (12, "original_changed", None) in events
     assert changes.merged == 1 and changes.split == 1 and changes.new == 1
+
+
+def test_a_queued_page_drops_no_site_tally(crawl, tmp_path):
+    """A page added to a site with a stored tally is queued for it (schema migration 17) and is in
+    no stored tally: its changes and its removal leave the tally; another page's change drops it."""
+    from dedup.pipeline import scan
+
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    site, path = "www.lvyewenda.com", "www.lvyewenda.com/2023/0314/q8812034.txt"
+    store = Store(db)
+    tallied = lambda: site in store.site_tallies()  # noqa: E731
+    queued = lambda: [r[0] for r in store.conn.execute("SELECT document_id FROM site_tally_added")]  # noqa: E731
+    assert tallied() and queued() == []
+    with store.write():
+        new = store.conn.execute(
+            "INSERT INTO documents (path, file_path, kind, site, status) VALUES ('q#new', ?, 'txt', ?, 'pending')",
+            [path, site],
+        ).lastrowid
+    assert queued() == [new] and tallied()
+    with store.write():
+        store.conn.execute("UPDATE documents SET credits = '[\"某报\"]', status = 'ok' WHERE id = ?", [new])
+    assert tallied()
+    with store.write():
+        store.conn.execute("DELETE FROM documents WHERE id = ?", [new])
+    assert tallied()
+    with store.write():
+        store.conn.execute("UPDATE documents SET credits = '[\"某报\"]' WHERE path = ?", [path])
+    assert not tallied()
+    store.save_site_tallies({})
+    assert queued() == []
+    store.close()

@@ -264,6 +264,40 @@ MIGRATIONS: list[str] = [
         DELETE FROM site_tallies WHERE site IN (COALESCE(old.site, ''), COALESCE(new.site, ''));
     END;
     """,
+    # 17: what a rescan reads of the documents in proportion to what changed, not to the crawl.
+    # A page added to a site that has a tally no longer drops it: the page is queued in
+    # site_tally_added and profiling adds it, as its row is then, to the stored tally (a new page
+    # has the largest id: added in id order, they are met in the order a recount meets them) and
+    # empties the queue when it saves the tallies. A queued page is in no stored tally, so its
+    # changes and its removal drop none; another page's still do. The documents not attributed
+    # with their current content get an index of their own: every rescan looks them up (regroup
+    # seeds, attribution) and marks them attributed, each a read of the whole table before; so do
+    # the documents that are not 'ok' (gone ones stay in it: the members of clusters that went, and
+    # the counts, read them).
+    """
+    CREATE TABLE site_tally_added (document_id INTEGER PRIMARY KEY);
+    DROP TRIGGER site_tallies_insert;
+    DROP TRIGGER site_tallies_delete;
+    DROP TRIGGER site_tallies_update;
+    CREATE TRIGGER site_tallies_insert AFTER INSERT ON documents WHEN new.status != 'gone' BEGIN
+        INSERT OR IGNORE INTO site_tally_added (document_id)
+        SELECT new.id WHERE EXISTS (SELECT 1 FROM site_tallies WHERE site = COALESCE(new.site, ''));
+    END;
+    CREATE TRIGGER site_tallies_delete AFTER DELETE ON documents
+    WHEN old.id NOT IN (SELECT document_id FROM site_tally_added)
+    BEGIN
+        DELETE FROM site_tallies WHERE site = COALESCE(old.site, '');
+    END;
+    CREATE TRIGGER site_tallies_update AFTER UPDATE OF site, status, credits, boilerplate, site_names ON documents
+    WHEN (old.site IS NOT new.site OR old.status IS NOT new.status OR old.credits IS NOT new.credits
+        OR old.boilerplate IS NOT new.boilerplate OR old.site_names IS NOT new.site_names)
+        AND old.id NOT IN (SELECT document_id FROM site_tally_added)
+    BEGIN
+        DELETE FROM site_tallies WHERE site IN (COALESCE(old.site, ''), COALESCE(new.site, ''));
+    END;
+    CREATE INDEX documents_unattributed ON documents(id) WHERE status = 'ok' AND attributed IS NULL;
+    CREATE INDEX documents_not_ok ON documents(id) WHERE status != 'ok';
+    """,
 ]
 
 
