@@ -265,17 +265,27 @@ def _norm_name(s: str) -> str:
 def credit_targets(credit: str, members_sites: set[str], profiles: dict[str, SiteProfile]) -> set[str]:
     """The member sites a credited name points to: by a site's name or by its domain."""
     c = _norm_name(credit)
-    out = set()
-    for site in members_sites:
-        if c == site or c.endswith("." + site) or site.endswith("." + c):
-            out.add(site)
-            continue
-        for name in profiles[site].names if site in profiles else []:
-            n = _norm_name(name)
-            if n == c or (len(n) >= 3 and len(c) >= 3 and (n in c or c in n)):
-                out.add(site)
-                break
-    return out
+    return {
+        site
+        for site in members_sites
+        if _points_to(c, site, _norm_names(tuple(profiles[site].names)) if site in profiles else ())
+    }
+
+
+@lru_cache(maxsize=65_536)
+def _norm_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_norm_name(n) for n in names)
+
+
+# The same credits are compared with the same sites for cluster after cluster (145,000 calls of
+# credit_targets at 100,000 documents, 4.5 s of attribution when each compared every name).
+@lru_cache(maxsize=262_144)
+def _points_to(c: str, site: str, names: tuple[str, ...]) -> bool:
+    """Whether a normalized credited name `c` names this site: its domain, or one of its `names`
+    (normalized)."""
+    if c == site or c.endswith("." + site) or site.endswith("." + c):
+        return True
+    return any(n == c or (len(n) >= 3 and len(c) >= 3 and (n in c or c in n)) for n in names)
 
 
 def platform_names(sources: list[Source]) -> dict[str, str]:
