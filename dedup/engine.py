@@ -1,7 +1,7 @@
 """Where a scan's heavy map stages run: open_engine(name, address, jobs) -> an Engine.
 
 The stages hand the engine a function, items and a worker initializer (ingest: read_file,
-sign_document; pipeline: verify_task) and get the results back in input order, a TaskFailure for
+sign_chunk; pipeline: verify_task) and get the results back in input order, a TaskFailure for
 an item that timed out, crashed its worker or raised; they also ask it for each index batch's
 candidate pairs (candidates.PairSearch). Results are saved by the scanning process, the single
 writer, in that order, so the database is the same whichever engine computed them.

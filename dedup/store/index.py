@@ -224,16 +224,6 @@ class IndexMixin:
         row = self.db.execute(sql, [doc_id]).fetchone()
         return _site_text(*row) if row else None
 
-    def texts_of(self, ids: list[int]) -> dict[int, SiteText]:
-        """Document -> its words as signed (or its site and text), for aligning pairs word by word."""
-        out: dict[int, SiteText] = {}
-        for part, marks in in_chunks(ids):
-            rows = self.db.execute(
-                f"SELECT id, site, words, {_TEXT_IF_NO_WORDS} FROM documents WHERE id IN ({marks})", part
-            )
-            out.update((doc_id, _site_text(site, words, text)) for doc_id, site, words, text in rows)
-        return out
-
     def site_pages(self, sites: set[str] | None = None) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
         """(site, credits, boilerplate, names it gives its site) of every page in the crawl (on
         these sites, when given)."""
