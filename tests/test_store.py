@@ -105,3 +105,56 @@ def test_a_queued_page_drops_no_site_tally(crawl, tmp_path):
     store.save_site_tallies({})
     assert queued() == []
     store.close()
+
+
+def test_line_counts_equal_a_fresh_count_as_pages_come_change_and_go(tmp_path):
+    """Short lines on one page are keys in site_lines_once, on two or more rows of site_lines
+    (schema migration 18): after pages are added, changed and removed, the two equal a count of
+    the live pages' lines, and boilerplate is learned from them as from a full count."""
+    from collections import Counter
+
+    from dedup.models import Params
+    from dedup.normalize import learnable_lines
+    from dedup.pipeline import scan
+    from dedup.store.files import line_key
+
+    crawl = tmp_path / "crawl"
+    site = crawl / "www.jbqx.cn"
+    site.mkdir(parents=True)
+
+    def page(i: int, extra: str = "") -> str:
+        return (
+            f"江北区第{i}期便民信息\n关注江北发布 获取更多资讯\n责任编辑：林晓雯\n"
+            f"本期提示：{'周末' if i % 2 else '工作日'}出行注意安全{extra}\n"
+            f"江北区第{i}期便民信息发布，涉及供水、供电、交通等多个方面，请市民及时了解相关安排，"
+            f"合理安排出行，编号JB{i * 37}。\n"
+        )
+
+    for i in range(12):
+        (site / f"{i}.txt").write_text(page(i), encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    (site / "3.txt").write_text(page(3, "，带好雨具"), encoding="utf-8")  # a line changed
+    (site / "4.txt").unlink()
+    (site / "5.txt").unlink()
+    for i in range(12, 15):
+        (site / f"{i}.txt").write_text(page(i), encoding="utf-8")
+    scan(crawl, db, Params(), jobs=1)
+    # The changed line on one page so far: a second page moves it from site_lines_once to site_lines.
+    (site / "15.txt").write_text(page(15, "，带好雨具"), encoding="utf-8")
+    scan(crawl, db, Params(), jobs=1)
+
+    s = Store(db, readonly=True)
+    live = "SELECT site, text FROM documents WHERE status != 'gone'"
+    texts = [(site or "", text) for site, text in s.db.execute(live)]
+    rows = {(a, b): n for a, b, n in s.db.execute("SELECT site, line, n_docs FROM site_lines WHERE n_docs > 0")}
+    once = {k for (k,) in s.db.execute("SELECT key FROM site_lines_once")}
+    learned = s.learned()
+    s.close()
+    fresh = Counter((st, line) for st, text in texts for line in learnable_lines(text))
+    assert {k: n for k, n in fresh.items() if n >= 2} == {k: n for k, n in rows.items() if n >= 2}
+    assert all(fresh[k] == 1 for k, n in rows.items() if n == 1)
+    assert once == {line_key(*k) for k, n in fresh.items() if n == 1 and k not in rows}
+    assert len(once) >= 10  # the numbered lines of each page
+    assert rows[("www.jbqx.cn", "本期提示:周末出行注意安全,带好雨具")] == 2
+    assert "关注江北发布 获取更多资讯" in learned["www.jbqx.cn"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from array import array
@@ -62,6 +63,12 @@ DOC_COLUMNS = (
     "time_source", "time_confidence", "fetched_at", "encoding", "text", "content_hash", "n_tokens",
     "n_shingles", "status",
 )  # fmt: skip
+
+
+def line_key(site: str, line: str) -> int:
+    """A short line of a site as a signed 64-bit integer (site_lines_once)."""
+    digest = hashlib.blake2b(f"{site}\n{line}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class FilesMixin:
@@ -206,16 +213,37 @@ class FilesMixin:
         self._count_lines_of((site, line, delta) for line in self._lines(text, lines))
 
     def _count_lines_of(self, rows: Iterable[tuple[str, str, int]]) -> None:
-        """(site, line, delta) added to the page counts of lines, summed first: a site's furniture
-        lines repeat on most of its pages, a batch's upserts were mostly the same few rows."""
+        """(site, line, delta) added to the page counts of lines, summed first (a site's furniture
+        lines repeat on most of its pages). A line on one page is a key in site_lines_once (schema
+        migration 18), on two or more a row of site_lines; set-based, through a temporary table."""
         total: Counter[tuple[str, str]] = Counter()
         for site, line, delta in rows:
             total[(site or "", line)] += delta
-        self.conn.executemany(
-            "INSERT INTO site_lines (site, line, n_docs) VALUES (?, ?, ?) "
-            "ON CONFLICT (site, line) DO UPDATE SET n_docs = n_docs + excluded.n_docs",
-            ((site, line, n) for (site, line), n in total.items() if n),
+        items = [(site, line, line_key(site, line), n) for (site, line), n in total.items() if n]
+        if not items:
+            return
+        c = self.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS line_delta (site, line, key INTEGER, delta INTEGER, once INTEGER)")
+        c.execute("DELETE FROM line_delta")
+        c.executemany("INSERT INTO line_delta VALUES (?, ?, ?, ?, 0)", items)
+        # Lines counted on two or more pages (or before migration 18): counted there.
+        c.execute(
+            "UPDATE site_lines SET n_docs = n_docs + d.delta FROM line_delta d "
+            "WHERE site_lines.site = d.site AND site_lines.line = d.line"
         )
+        c.execute(
+            "DELETE FROM line_delta WHERE EXISTS "
+            "(SELECT 1 FROM site_lines s WHERE s.site = line_delta.site AND s.line = line_delta.line)"
+        )
+        # The others were on one page (site_lines_once) or on none: on two or more now, they move
+        # to site_lines; on one, they are (or stay) a key; on none, they are forgotten.
+        c.execute("UPDATE line_delta SET once = 1 WHERE key IN (SELECT key FROM site_lines_once)")
+        c.execute("DELETE FROM site_lines_once WHERE key IN (SELECT key FROM line_delta WHERE once = 1)")
+        c.execute(
+            "INSERT INTO site_lines (site, line, n_docs) SELECT site, line, delta + once FROM line_delta "
+            "WHERE delta + once >= 2"
+        )
+        c.execute("INSERT OR IGNORE INTO site_lines_once (key) SELECT key FROM line_delta WHERE delta + once = 1")
 
     def sites_of_file(self, path: str) -> set[str]:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}
