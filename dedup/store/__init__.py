@@ -9,6 +9,7 @@ Tables (browse them with `sqlite3` or `dedup datasette`), and the module that wr
                       signature, status (pending | ok | too_short | skipped | gone)             files, signing
   skipped             files, folders and records that could not be read, with the reason       files, signing
   site_lines          short lines counted per site (the evidence boilerplate is learned from)   files, signing
+  site_lines_once     keys of the short lines seen on one page of their site only            files
   learned_boilerplate the lines learned as a site's boilerplate, with their share of its pages  signing
   windows             signatures of overlapping windows of long texts                           signing
   sites               each site's names and role (publisher | platform | farm), and why         results
