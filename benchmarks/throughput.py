@@ -354,16 +354,22 @@ def write_labels(root: Path, story_at, out: Path) -> dict:
             "pairs": sum(k * (k - 1) // 2 for k in sizes)}  # fmt: skip
 
 
-def mixed_and_split(labels_path: Path, pred: Path) -> tuple[int, int, int]:
-    """(predicted clusters holding documents of 2+ stories, the stories in them, stories of 2+ documents
-    not all in one cluster): where the false and the missed pairs are."""
-    labels = json.loads(labels_path.read_text(encoding="utf-8"))
+def predicted_clusters(pred: Path) -> dict:
+    """path -> cluster of each document in an export (None: in no cluster)."""
     cluster = {}
     with pred.open(encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 o = json.loads(line)
                 cluster[o["path"]] = o.get("cluster")
+    return cluster
+
+
+def mixed_and_split(labels_path: Path, pred: Path) -> tuple[int, int, int]:
+    """(predicted clusters holding documents of 2+ stories, the stories in them, stories of 2+ documents
+    not all in one cluster): where the false and the missed pairs are."""
+    labels = json.loads(labels_path.read_text(encoding="utf-8"))
+    cluster = predicted_clusters(pred)
     held: dict = {}
     for d, e in labels["documents"].items():
         if cluster.get(d) is not None:
@@ -382,12 +388,7 @@ def sibling_merges(db: Path, labels_path: Path, pred: Path) -> tuple[int, int]:
     verified (a row of the verdicts table, copy or not): similar enough to be mistaken for a copy
     (one template, a shared paragraph, recurring phrasing)."""
     labels = json.loads(labels_path.read_text(encoding="utf-8"))["documents"]
-    cluster = {}
-    with pred.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                o = json.loads(line)
-                cluster[o["path"]] = o.get("cluster")
+    cluster = predicted_clusters(pred)
     conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
         path = dict(conn.execute("SELECT id, path FROM documents"))

@@ -159,11 +159,8 @@ def sign_chunk(ids: list[int]) -> list[SignedRow | Skipped]:
     the scan (Ray), and a connection it kept could miss a later scan's rows."""
     from dedup.store import Store
 
-    store = Store(Path(worker_state["db"]), readonly=True)
-    try:
+    with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
         rows = {r["id"]: r for r in store.documents_to_sign(ids)}
-    finally:
-        store.close()
     return [_sign_stored(i, rows.get(i)) for i in ids]
 
 

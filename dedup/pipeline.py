@@ -262,8 +262,7 @@ def verify_task(pairs: list[tuple[int, int]]) -> list:
     from dedup.store import Store
 
     params, patterns, learned = worker_state["params"], worker_state["patterns"], worker_state["learned"]
-    store = Store(Path(worker_state["db"]), readonly=True)
-    try:
+    with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
         sigs = load_sigs(store, sorted({d for p in pairs for d in p}), params)
 
         @cache
@@ -272,8 +271,6 @@ def verify_task(pairs: list[tuple[int, int]]) -> list:
             return compared_words(src.site, src.text, patterns, learned, src.words) if src else None
 
         return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
-    finally:
-        store.close()
 
 
 def _parallel_verifier(store, params: Params, boilerplate: Path | None, jobs: int, timeout: float | None,
