@@ -486,6 +486,28 @@ def _status_kb(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def _pss_kb(pid: int) -> tuple[int, int]:
+    """(Pss, Pss_Anon) in kB: a process's share of the pages it maps (a page shared by n processes
+    counts 1/n in each: forked workers share their parent's pages until they write them, which
+    VmRSS counts in each of them again); Pss_Anon leaves out files mapped (the candidate index,
+    whose pages the kernel may drop at will). (0, 0) for a process gone."""
+    pss = anon = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    pss = int(line.split()[1])
+                elif line.startswith(b"Pss_Anon:"):
+                    anon = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return pss, anon
+
+
+# The tree's PSS is read every this many samples (smaps_rollup walks a process's pages: ~ms).
+PSS_EVERY = 5
+
+
 @dataclass
 class Measured:
     name: str
@@ -495,6 +517,8 @@ class Measured:
     timed_out: bool = False
     peak_tree_mb: float = 0.0
     peak_single_mb: float = 0.0
+    peak_pss_mb: float = 0.0  # the tree's memory, shared pages counted once (see _pss_kb)
+    peak_pss_anon_mb: float = 0.0  # the same without mapped files
     max_processes: int = 0
     cpu_seconds: float = 0.0
     stderr_tail: str = ""
@@ -523,8 +547,9 @@ def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dic
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=env,
                                 cwd=str(cwd or logs), start_new_session=True)  # fmt: skip
-    peak_sum = peak_one = 0
+    peak_sum = peak_one = peak_pss = peak_anon = 0
     status = ru = None
+    n = 0
     try:
         while True:
             pid, st, r = os.wait4(proc.pid, os.WNOHANG)
@@ -538,6 +563,11 @@ def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dic
                 rss_sum += rss
                 peak_one = max(peak_one, hwm)
             peak_sum = max(peak_sum, rss_sum)
+            if n % PSS_EVERY == 0:
+                shares = [_pss_kb(p) for p in pids]
+                peak_pss = max(peak_pss, sum(x for x, _ in shares))
+                peak_anon = max(peak_anon, sum(y for _, y in shares))
+            n += 1
             m.max_processes = max(m.max_processes, len(pids))
             if time.monotonic() - t0 > timeout:
                 m.timed_out = True
@@ -557,6 +587,7 @@ def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dic
     m.rc = proc.returncode
     m.peak_tree_mb = peak_sum * 1024 / MB
     m.peak_single_mb = max(peak_one, ru.ru_maxrss if ru else 0) * 1024 / MB
+    m.peak_pss_mb, m.peak_pss_anon_mb = peak_pss * 1024 / MB, peak_anon * 1024 / MB
     m.cpu_seconds = (ru.ru_utime + ru.ru_stime) if ru else 0.0
     m.stderr_tail = err.read_bytes()[-2000:].decode("utf-8", "replace")
     return m
@@ -575,7 +606,8 @@ def scan_run(dedup: list[str], crawl: Crawl, db: Path, jobs: int, name: str, log
     m = run_measured(cmd, name, logs, timeout)
     row: dict = {"run": name, "ok": m.ok, "status": m.why(), "wall_s": round(m.wall, 2),
                  "cpu_s": round(m.cpu_seconds, 1), "peak_rss_tree_mb": round(m.peak_tree_mb),
-                 "peak_rss_single_mb": round(m.peak_single_mb), "processes": m.max_processes,
+                 "peak_rss_single_mb": round(m.peak_single_mb), "peak_pss_tree_mb": round(m.peak_pss_mb),
+                 "peak_pss_anon_mb": round(m.peak_pss_anon_mb), "processes": m.max_processes,
                  "db_mb": round(db_size_mb(db), 1), "input_mb": round(bytes_read / MB, 3)}  # fmt: skip
     summary = None
     if m.ok:
@@ -661,7 +693,8 @@ def run_peer(name: str, py: Path, db: Path, work: Path, logs: Path, timeout: flo
     row = {"peer": name, "cmd": shlex.join(cmd), "documents": n, "input_mb": round(data.stat().st_size / MB, 1),
            "prep_s": round(prep, 2), "ok": m.ok, "status": m.why(), "wall_s": round(m.wall, 2),
            "cpu_s": round(m.cpu_seconds, 1), "peak_rss_tree_mb": round(m.peak_tree_mb),
-           "peak_rss_single_mb": round(m.peak_single_mb), "processes": m.max_processes}  # fmt: skip
+           "peak_rss_single_mb": round(m.peak_single_mb), "peak_pss_tree_mb": round(m.peak_pss_mb),
+           "peak_pss_anon_mb": round(m.peak_pss_anon_mb), "processes": m.max_processes}  # fmt: skip
     if m.ok:
         row["docs_per_s"] = round(n / m.wall, 1)
         logged = Path(m.stdout_path).read_text(errors="replace") + (logs / "peer.err").read_text(errors="replace")
@@ -706,6 +739,13 @@ def quality_line(q: dict) -> str:
             f"{odd}")  # fmt: skip
 
 
+def mem(r: dict) -> str:
+    """A run's peak memory: the tree's summed VmRSS / its largest process / the tree's PSS (and
+    its anonymous part), MB (see _pss_kb)."""
+    return (f"{r['peak_rss_tree_mb']} / {r['peak_rss_single_mb']} / {r.get('peak_pss_tree_mb', '-')} "
+            f"({r.get('peak_pss_anon_mb', '-')})")  # fmt: skip
+
+
 def print_size(res: dict) -> None:
     c = res["crawl"]
     print(f"\n== N = {res['size']}: {c['documents']} documents in {c['files']} files, {c['bytes'] / MB:.1f} MB "
@@ -714,17 +754,17 @@ def print_size(res: dict) -> None:
           f"`dedup --version` takes {res['startup_s']} s (paid by every run)")  # fmt: skip
     quality_rows = [(r["run"], r["quality"]) for r in res["runs"] if "quality" in r]
     print("| run | docs | files read | wall s | in-process s | docs/s | MB/s read | stages (s) "
-          "| peak RSS tree / largest MB | DB MB | wall / full |")  # fmt: skip
+          "| peak RSS tree / largest / PSS tree (anon) MB | DB MB | wall / full |")  # fmt: skip
     print("| --- " * 11 + "|")
     for r in res["runs"]:
         if not r["ok"]:
             print(f"| {r['run']} | - | - | {r['wall_s']:.1f} | - | - | - | {r['status'][:80]} | "
-                  f"{r['peak_rss_tree_mb']} / {r['peak_rss_single_mb']} | {r['db_mb']} | - |")  # fmt: skip
+                  f"{mem(r)} | {r['db_mb']} | - |")  # fmt: skip
             continue
         share = f"{r['share_of_full']:.1%}" if "share_of_full" in r else "-"
         print(f"| {r['run']} | {r['documents']} | {r['files_read']} | {r['wall_s']:.1f} | {r['dedup_seconds']:.1f} "
               f"| {r['docs_per_s']:.0f} | {r['mb_per_s']:.3g} | {fmt_stages(r.get('stage_seconds'))} "
-              f"| {r['peak_rss_tree_mb']} / {r['peak_rss_single_mb']} | {r['db_mb']} | {share} |")  # fmt: skip
+              f"| {mem(r)} | {r['db_mb']} | {share} |")  # fmt: skip
     for run, q in quality_rows:
         times = f" (export {q['export_s']} s, scoring {q['score_s']} s: in no timed figure)" if q.get("ok") else ""
         print(f"   {quality_line(q).replace('quality:', f'quality after {run} scan:', 1)}{times}")
@@ -736,7 +776,7 @@ def print_size(res: dict) -> None:
         return
     st = ", ".join(f"{k} {v:g}" for k, v in (p.get("stage_seconds") or {}).items())
     print(f"| peer {p['peer']} | {p['documents']} | - | {p['wall_s']:.1f} | - | {p['docs_per_s']:.0f} | "
-          f"{p['input_mb'] / p['wall_s']:.3g} | {st or '-'} | {p['peak_rss_tree_mb']} / {p['peak_rss_single_mb']} "
+          f"{p['input_mb'] / p['wall_s']:.3g} | {st or '-'} | {mem(p)} "
           f"| - | - |")  # fmt: skip
     print(
         f"   peer: {p['documents']} texts ({p['input_mb']} MB of JSONL, words prepared in {p['prep_s']} s, not "

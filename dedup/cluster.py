@@ -189,6 +189,36 @@ class UnionFind:
         return ra
 
 
+def component_roots(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The connected components of the graph whose edges join a[i] and b[i] (document ids, >= 0):
+    (the ids that appear, sorted; the smallest id of each one's component). Roots hooked under
+    the smaller root and pointer jumping, in numpy over an array as long as the largest id: a few
+    passes over the edges, where a Python union-find costs ~1 us an edge (a million pages have
+    ~7 million verified pairs: ~1.5 s here)."""
+    if not len(a):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    a, b = a.astype(np.int64, copy=False), b.astype(np.int64, copy=False)
+    top = int(max(a.max(), b.max())) + 1
+    seen = np.zeros(top, bool)
+    seen[a] = True
+    seen[b] = True
+    parent = np.arange(top)
+    while True:
+        pa, pb = parent[a], parent[b]
+        lo, hi = np.minimum(pa, pb), np.maximum(pa, pb)
+        apart = lo != hi
+        if not apart.any():
+            break
+        np.minimum.at(parent, hi[apart], lo[apart])  # a root hooked under a smaller one
+        while True:  # every id pointed at its root
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    ids = np.flatnonzero(seen)
+    return ids, parent[ids]
+
+
 def number_conflicts(small: DocSig, big: DocSig) -> int:
     """How many numbers one text states that the other contradicts.
 

@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from dedup.attribute import (
     DocInfo,
     SiteProfile,
@@ -32,7 +34,7 @@ from dedup.attribute import (
     profile_tallies,
 )
 from dedup.candidates import Verifier, load_sigs, match_new_texts, verify_here
-from dedup.cluster import DocSig, Edge, Group, verify
+from dedup.cluster import DocSig, Edge, Group, component_roots, verify
 from dedup.dbfile import ScanLock, identify
 from dedup.engine import LOCAL, Engine, open_engine
 from dedup.errors import DedupError, Interrupted, MassRemovalError
@@ -352,11 +354,12 @@ def _cluster_and_attribute(
     profiling = time.perf_counter() - t0
     t0 = time.perf_counter()
     redo_all = store.stamp("clusters_stamp") != stamp
-    groups, scope = _cluster(store, params, summary, boilerplate, jobs, file_timeout, sites.moved, redo_all, engine)
-    summary.stage_seconds["cluster"] = round(time.perf_counter() - t0, 2)
+    regroup = _cluster(store, params, summary, boilerplate, jobs, file_timeout, sites.moved, redo_all, engine)
+    clustering = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _attribute(store, groups, scope, sites, summary, known_sources, stamp, redo_all)
-    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0 + profiling, 2)
+    grouping = _attribute(store, regroup, params, engine, sites, summary, known_sources, stamp, redo_all)
+    summary.stage_seconds["cluster"] = round(clustering + grouping, 2)
+    summary.stage_seconds["attribute"] = round(time.perf_counter() - t0 - grouping + profiling, 2)
     _fill_counts(store, summary)
     if progress:
         progress("cluster", 1, 1)
@@ -366,6 +369,23 @@ def _cluster_and_attribute(
 # past this share of the crawl it groups everything again, as a first scan does: following the
 # connections a few documents at a time costs more than reading every pair once.
 REGROUP_MAX_SHARE = 0.3
+# The documents regrouped are grouped, attributed and saved a slice at a time: whole connected
+# components (of the verified pairs, the exact copies and the current clusters) adding up to
+# about this many documents. A first scan of a million pages holds one slice's edges, groups and
+# cluster rows (~50 MB at ~7 verified pairs a document), not all of them (~4 GB).
+CLUSTER_SLICE = 50_000
+
+
+class Regroup(NamedTuple):
+    """What a clustering works out again: the documents that may join clusters (their
+    representatives' sizes and exact copies), the current clusters among them, and the slices
+    they are grouped in."""
+
+    sizes: dict[int, int]  # representative (first of its content) -> shingles, by id
+    copies: dict[int, list[int]]  # representative -> the other documents with its content
+    scope: set[int] | None  # the documents regrouped; None: all of them
+    current: dict[int, frozenset[tuple[int, bool]]]  # current cluster -> (member, compilation?)
+    slices: list[list[int]]  # sorted document ids, each slice a union of whole components
 
 
 def _cluster(
@@ -378,12 +398,11 @@ def _cluster(
     moved: set[int] = frozenset(),
     redo_all: bool = True,
     engine: Engine = LOCAL,
-) -> tuple[list[Group], set[int] | None]:
-    """Texts not indexed yet matched against the index and their pairs verified; then the
-    clusters of the documents connected to what changed (new, changed or gone documents, pages of
-    sites whose names or role changed: `moved`), from their stored verified pairs, with that
-    set of documents; or, when settings changed or most of the crawl is new, every cluster, and
-    None."""
+) -> Regroup:
+    """Texts not indexed yet matched against the index and their pairs verified; then what must be
+    grouped again: the documents connected to what changed (new, changed or gone documents, pages
+    of sites whose names or role changed: `moved`), or, when settings changed or most of the crawl
+    is new, every document (scope None), cut in slices of whole components."""
     verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout, engine)
     match = match_new_texts(store, params, verifier, summary.run_id, engine.find_pairs)
     if match.rebuilt:
@@ -398,10 +417,37 @@ def _cluster(
             scope = store.regroup_scope(seeds)
     summary.documents_regrouped = total if scope is None else len(scope)
     sizes, copies = store.representatives(scope)
-    edges = [Edge(*row) for row in store.copy_edges(scope)]
-    edges = [e for e in edges if e.a in sizes and e.b in sizes]
-    edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
-    return engine.group(sizes, copies, edges, params, store), scope
+    current = store.active_memberships(scope)
+    return Regroup(sizes, copies, scope, current, _slices(store, copies, current, scope))
+
+
+def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None) -> list[list[int]]:
+    """The documents that may be in a cluster (an end of a verified pair, an exact copy, a member
+    of a current cluster), as slices of whole connected components of those links, in order of
+    their components' smallest ids, each slice about CLUSTER_SLICE documents (or one larger
+    component). A slice holds every edge and every current cluster of its documents, so grouping,
+    attributing and saving it alone gives what the whole at once gives (group_edges decides
+    within a component; store.ClusterSaving claims ids within one)."""
+    a, b = store.copy_edge_ends(scope)
+    links_a, links_b = [a], [b]
+    for rep, others in copies.items():
+        if others:
+            links_a.append(np.full(len(others), rep, np.int64))
+            links_b.append(np.asarray(others, np.int64))
+    for members in current.values():
+        ids = [d for d, _ in members]
+        links_a.append(np.full(len(ids), ids[0], np.int64))
+        links_b.append(np.asarray(ids, np.int64))
+    ids, roots = component_roots(np.concatenate(links_a), np.concatenate(links_b))
+    order = np.lexsort((ids, roots))
+    ids, roots = ids[order], roots[order]
+    starts = np.flatnonzero(np.r_[True, roots[1:] != roots[:-1]]).tolist() + [len(ids)]
+    slices, begin = [], 0
+    for k in range(1, len(starts)):
+        if starts[k] - begin >= CLUSTER_SLICE or k == len(starts) - 1:
+            slices.append(sorted(ids[begin : starts[k]].tolist()))
+            begin = starts[k]
+    return slices
 
 
 class SiteChanges(NamedTuple):
@@ -449,54 +495,69 @@ def _profile_sites(store, known_sources) -> SiteChanges:
 
 def _attribute(
     store,
-    groups: list[Group],
-    scope: set[int] | None,
+    regroup: Regroup,
+    params: Params,
+    engine: Engine,
     sites: SiteChanges,
     summary: RunSummary,
     known_sources,
     stamp: str,
     redo_all: bool,
-) -> None:
-    """The original of every cluster that changed picked again: a cluster whose members and roles
-    are those of a stored one, none of them changed since, on sites whose names and role did not
-    change, under the same settings, keeps its stored attribution; so does every stored cluster
-    with no document in `scope` (when clustering regrouped only those)."""
+) -> float:
+    """The documents regrouped grouped and the original of every cluster that changed picked
+    again, a slice at a time, and saved: a cluster whose members and roles are those of a stored
+    one, none of them changed since, on sites whose names or role did not change, under the same
+    settings, keeps its stored attribution; so does every stored cluster with no document in the
+    scope (when clustering regrouped only some documents). Returns the seconds spent grouping."""
     profiles = sites.profiles
-    # The stored clusters that may change: those with a member in the scope (the others have none
-    # in it and stay as they are), or all.
-    current = store.active_memberships(scope)
-    keep: set[int] = set()
+    sizes, copies, scope, current, slices = regroup
     stored = {members: cid for cid, members in current.items()}
     changed = store.unattributed() | sites.moved
-    touched: list[Group] = []
-    for g in groups:
-        cid = stored.get(frozenset((d, r == ROLE_COMPILATION) for d, r in g.members.items()))
-        if cid is not None and not redo_all and not (g.members.keys() & changed):
-            keep.add(cid)
-        else:
-            touched.append(g)
     names = platform_names(known_sources)
-    rows = []
-    # The documents' metadata is read for a slice of clusters at a time: a first scan of a million
-    # pages would otherwise hold every page's title, URL and credits at once (~1 KB each).
-    for k in range(0, len(touched), ATTRIBUTE_SLICE):
-        part = touched[k : k + ATTRIBUTE_SLICE]
-        docinfo = _doc_infos(store, sorted({d for g in part for d in g.members}))
-        for g in part:
-            # Share of one member's text inside another, from the verified pairs.
-            overlaps = {}
-            for e in g.edges:
-                overlaps[(e.a, e.b)] = e.containment
-                if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
-                    overlaps[(e.b, e.a)] = e.containment
-            rows.append(_cluster_row(g, pick_original(g.members, docinfo, profiles, overlaps, names), docinfo))
-    summary.clusters_attributed = len(rows)
-    changes = store.save_clusters(rows, summary.run_id, stamp, keep, None if scope is None else set(current))
+    grouping = 0.0
+    attributed = 0
+    with store.saving_clusters(summary.run_id, stamp, None if scope is None else set(current)) as saving:
+        for part in slices:
+            t0 = time.perf_counter()
+            reps = {d: sizes[d] for d in part if d in sizes}
+            edges = [Edge(*row) for row in store.copy_edges(reps.keys())]
+            edges = [e for e in edges if e.a in reps and e.b in reps]
+            edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
+            groups = engine.group(reps, {d: copies[d] for d in reps}, edges, params, store)
+            del edges
+            grouping += time.perf_counter() - t0
+            keep: set[int] = set()
+            touched: list[Group] = []
+            for g in groups:
+                cid = stored.get(frozenset((d, r == ROLE_COMPILATION) for d, r in g.members.items()))
+                if cid is not None and not redo_all and not (g.members.keys() & changed):
+                    keep.add(cid)
+                else:
+                    touched.append(g)
+            rows = []
+            # The documents' metadata is read for a part of a slice at a time (titles, URLs, credits).
+            for k in range(0, len(touched), ATTRIBUTE_SLICE):
+                some = touched[k : k + ATTRIBUTE_SLICE]
+                docinfo = _doc_infos(store, sorted({d for g in some for d in g.members}))
+                for g in some:
+                    # Share of one member's text inside another, from the verified pairs.
+                    overlaps = {}
+                    for e in g.edges:
+                        overlaps[(e.a, e.b)] = e.containment
+                        if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
+                            overlaps[(e.b, e.a)] = e.containment
+                    att = pick_original(g.members, docinfo, profiles, overlaps, names)
+                    rows.append(_cluster_row(g, att, docinfo))
+            attributed += len(rows)
+            saving.save(rows, keep)
+    changes = saving.changes
+    summary.clusters_attributed = attributed
     summary.clusters_new = changes.new
     summary.clusters_grown = changes.grown
     summary.clusters_merged = changes.merged
     summary.clusters_split = changes.split
     summary.originals_changed = changes.originals_changed
+    return grouping
 
 
 def _doc_infos(store, ids: list[int]) -> dict[int, DocInfo]:

@@ -203,3 +203,47 @@ def test_a_page_added_to_a_site_is_added_to_its_stored_tally(crawl, tmp_path):
     scan(crawl, db, Params(), jobs=1)
     with closing(Store(db, readonly=True)) as store:
         assert json.loads(store.site_tallies()[site]) == json.loads(recount(store)[site])
+
+
+def test_a_clustering_saved_a_component_at_a_time_equals_one_piece(crawl, tmp_path, monkeypatch):
+    """Clusters grouped, attributed and saved one connected component at a time (the slices a
+    million-page scan is cut into, pipeline.CLUSTER_SLICE) are those of all at once, over nights
+    that add a page (a cluster grows), remove two (one shrinks) and put them back; and so are
+    the runs' changes and the history they record."""
+    import sqlite3
+
+    import dedup.pipeline as pipeline
+
+    copy = "www.sohu.com/2023/0312/656912345_121118820.html"
+    removed = ["www.163.com/2023/0310/HVKQ8E2M0514D8K2.html", "www.lvyewenda.com/2023/0314/q8812034.txt"]
+
+    def nights(slice_docs: int, name: str) -> tuple[list, list, list]:
+        monkeypatch.setattr(pipeline, "CLUSTER_SLICE", slice_docs)
+        root = tmp_path / name
+        shutil.copytree(crawl, root)
+        db = tmp_path / f"{name}.db"
+        kept = {p: (root / p).read_bytes() for p in [copy, *removed]}
+        (root / copy).unlink()
+        states, changes = [], []
+        for night in range(4):
+            if night == 1:
+                (root / copy).write_bytes(kept[copy])
+            elif night == 2:
+                for p in removed:
+                    (root / p).unlink()
+            elif night == 3:
+                for p in removed:
+                    (root / p).write_bytes(kept[p])
+            s = scan(root, db, Params(), jobs=1)
+            changes.append((s.clusters_new, s.clusters_grown, s.clusters_merged, s.clusters_split,
+                            s.originals_changed, s.clusters_attributed))  # fmt: skip
+            states.append(canonical(db))
+        with closing(sqlite3.connect(db)) as conn:
+            history = sorted(conn.execute("SELECT run_id, event, detail FROM cluster_history").fetchall())
+        return states, changes, history
+
+    whole = nights(1_000_000, "whole")
+    by_component = nights(1, "by_component")
+    assert by_component == whole
+    assert whole[1][1][1] == 1  # night 2: a cluster grew
+    assert any(event == "shrunk" for _, event, _ in whole[2])

@@ -53,7 +53,7 @@ def test_a_busy_database_is_a_clear_error(tmp_path):
 
 
 def test_cluster_ids_follow_their_stories():
-    from dedup.store.results import ClusterChanges, ResultsMixin
+    from dedup.store.results import ClusterChanges, claim_ids
 
     def cluster(key, *docs):
         return {"key": key, "members": [{"document_id": d, "role": "copy"} for d in docs]}
@@ -61,7 +61,7 @@ def test_cluster_ids_follow_their_stories():
     before = {7: (frozenset({1, 2}), 1, None), 9: (frozenset({3, 4}), 3, None), 12: (frozenset({5, 6, 8}), 5, None)}
     # 7 and 9 merge (the older id, 7, survives); 12 splits (its larger part keeps 12).
     new = [cluster("doc:1", 1, 2, 3, 4), cluster("doc:6", 6, 8, 11), cluster("doc:5", 5, 10)]
-    claimed = ResultsMixin._claim_ids(new, before)
+    claimed = claim_ids(new, {d: k for k, v in before.items() for d in v[0]}, set())
     assert claimed == {0: 7, 1: 12}
     after = {
         7: (frozenset({1, 2, 3, 4}), 1, None),

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import numpy as np
+
 from dedup.store.base import in_chunks
 
 
@@ -155,6 +157,21 @@ class IndexMixin:
             return
         for part, marks in in_chunks(sorted(scope)):  # a closed scope (regroup_scope) holds both ends
             yield from self.db.execute(f"{cols} AND lo IN ({marks})", part)
+
+    def copy_edge_ends(self, scope: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) of copy_edges as two arrays of ids: what slicing a clustering reads of every pair
+        (a million pages have ~7 million; as tuples with their figures, ~1.3 GB)."""
+        cols = "SELECT a, b FROM verdicts WHERE kind IS NOT NULL"
+        if scope is None:
+            cursors = [self.db.execute(cols)]
+        else:
+            cursors = (self.db.execute(f"{cols} AND lo IN ({marks})", part) for part, marks in in_chunks(sorted(scope)))
+        parts = [np.zeros((0, 2), np.int64)]
+        for cur in cursors:
+            while rows := cur.fetchmany(100_000):
+                parts.append(np.array(rows, np.int64))
+        ends = np.concatenate(parts)
+        return ends[:, 0], ends[:, 1]
 
     def regroup_scope(self, seeds: set[int]) -> set[int]:
         """The documents clustering must group again when `seeds` changed: the seeds, closed under

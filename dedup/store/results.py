@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,99 @@ def _stories(members: list[dict]) -> frozenset[int]:
     return frozenset(m["document_id"] for m in members if m["role"] != "compilation")
 
 
+def claim_ids(clusters: list[dict], home: dict[int, int], taken: set[int]) -> dict[int, int]:
+    """Index of a new cluster -> the id of a current one it keeps (see saving_clusters), larger
+    clusters first; `home`: a story member -> its current cluster; `taken`: ids claimed before
+    (updated)."""
+    claimed: dict[int, int] = {}
+    for n in sorted(range(len(clusters)), key=lambda n: (-len(clusters[n]["members"]), clusters[n]["key"])):
+        olds = sorted({home[d] for d in _stories(clusters[n]["members"]) if d in home} - taken)
+        if olds:
+            claimed[n] = olds[0]
+            taken.add(olds[0])
+    return claimed
+
+
+class ClusterSaving:
+    """A clustering being saved a part at a time (ResultsMixin.saving_clusters). A part is the
+    clusters of some whole connected components, and holds every new cluster that shares a story
+    with a current cluster it replaces (the pipeline's slices are closed so): then the ids it
+    claims and the changes it makes are those the whole clustering saved at once would give."""
+
+    def __init__(self, store, run_id: int, before: dict[int, tuple[frozenset[int], int | None, str | None]]) -> None:
+        self.store, self.run_id, self.before = store, run_id, before
+        self.home = {d: cid for cid, v in before.items() for d in v[0]}
+        self.done: set[int] = set()  # current clusters kept or replaced so far
+        self.taken: set[int] = set()
+        self.next_id = (store.conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0) + 1
+        self.changes = ClusterChanges()
+
+    def save(self, clusters: list[dict], keep: set[int] | frozenset[int] = frozenset()) -> None:
+        """Part of the new clustering: `clusters` (rows as the pipeline makes them: members and
+        evidence inline) replace the current clusters they share stories with; the current
+        clusters `keep` stay as they are."""
+        self.done.update(k for k in keep if k in self.before)
+        olds = {self.home[d] for c in clusters for d in _stories(c["members"]) if d in self.home}
+        olds -= self.done
+        self._retire(olds)
+        self.taken |= self.done  # kept, or replaced by an earlier part
+        claimed = claim_ids(clusters, self.home, self.taken)
+        updated, inserted, members, evidence = [], [], [], []
+        after: dict[int, tuple[frozenset[int], int | None, str | None]] = {}
+        for n, c in enumerate(clusters):
+            c = dict(c)
+            ms, es = c.pop("members"), c.pop("evidence", [])
+            c["run_id"], c["active"] = self.run_id, 1
+            if n in claimed:
+                c["id"] = claimed[n]
+                updated.append(c)
+            else:
+                c["id"], self.next_id = self.next_id, self.next_id + 1
+                inserted.append(c)
+            members += [{**m, "cluster_id": c["id"]} for m in ms]
+            evidence += [{**e, "cluster_id": c["id"]} for e in es]
+            after[c["id"]] = (_stories(ms), c["original_id"], c.get("external_source"))
+        # Plain executemany over all rows: sqlite-utils' per-cluster insert and update calls were
+        # most of attribution's time (4.6 of 11 s at 10,000 documents).
+        store = self.store
+        store._write_rows("clusters", updated, update_key="id")
+        store._write_rows("clusters", inserted)
+        store._write_rows("memberships", members)
+        store._write_rows("evidence", evidence)
+        self._record(ClusterChanges.between({k: self.before[k] for k in olds}, after))
+        self.done |= olds
+
+    def finish(self) -> None:
+        """The current clusters no part kept or replaced dissolve (none of their stories is in
+        a cluster now); every document is attributed with its current content."""
+        rest = {k for k in self.before if k not in self.done}
+        self._retire(rest)
+        self._record(ClusterChanges.between({k: self.before[k] for k in rest}, {}))
+        self.done |= rest
+        self.store.db.execute("UPDATE documents SET attributed = 1 WHERE attributed IS NULL AND status = 'ok'")
+
+    def _retire(self, ids: set[int]) -> None:
+        going = [(cid,) for cid in sorted(ids)]
+        conn = self.store.conn
+        conn.executemany("DELETE FROM memberships WHERE cluster_id = ?", going)
+        conn.executemany("DELETE FROM evidence WHERE cluster_id = ?", going)
+        # Keys are only names now: retired ones must not block a cluster that takes them.
+        conn.executemany(
+            "UPDATE clusters SET active = 0, key = 'retired:' || id WHERE id = ? AND key NOT LIKE 'retired:%'", going
+        )
+
+    def _record(self, part: ClusterChanges) -> None:
+        self.store.conn.executemany(
+            "INSERT INTO cluster_history (run_id, cluster_id, event, other_id, detail) VALUES (?, ?, ?, ?, ?)",
+            [(self.run_id, e.key, e.event, e.other, e.detail) for e in part.events],
+        )
+        c = self.changes
+        self.changes = ClusterChanges(
+            c.new + part.new, c.grown + part.grown, c.merged + part.merged, c.dissolved + part.dissolved,
+            c.originals_changed + part.originals_changed, c.split + part.split, c.events + part.events,
+        )  # fmt: skip
+
+
 class ResultsMixin:
     """Saving and querying results; needs self.db, self.write() and self._set() from Connection."""
 
@@ -101,59 +195,28 @@ class ResultsMixin:
         keep: set[int] | frozenset[int] = frozenset(),
         among: set[int] | None = None,
     ) -> ClusterChanges:
-        """The new clustering: the active clusters in `keep` stay as they are, and so do those not
-        `among` the ones worked out again (when given: the clusters of the documents regrouped);
-        the others are replaced by `clusters`, keeping cluster ids stable: a new cluster takes the
-        id of the oldest current cluster it shares stories with that no larger cluster took first
-        (so a cluster keeps its id as it grows, shrinks or loses its first document; of two that
-        merge the older id survives; of the parts of a split, the largest keeps it). A cluster that
-        shares nothing with the current ones is new. What changed is returned and recorded in
-        cluster_history (a cluster not `among` them shares no story with `clusters`: nothing
-        changed it)."""
+        """The new clustering, in one piece (see saving_clusters)."""
+        with self.saving_clusters(run_id, stamp, among) as saving:
+            saving.save(clusters, keep)
+        return saving.changes
+
+    @contextmanager
+    def saving_clusters(self, run_id: int, stamp: str = "", among: set[int] | None = None) -> Iterator[ClusterSaving]:
+        """A new clustering, saved a part at a time (ClusterSaving.save) in one transaction: the
+        active clusters the parts keep stay as they are, and so do those not `among` the ones
+        worked out again (when given: the clusters of the documents regrouped); the others are
+        replaced by the parts' clusters, keeping cluster ids stable: a new cluster takes the id of
+        the oldest current cluster it shares stories with that no larger cluster took first (so a
+        cluster keeps its id as it grows, shrinks or loses its first document; of two that merge
+        the older id survives; of the parts of a split, the largest keeps it). A cluster that
+        shares nothing with the current ones is new. What changed is recorded in cluster_history
+        and is the saving's `changes` at the end."""
         with self.write():
-            before = self._active_clusters(among)
+            saving = ClusterSaving(self, run_id, self._active_clusters(among))
             self._set("clusters_stamp", stamp)
             self._set("documents_changed", "0")
-            going = [(cid,) for cid in before if cid not in keep]
-            self.conn.executemany("DELETE FROM memberships WHERE cluster_id = ?", going)
-            self.conn.executemany("DELETE FROM evidence WHERE cluster_id = ?", going)
-            # Keys are only names now: retired ones must not block a cluster that takes them.
-            self.conn.executemany(
-                "UPDATE clusters SET active = 0, key = 'retired:' || id WHERE id = ? AND key NOT LIKE 'retired:%'",
-                going,
-            )
-            claimed = self._claim_ids(clusters, {k: v for k, v in before.items() if k not in keep})
-            after: dict[int, tuple[frozenset[int], int | None, str | None]] = {
-                k: before[k] for k in keep if k in before
-            }
-            next_id = (self.conn.execute("SELECT max(id) FROM clusters").fetchone()[0] or 0) + 1
-            updated, inserted, members, evidence = [], [], [], []
-            for n, c in enumerate(clusters):
-                c = dict(c)
-                ms, es = c.pop("members"), c.pop("evidence", [])
-                c["run_id"], c["active"] = run_id, 1
-                if n in claimed:
-                    c["id"] = claimed[n]
-                    updated.append(c)
-                else:
-                    c["id"], next_id = next_id, next_id + 1
-                    inserted.append(c)
-                members += [{**m, "cluster_id": c["id"]} for m in ms]
-                evidence += [{**e, "cluster_id": c["id"]} for e in es]
-                after[c["id"]] = (_stories(ms), c["original_id"], c.get("external_source"))
-            # Plain executemany over all rows: sqlite-utils' per-cluster insert and update calls were
-            # most of attribution's time (4.6 of 11 s at 10,000 documents).
-            self._write_rows("clusters", updated, update_key="id")
-            self._write_rows("clusters", inserted)
-            self._write_rows("memberships", members)
-            self._write_rows("evidence", evidence)
-            changes = ClusterChanges.between(before, after)
-            self.db.execute("UPDATE documents SET attributed = 1 WHERE attributed IS NULL AND status = 'ok'")
-            self.conn.executemany(
-                "INSERT INTO cluster_history (run_id, cluster_id, event, other_id, detail) VALUES (?, ?, ?, ?, ?)",
-                [(run_id, e.key, e.event, e.other, e.detail) for e in changes.events],
-            )
-        return changes
+            yield saving
+            saving.finish()
 
     def _write_rows(self, table: str, rows: list[dict], update_key: str | None = None) -> None:
         """Insert rows (or update them by `update_key`), one statement per set of columns; lists and
@@ -172,19 +235,6 @@ class ResultsMixin:
                 for r in group
             ]
             self.conn.executemany(sql, values)
-
-    @staticmethod
-    def _claim_ids(clusters: list[dict], before: dict) -> dict[int, int]:
-        """Index of a new cluster -> the id it keeps (see save_clusters); larger clusters first."""
-        home = {d: cid for cid, v in before.items() for d in v[0]}
-        taken: set[int] = set()
-        claimed: dict[int, int] = {}
-        for n in sorted(range(len(clusters)), key=lambda n: (-len(clusters[n]["members"]), clusters[n]["key"])):
-            olds = sorted({home[d] for d in _stories(clusters[n]["members"]) if d in home} - taken)
-            if olds:
-                claimed[n] = olds[0]
-                taken.add(olds[0])
-        return claimed
 
     def history(self, cluster_id: int) -> list[dict]:
         """What the runs did to one cluster, oldest first."""
