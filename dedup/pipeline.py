@@ -272,6 +272,7 @@ def verify_task(pairs: list[tuple[int, int]]) -> list:
             src = store.site_and_text(doc_id)
             return compared_words(src.site, src.text, patterns, learned, src.words) if src else None
 
+        tokens.numerals = {}  # a document's numerals read once a task (cluster.numerals_changed)
         return [verify(sigs[a], sigs[b], params, tokens) for a, b in pairs]
 
 
