@@ -383,7 +383,7 @@ class Regroup(NamedTuple):
     they are grouped in."""
 
     sizes: dict[int, int]  # representative (first of its content) -> shingles, by id
-    copies: dict[int, list[int]]  # representative -> the other documents with its content
+    copies: dict[int, list[int]]  # representative -> the other documents with its content (if any)
     scope: set[int] | None  # the documents regrouped; None: all of them
     current: dict[int, frozenset[tuple[int, bool]]]  # current cluster -> (member, compilation?)
     slices: list[list[int]]  # sorted document ids, each slice a union of whole components
@@ -524,7 +524,7 @@ def _attribute(
             edges = [Edge(*row) for row in store.copy_edges(reps.keys())]
             edges = [e for e in edges if e.a in reps and e.b in reps]
             edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
-            groups = engine.group(reps, {d: copies[d] for d in reps}, edges, params, store)
+            groups = engine.group(reps, {d: copies[d] for d in reps if d in copies}, edges, params, store)
             del edges
             grouping += time.perf_counter() - t0
             keep: set[int] = set()

@@ -60,7 +60,8 @@ class IndexMixin:
     def representatives(self, scope: set[int] | None = None) -> tuple[dict[int, int], dict[int, list[int]]]:
         """Of the documents that may join clusters (those in `scope`, which must hold every
         document of each content it holds; all when None): the first of each distinct content ->
-        its shingles, and -> the other documents with that content (exact copies)."""
+        its shingles, and (for those that have any) -> the other documents with that content (exact
+        copies)."""
         sizes: dict[int, int] = {}
         copies: dict[int, list[int]] = {}
         first: dict[str, int] = {}
@@ -77,9 +78,8 @@ class IndexMixin:
             rep = first.setdefault(h, doc_id)
             if rep == doc_id:
                 sizes[doc_id] = n
-                copies[doc_id] = []
-            else:
-                copies[rep].append(doc_id)
+            else:  # only representatives with copies have an entry (a million empty lists: ~100 MB)
+                copies.setdefault(rep, []).append(doc_id)
         return sizes, copies
 
     def index_rows(self) -> Iterator[tuple[int, str, int, int, int | None, bool]]:
