@@ -2,11 +2,12 @@
 
 import random
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedup.candidates import cluster_documents, document_sig
-from dedup.cluster import DocSig, UnionFind, number_conflicts, substitutions
+from dedup.cluster import DocSig, UnionFind, component_roots, number_conflicts, substitutions
 from dedup.discover import read_source
 from dedup.extract import extract_documents
 from dedup.models import ROLE_COMPILATION, Document, Params, SourceFile
@@ -104,6 +105,35 @@ def test_union_find():
     uf.union(3, 4)
     uf.union(2, 4)
     assert len({uf.find(i) for i in (1, 2, 3, 4)}) == 1 and uf.find(5) == 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=120))
+def test_component_roots_are_the_union_finds_components(edges):
+    """The numpy components (root hooking, pointer jumping) equal a union-find's: the same ids,
+    and each id's root is the smallest id of its component."""
+    uf = UnionFind()
+    for x, y in edges:
+        uf.union(x, y)
+    smallest: dict[int, int] = {}
+    for x in sorted(uf.parent):
+        smallest.setdefault(uf.find(x), x)
+    a = np.array([x for x, _ in edges], np.int64)
+    b = np.array([y for _, y in edges], np.int64)
+    ids, roots = component_roots(a, b)
+    assert ids.tolist() == sorted(uf.parent)
+    assert roots.tolist() == [smallest[uf.find(x)] for x in ids.tolist()]
+
+
+def test_component_roots_of_a_long_chain_in_reverse_order():
+    """A path given from its far end (every hook lands on a root that is hooked next) still ends
+    with one root; ids absent from the edges are not reported."""
+    n = 5000
+    a = np.arange(n - 1, 0, -1) * 2
+    b = a - 2
+    ids, roots = component_roots(a, b)
+    assert ids.tolist() == list(range(0, 2 * n - 1, 2))
+    assert set(roots.tolist()) == {0}
 
 
 TEMPLATE = (
