@@ -377,6 +377,13 @@ REGROUP_MAX_SHARE = 0.3
 CLUSTER_SLICE = 50_000
 
 
+class ClusterSlice(NamedTuple):
+    """Whole connected components grouped, attributed and saved together."""
+
+    ids: list[int]  # the documents, sorted
+    components: dict[int, int]  # document -> its component (the component's smallest id)
+
+
 class Regroup(NamedTuple):
     """What a clustering works out again: the documents that may join clusters (their
     representatives' sizes and exact copies), the current clusters among them, and the slices
@@ -386,7 +393,7 @@ class Regroup(NamedTuple):
     copies: dict[int, list[int]]  # representative -> the other documents with its content (if any)
     scope: set[int] | None  # the documents regrouped; None: all of them
     current: dict[int, frozenset[tuple[int, bool]]]  # current cluster -> (member, compilation?)
-    slices: list[list[int]]  # sorted document ids, each slice a union of whole components
+    slices: list[ClusterSlice]  # in order of their components' smallest ids
 
 
 def _cluster(
@@ -422,13 +429,14 @@ def _cluster(
     return Regroup(sizes, copies, scope, current, _slices(store, copies, current, scope))
 
 
-def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None) -> list[list[int]]:
+def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None) -> list[ClusterSlice]:
     """The documents that may be in a cluster (an end of a verified pair, an exact copy, a member
     of a current cluster), as slices of whole connected components of those links, in order of
     their components' smallest ids, each slice about CLUSTER_SLICE documents (or one larger
     component). A slice holds every edge and every current cluster of its documents, so grouping,
     attributing and saving it alone gives what the whole at once gives (group_edges decides
-    within a component; store.ClusterSaving claims ids within one)."""
+    within a component; store.ClusterSaving claims ids within one; new clusters are numbered in
+    the order of their components, then group_edges' order, whatever CLUSTER_SLICE is)."""
     a, b = store.copy_edge_ends(scope)
     links_a, links_b = [a], [b]
     for rep, others in copies.items():
@@ -446,7 +454,8 @@ def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None
     slices, begin = [], 0
     for k in range(1, len(starts)):
         if starts[k] - begin >= CLUSTER_SLICE or k == len(starts) - 1:
-            slices.append(sorted(ids[begin : starts[k]].tolist()))
+            part = ids[begin : starts[k]].tolist()
+            slices.append(ClusterSlice(sorted(part), dict(zip(part, roots[begin : starts[k]].tolist(), strict=True))))
             begin = starts[k]
     return slices
 
@@ -520,11 +529,12 @@ def _attribute(
     with store.saving_clusters(summary.run_id, stamp, None if scope is None else set(current)) as saving:
         for part in slices:
             t0 = time.perf_counter()
-            reps = {d: sizes[d] for d in part if d in sizes}
+            reps = {d: sizes[d] for d in part.ids if d in sizes}
             edges = [Edge(*row) for row in store.copy_edges(reps.keys())]
             edges = [e for e in edges if e.a in reps and e.b in reps]
             edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
             groups = engine.group(reps, {d: copies[d] for d in reps if d in copies}, edges, params, store)
+            groups.sort(key=lambda g: part.components[next(iter(g.members))])  # stable: by component
             del edges
             grouping += time.perf_counter() - t0
             keep: set[int] = set()

@@ -205,45 +205,82 @@ def test_a_page_added_to_a_site_is_added_to_its_stored_tally(crawl, tmp_path):
         assert json.loads(store.site_tallies()[site]) == json.loads(recount(store)[site])
 
 
+# A story of its own (no page of the sample crawl shares its wording): a component apart.
+LIBRARY = (
+    "青川县图书馆新馆今天正式对外开放，新馆位于城北文化中心，建筑面积约一万二千平方米，设有少儿阅览区、"
+    "地方文献室和自助借还区，馆藏图书四十五万册。县文化和旅游局有关负责人介绍，新馆每周开放七十个小时，"
+    "读者凭身份证即可免费办理借阅证，下一步还将在各乡镇设立二十个分馆，推动全民阅读走进基层。"
+)
+
+
 def test_a_clustering_saved_a_component_at_a_time_equals_one_piece(crawl, tmp_path, monkeypatch):
     """Clusters grouped, attributed and saved one connected component at a time (the slices a
-    million-page scan is cut into, pipeline.CLUSTER_SLICE) are those of all at once, over nights
-    that add a page (a cluster grows), remove two (one shrinks) and put them back; and so are
-    the runs' changes and the history they record."""
+    million-page scan is cut into, pipeline.CLUSTER_SLICE) are those of all at once, cluster ids
+    included, over nights that add a page (a cluster grows), remove two (one shrinks) and put
+    them back; and so are the runs' changes and the history they record."""
     import sqlite3
 
     import dedup.pipeline as pipeline
 
     copy = "www.sohu.com/2023/0312/656912345_121118820.html"
     removed = ["www.163.com/2023/0310/HVKQ8E2M0514D8K2.html", "www.lvyewenda.com/2023/0314/q8812034.txt"]
+    # The story's publisher and two reposts: one more component, whose first page sorts between
+    # those of the sample's stories (new clusters are numbered by component, not by first page).
+    library = {
+        "news.qingchuan.cn/2023/0316/58802.txt": f"青川县图书馆新馆开放\n2023-03-16 09:30 来源：青川新闻网\n{LIBRARY}",
+        "www.sohu.com/2023/0316/657003311_1211.txt": f"县图书馆新馆开放了\n2023-03-16 搜狐号\n{LIBRARY}\n编辑：王丽",
+        "www.lvyewenda.com/2023/0317/q8814410.txt": f"青川县图书馆新馆开放 发布于：青川县\n{LIBRARY}\n声明：来自网络",
+    }  # fmt: skip
+    late = "www.163.com/2023/0318/HW0L5N3D0514R9T1.txt"  # comes on night 2, goes with the others
+    library[late] = f"青川：县图书馆新馆迎来首批读者\n2023-03-18 网易号\n{LIBRARY}"
+    slice_counts: list[int] = []
+    slices = pipeline._slices
+
+    def counted(*args):
+        out = slices(*args)
+        slice_counts.append(len(out))
+        return out
+
+    monkeypatch.setattr(pipeline, "_slices", counted)
 
     def nights(slice_docs: int, name: str) -> tuple[list, list, list]:
         monkeypatch.setattr(pipeline, "CLUSTER_SLICE", slice_docs)
         root = tmp_path / name
         shutil.copytree(crawl, root)
+        for path, text in library.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text, encoding="utf-8")
         db = tmp_path / f"{name}.db"
-        kept = {p: (root / p).read_bytes() for p in [copy, *removed]}
+        kept = {p: (root / p).read_bytes() for p in [copy, late, *removed]}
         (root / copy).unlink()
+        (root / late).unlink()
         states, changes = [], []
         for night in range(4):
             if night == 1:
-                (root / copy).write_bytes(kept[copy])
+                for p in (copy, late):
+                    (root / p).write_bytes(kept[p])
             elif night == 2:
-                for p in removed:
+                for p in (*removed, late):
                     (root / p).unlink()
             elif night == 3:
-                for p in removed:
+                for p in (*removed, late):
                     (root / p).write_bytes(kept[p])
             s = scan(root, db, Params(), jobs=1)
             changes.append((s.clusters_new, s.clusters_grown, s.clusters_merged, s.clusters_split,
                             s.originals_changed, s.clusters_attributed))  # fmt: skip
-            states.append(canonical(db))
+            with closing(Store(db, readonly=True)) as store:  # cluster ids as they are
+                ids = sorted((r["path"], r["cluster"], tuple(sorted(r["contains"]))) for r in store.export_rows())
+            states.append((canonical(db), ids))
         with closing(sqlite3.connect(db)) as conn:
-            history = sorted(conn.execute("SELECT run_id, event, detail FROM cluster_history").fetchall())
+            history = sorted(conn.execute("SELECT run_id, cluster_id, event, other_id, detail FROM cluster_history"))
         return states, changes, history
 
     whole = nights(1_000_000, "whole")
+    assert set(slice_counts) == {1}
+    slice_counts.clear()
     by_component = nights(1, "by_component")
+    assert min(slice_counts) >= 2  # every night saved in parts
     assert by_component == whole
-    assert whole[1][1][1] == 1  # night 2: a cluster grew
-    assert any(event == "shrunk" for _, event, _ in whole[2])
+    assert len({c for _, c, _ in whole[0][0][1] if c is not None}) == 4  # the library story its own
+    assert whole[1][1][1] == 2  # night 2: two clusters grew
+    assert any(event == "shrunk" for _, _, event, _, _ in whole[2])
