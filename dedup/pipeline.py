@@ -468,7 +468,8 @@ class SiteChanges(NamedTuple):
 
 
 def _profile_sites(store, known_sources) -> SiteChanges:
-    """Sites profiled from their stored pages (and saved)."""
+    """Sites profiled from their stored pages (their tallies saved; the profiles are saved with
+    the clusters)."""
     # Stored tallies stand for sites none of whose pages changed or went (the store drops a site's
     # tally when one does), plus the pages added to them since (the store queues those); the other
     # sites' pages are counted again. The tallies that changed are saved. A stored tally counts a
@@ -499,8 +500,7 @@ def _profile_sites(store, known_sources) -> SiteChanges:
     # the crawl as it was when they were worked out.
     was = {site: (frozenset(names), role) for site, (names, role) in before.items()}
     moved = store.documents_on({s for s, p in profiles.items() if was.get(s) != (frozenset(p.names), p.role)})
-    store.save_sites(profiles.values())
-    return SiteChanges(profiles, moved)
+    return SiteChanges(profiles, moved)  # saved with the clusters (store.saving_clusters)
 
 
 def _attribute(
@@ -526,7 +526,8 @@ def _attribute(
     names = platform_names(known_sources)
     grouping = 0.0
     attributed = 0
-    with store.saving_clusters(summary.run_id, stamp, None if scope is None else set(current)) as saving:
+    among = None if scope is None else set(current)
+    with store.saving_clusters(summary.run_id, stamp, among, profiles.values()) as saving:
         for part in slices:
             t0 = time.perf_counter()
             reps = {d: sizes[d] for d in part.ids if d in sizes}

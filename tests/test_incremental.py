@@ -7,6 +7,8 @@ from collections import defaultdict
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from dedup.attribute import SiteTally
 from dedup.models import Params
 from dedup.pipeline import scan
@@ -284,3 +286,39 @@ def test_a_clustering_saved_a_component_at_a_time_equals_one_piece(crawl, tmp_pa
     assert len({c for _, c, _ in whole[0][0][1] if c is not None}) == 4  # the library story its own
     assert whole[1][1][1] == 2  # night 2: two clusters grew
     assert any(event == "shrunk" for _, _, event, _, _ in whole[2])
+
+
+def test_a_run_stopped_before_its_clusters_are_saved_leaves_the_sites_as_they_were(crawl, tmp_path, monkeypatch):
+    """Site profiles are saved with the clusters: a run stopped while attributing leaves both as
+    they were, so the next run still sees which sites changed and re-attributes their clusters,
+    ending where a run never stopped ends (reasons included)."""
+    import dedup.pipeline as pipeline
+
+    gone = ["www.163.com/2023/0310/HVKQ8E2M0514D8K2.html", "www.qcnews.cn/2023/0313/1000234801.html"]
+
+    def reasons(db: Path) -> list:
+        with closing(Store(db, readonly=True)) as store:
+            rows = store.conn.execute("SELECT key, original_id, reasons FROM clusters WHERE active = 1 ORDER BY key")
+            return [tuple(r) for r in rows]
+
+    def nights(name: str, stop: bool) -> tuple:
+        root = tmp_path / name
+        shutil.copytree(crawl, root)
+        db = tmp_path / f"{name}.db"
+        scan(root, db, Params(), jobs=1)
+        for p in gone:  # sites lose pages: their page counts, and so the reasons, change
+            (root / p).unlink()
+        if stop:
+            with monkeypatch.context() as m:
+
+                def stopped(*args, **kwargs):
+                    raise KeyboardInterrupt
+
+                m.setattr(pipeline, "pick_original", stopped)
+                with pytest.raises(KeyboardInterrupt):
+                    scan(root, db, Params(), jobs=1)
+        scan(root, db, Params(), jobs=1)
+        return canonical(db), reasons(db)
+
+    stopped, straight = nights("stopped", True), nights("straight", False)
+    assert stopped == straight

@@ -180,12 +180,15 @@ class ResultsMixin:
 
     def save_sites(self, profiles: Iterable) -> None:
         with self.write():
-            self.db.execute("DELETE FROM sites")
-            self.db["sites"].insert_all(
-                {"site": p.site, "names": json.dumps(p.names, ensure_ascii=False), "role": p.role,
-                 "role_reason": p.role_reason, "n_documents": p.n_documents}
-                for p in profiles
-            )  # fmt: skip
+            self._write_sites(profiles)
+
+    def _write_sites(self, profiles: Iterable) -> None:
+        self.db.execute("DELETE FROM sites")
+        self.db["sites"].insert_all(
+            {"site": p.site, "names": json.dumps(p.names, ensure_ascii=False), "role": p.role,
+             "role_reason": p.role_reason, "n_documents": p.n_documents}
+            for p in profiles
+        )  # fmt: skip
 
     def save_clusters(
         self,
@@ -201,7 +204,9 @@ class ResultsMixin:
         return saving.changes
 
     @contextmanager
-    def saving_clusters(self, run_id: int, stamp: str = "", among: set[int] | None = None) -> Iterator[ClusterSaving]:
+    def saving_clusters(
+        self, run_id: int, stamp: str = "", among: set[int] | None = None, sites: Iterable | None = None
+    ) -> Iterator[ClusterSaving]:
         """A new clustering, saved a part at a time (ClusterSaving.save) in one transaction: the
         active clusters the parts keep stay as they are, and so do those not `among` the ones
         worked out again (when given: the clusters of the documents regrouped); the others are
@@ -210,8 +215,12 @@ class ResultsMixin:
         cluster keeps its id as it grows, shrinks or loses its first document; of two that merge
         the older id survives; of the parts of a split, the largest keeps it). A cluster that
         shares nothing with the current ones is new. What changed is recorded in cluster_history
-        and is the saving's `changes` at the end."""
+        and is the saving's `changes` at the end. `sites`: the site profiles the clusters were
+        attributed with, saved in the same transaction (a run stopped before its clusters are saved
+        leaves the sites as they were, so the next run sees the same sites changed)."""
         with self.write():
+            if sites is not None:
+                self._write_sites(sites)
             saving = ClusterSaving(self, run_id, self._active_clusters(among))
             self._set("clusters_stamp", stamp)
             self._set("documents_changed", "0")
