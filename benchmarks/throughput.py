@@ -17,8 +17,10 @@ For each run: wall seconds; documents/s (documents in the crawl after the run / 
 (bytes of the files that run had to read, i.e. the whole crawl, nothing, the new files / wall);
 per-stage seconds from the `--json` summary's `stage_seconds`; peak RSS of the process tree (every
 0.2 s the VmRSS of the process and all its descendants, found by parent pid and session, is summed:
-the largest sum) and of the largest single process (the larger of the sampled VmHWM and the
-ru_maxrss that wait4 gives for the tree, which is exact); the database size on disk after the run
+the largest sum) and of the largest single process (its VmHWM, sampled: a high-water mark, so
+only a peak in a run's last 0.2 s can be missed; not wait4's ru_maxrss, which Linux carries over
+exec from the forking process: a child of this harness reported the harness's own high-water mark,
+1.9 GB for a rescan whose tree never passed 0.8 GB); the database size on disk after the run
 (DB + DB-wal); the rescans' wall time as a share of the full scan's. Wall includes the interpreter
 start and imports (measured once per size as `dedup --version`); "in-process s" is the summary's own
 `seconds`. The sampler costs the harness a few % of one core. A run longer than --timeout
@@ -586,7 +588,7 @@ def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dic
         proc.returncode = os.waitstatus_to_exitcode(status)
     m.rc = proc.returncode
     m.peak_tree_mb = peak_sum * 1024 / MB
-    m.peak_single_mb = max(peak_one, ru.ru_maxrss if ru else 0) * 1024 / MB
+    m.peak_single_mb = peak_one * 1024 / MB  # not ru.ru_maxrss: see the module's docstring
     m.peak_pss_mb, m.peak_pss_anon_mb = peak_pss * 1024 / MB, peak_anon * 1024 / MB
     m.cpu_seconds = (ru.ru_utime + ru.ru_stime) if ru else 0.0
     m.stderr_tail = err.read_bytes()[-2000:].decode("utf-8", "replace")
