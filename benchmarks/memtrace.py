@@ -25,19 +25,9 @@ import time
 import traceback
 from pathlib import Path
 
+from throughput import rollup_kb  # benchmarks/, this script's folder
+
 PEAK_STEP_KB = 20 * 1024
-
-
-def memory_kb() -> tuple[int, int]:
-    """(Rss, Anonymous) of this process in kB."""
-    rss = anon = 0
-    with open("/proc/self/smaps_rollup", "rb") as f:
-        for line in f:
-            if line.startswith(b"Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith(b"Anonymous:"):
-                anon = int(line.split()[1])
-    return rss, anon
 
 
 def dedup_frames(thread_id: int, depth: int = 6) -> list[str]:
@@ -61,7 +51,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         t0, best = time.monotonic(), 0
         while not self.done.is_set():
-            rss, anon = memory_kb()
+            rss, anon = rollup_kb("self", b"Rss", b"Anonymous")
             frames = dedup_frames(self.main)
             s = {"s": round(time.monotonic() - t0, 2), "rss_mb": rss // 1024, "anon_mb": anon // 1024, "at": frames}
             self.samples.append({**s, "at": frames[-1:]})

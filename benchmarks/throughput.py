@@ -488,25 +488,30 @@ def _status_kb(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def rollup_kb(pid: int | str, *fields: bytes) -> list[int]:
+    """Some fields of /proc/PID/smaps_rollup (b"Pss", b"Anonymous" ...) in kB, 0 where absent or
+    for a process gone; pid may be "self"."""
+    found = dict.fromkeys(fields, 0)
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                name, _, rest = line.partition(b":")
+                if name in found:
+                    found[name] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return list(found.values())
+
+
 def _pss_kb(pid: int) -> tuple[int, int]:
     """(Pss, Pss_Anon) in kB: a process's share of the pages it maps (a page shared by n processes
     counts 1/n in each: forked workers share their parent's pages until they write them, which
     VmRSS counts in each of them again); Pss_Anon leaves out files mapped (the candidate index,
     whose pages the kernel may drop at will). (0, 0) for a process gone."""
-    pss = anon = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    pss = int(line.split()[1])
-                elif line.startswith(b"Pss_Anon:"):
-                    anon = int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
+    pss, anon = rollup_kb(pid, b"Pss", b"Pss_Anon")
     return pss, anon
 
 
-# The tree's PSS is read every this many samples (smaps_rollup walks a process's pages: ~ms).
 PSS_EVERY = 5
 
 
