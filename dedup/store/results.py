@@ -178,10 +178,6 @@ class ClusterSaving:
 class ResultsMixin:
     """Saving and querying results; needs self.db, self.write() and self._set() from Connection."""
 
-    def save_sites(self, profiles: Iterable) -> None:
-        with self.write():
-            self._write_sites(profiles)
-
     def _write_sites(self, profiles: Iterable) -> None:
         self.db.execute("DELETE FROM sites")
         self.db["sites"].insert_all(
