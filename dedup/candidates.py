@@ -202,34 +202,71 @@ def _live(vals: np.ndarray, live: np.ndarray, seg_id: int) -> np.ndarray:
     return (owner < len(live)) & (live[np.minimum(owner, len(live) - 1)] == seg_id)
 
 
+def _spans(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Indices lo[i] .. lo[i] + n[i] - 1 of every span, in order, without a Python loop."""
+    return np.repeat(lo - np.cumsum(np.concatenate(([0], n[:-1]))), n) + np.arange(n.sum())
+
+
+def lookup_keys(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What `lookup` is asked for some rows: their keys (sorted, unique), and which of them are
+    sample keys (its `capped`)."""
+    unique = np.unique(keys)
+    return unique, np.isin(unique, keys[(vals & 3) == KIND_SAMPLE])
+
+
 def lookup(
-    segments: list[Segment], keys: np.ndarray, live: np.ndarray, fresh: int | None = None
+    segments: list[Segment],
+    keys: np.ndarray,
+    live: np.ndarray,
+    fresh: int | None = None,
+    capped: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every live row holding one of `keys` (sorted, unique), in all segments: (keys, vals).
-    `live[doc]` is the segment that holds the document's current rows (0: none). `fresh`: every
-    row of segments numbered this or above is live, whatever `live` says (the Ray engine ships
-    `live` once a run, as it was at its first batch: a segment written by the run holds only the
-    current rows of its batch, and the run's later batches make rows of older segments dead only
-    for documents that `live` already gave another segment or none)."""
-    out_k: list[np.ndarray] = []
-    out_v: list[np.ndarray] = []
+    """Every live row holding one of `keys` (sorted, unique), in all segments: (keys, vals), each
+    segment's rows in key order. `live[doc]` is the segment that holds the document's current rows
+    (0: none). `fresh`: every row of segments numbered this or above is live, whatever `live` says
+    (the Ray engine ships `live` once a run, as it was at its first batch: a segment written by the
+    run holds only the current rows of its batch, and the run's later batches make rows of older
+    segments dead only for documents that `live` already gave another segment or none).
+
+    `capped` (a mask over `keys`, lookup_keys): sample keys whose rows are left out when more than
+    SAMPLE_DF_CAP live texts hold them, as the sample rule skips them (bucket_pairs); a text's
+    samples are distinct and its live rows lie in one segment, so a sample key's live rows are
+    distinct texts. At 1M documents such samples were 3.7 M of the 9.0 M rows a 4,000-text lookup
+    returned."""
+    spans: list[tuple[np.ndarray, np.ndarray]] = []
     for seg in segments:
         lo = np.searchsorted(seg.keys, keys, side="left")
-        hi = np.searchsorted(seg.keys, keys, side="right")
-        n = hi - lo
-        hit = n > 0
+        spans.append((lo, np.searchsorted(seg.keys, keys, side="right") - lo))
+    wanted = np.ones(len(keys), dtype=bool)
+    if capped is not None and spans:
+        big = np.flatnonzero(capped & (sum(n for _, n in spans) > SAMPLE_DF_CAP))
+        held = np.zeros(len(big), dtype=np.int64)  # live rows of each such key
+        for seg, (lo, n) in zip(segments, spans, strict=True):
+            nb = n[big]
+            ok = _live_rows(seg, np.asarray(seg.vals[_spans(lo[big], nb)]), live, fresh)
+            held += np.bincount(np.repeat(np.arange(len(big)), nb), weights=ok, minlength=len(big)).astype(np.int64)
+        wanted[big[held > SAMPLE_DF_CAP]] = False
+    out_k: list[np.ndarray] = []
+    out_v: list[np.ndarray] = []
+    for seg, (lo, n) in zip(segments, spans, strict=True):
+        hit = wanted & (n > 0)
         if not hit.any():
             continue
-        lo, n = lo[hit], n[hit]
-        # Indices lo..hi-1 of every hit, without a Python loop.
-        idx = np.repeat(lo - np.cumsum(np.concatenate(([0], n[:-1]))), n) + np.arange(n.sum())
+        idx = _spans(lo[hit], n[hit])
         v = np.asarray(seg.vals[idx])
-        ok = _live(v, live, seg.id) if fresh is None or seg.id < fresh else slice(None)
+        ok = _live_rows(seg, v, live, fresh)
         out_k.append(np.asarray(seg.keys[idx])[ok])
         out_v.append(v[ok])
     if not out_k:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
     return np.concatenate(out_k), np.concatenate(out_v)
+
+
+def _live_rows(seg: Segment, vals: np.ndarray, live: np.ndarray, fresh: int | None) -> np.ndarray:
+    """Which of some rows of a segment are live (a mask; see lookup's `fresh`)."""
+    if fresh is not None and seg.id >= fresh:
+        return np.ones(len(vals), dtype=bool)
+    return _live(vals, live, seg.id)
 
 
 @dataclass
@@ -308,6 +345,48 @@ def _sample_bucket_codes(members: np.ndarray, in_batch: np.ndarray, short: np.nd
     return x[keep] * (1 << 32) + y[keep]
 
 
+def _small_bucket_codes(
+    starts: np.ndarray, n: np.ndarray, owners: np.ndarray, kinds: np.ndarray, in_batch: np.ndarray, short: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Buckets of 2 to BUCKET_ALL_PAIRS rows (most: a story's copies on one band), with numpy, one
+    bucket size at a time: the band pairs (codes lo << 32 | hi, unique) and the sample pairs (codes,
+    one per shared sample) with a text of the batch. A row pair counts once.
+
+    A size's row pairs come from the batch's rows when that makes fewer than all of its buckets'
+    pairs: a later batch's buckets hold mostly rows indexed before, whose pairs are not wanted (a
+    4,000-text lookup at 1M documents: 4.0 M row pairs instead of 40.7 M); a pair of two batch
+    rows is then taken from its lower row only."""
+    row_in_batch = in_batch[owners]
+    row_n = np.repeat(n, n)  # each row's bucket size
+    row_start = np.repeat(starts, n)
+    small = (row_n >= 2) & (row_n <= BUCKET_ALL_PAIRS)
+    mine_all = np.flatnonzero(row_in_batch & small)
+    band_parts: list[np.ndarray] = []
+    sample_parts: list[np.ndarray] = []
+    for m in np.unique(row_n[mine_all]).tolist():
+        mine = mine_all[row_n[mine_all] == m]
+        first = starts[n == m]
+        if len(mine) * m < len(first) * (m * (m - 1) // 2):
+            r = np.repeat(mine, m)
+            p = (row_start[mine][:, None] + np.arange(m)).ravel()
+            ri, rj = np.minimum(r, p), np.maximum(r, p)
+            ok = ~row_in_batch[p] | (r < p)
+        else:
+            i, j = _upper_pairs(m)
+            ri, rj = (first[:, None] + i).ravel(), (first[:, None] + j).ravel()
+            ok = row_in_batch[ri] | row_in_batch[rj]
+        a, b = owners[ri], owners[rj]
+        ok &= a != b
+        sample_i, sample_j = kinds[ri] == KIND_SAMPLE, kinds[rj] == KIND_SAMPLE
+        band = ok & ~sample_i & ~sample_j & ((kinds[ri] == KIND_WHOLE) | (kinds[rj] == KIND_WHOLE))
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        band_parts.append(lo[band] * (1 << 32) + hi[band])
+        pick = ok & sample_i & sample_j & (short[ri] | short[rj])
+        sample_parts.append(lo[pick] * (1 << 32) + hi[pick])
+    band_codes = np.unique(np.concatenate([*band_parts, np.empty(0, np.int64)]))
+    return band_codes, sample_parts
+
+
 def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: TextSizes, params: Params) -> BucketPairs:
     """The band pairs with at least one text of `batch` and the samples shared by such pairs, from
     the live rows of some keys (whole buckets).
@@ -317,7 +396,7 @@ def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: Tex
     pairs: set[tuple[int, int]] = set()
     if len(keys) == 0:
         return BucketPairs(pairs, np.empty(0, np.int64), np.empty(0, np.int64))
-    order = np.lexsort((vals, keys))
+    order = np.argsort(keys, kind="stable")  # lookup's rows: a sorted run per segment, merged
     keys, vals = keys[order], vals[order]
     owners, kinds = vals >> _KIND_BITS, vals & 3
     top = int(owners.max())
@@ -330,34 +409,15 @@ def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: Tex
     starts = np.concatenate(([0], cuts))
     ends = np.concatenate((cuts, [len(keys)]))
     n = ends - starts
-    # Buckets of up to BUCKET_ALL_PAIRS rows (most: a story's copies on one band), all their row
-    # pairs at once with numpy, one bucket size at a time.
-    lo_parts: list[np.ndarray] = []
-    hi_parts: list[np.ndarray] = []
-    sample_parts: list[np.ndarray] = []
-    for m in np.unique(n[(n >= 2) & (n <= BUCKET_ALL_PAIRS)]).tolist():
-        i, j = np.triu_indices(m, 1)
-        first = starts[n == m][:, None]
-        ri, rj = (first + i).ravel(), (first + j).ravel()
-        a, b = owners[ri], owners[rj]
-        ok = (a != b) & (in_batch[a] | in_batch[b])
-        sample = kinds[ri] == KIND_SAMPLE
-        band = ok & ~sample & ((kinds[ri] == KIND_WHOLE) | (kinds[rj] == KIND_WHOLE))
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        lo_parts.append(lo[band])
-        hi_parts.append(hi[band])
-        pick = ok & sample & (short[ri] | short[rj])
-        sample_parts.append(lo[pick] * (1 << 32) + hi[pick])
-    if lo_parts:
-        codes = np.unique(np.concatenate(lo_parts) * (1 << 32) + np.concatenate(hi_parts))
-        pairs.update(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+    band_codes, sample_parts = _small_bucket_codes(starts, n, owners, kinds, in_batch, short)
+    pairs.update(zip((band_codes >> 32).tolist(), (band_codes & 0xFFFFFFFF).tolist(), strict=True))
     # Larger buckets: oversized band buckets are chained; samples held by many texts skipped.
     chain_order: dict[int, tuple[str, int]] = {}
     for s, e in zip(starts[n > BUCKET_ALL_PAIRS].tolist(), ends[n > BUCKET_ALL_PAIRS].tolist(), strict=True):
         members = np.unique(owners[s:e])
         if len(members) < 2 or not in_batch[members].any():
             continue
-        if kinds[s] == KIND_SAMPLE:
+        if kinds[s:e].min() == KIND_SAMPLE:  # (a key is a sample's or a band's: 64-bit hashes)
             if len(members) <= SAMPLE_DF_CAP:
                 sample_parts.append(_sample_bucket_codes(members, in_batch, short_doc))
             continue
@@ -474,11 +534,17 @@ def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_
 # Texts indexed (and their pairs verified) per segment: what a batch holds in memory (signatures,
 # windows, rows, the buckets it touches), whatever the size of the crawl.
 INDEX_BATCH = 20_000
-# Texts of a batch looked up in the index at a time: a lookup returns every live row of their
-# keys, whole buckets included, and its arrays grow with the copies each story has (at 100k
-# documents, 5 copies a story, one lookup for 20,000 texts peaked near 1 GB of numpy arrays; the
-# process keeps what it once held). Pairs are found the same way whatever this is (tested).
-LOOKUP_CHUNK = 4_000
+# Rows a lookup of some of a batch's texts should return (lookup: every live row of their keys,
+# whole buckets included): what the candidate search holds at once, ~80 bytes a row while it pairs
+# them (bucket_pairs). The texts a lookup takes follow the rows the last lookup returned a text,
+# between LOOKUP_MIN and LOOKUP_MAX texts: buckets fill as the index grows (at 1M documents, 64
+# copies a story, the last batches return ~1,300 rows a text; at 100k, 5 copies a story, ~150),
+# and a count of texts that suits one would hold ~1 GB of arrays at the other, or walk each large
+# bucket in Python once per lookup that touches it many times over. Pairs are found the same way
+# whatever the chunks (tested).
+LOOKUP_ROWS = 2_000_000
+LOOKUP_MIN = 256
+LOOKUP_MAX = 20_000
 # Candidate pairs of a batch verified per round, with the signatures of their texts from outside
 # the batch loaded for that round only: a batch's texts pair with texts all over the index (in a
 # 300,000-document crawl of 13 copies a story, most of it), and holding all of those at once took
@@ -567,16 +633,26 @@ PairFinder = Callable[[PairSearch], set[tuple[int, int]]]
 
 
 def find_batch_pairs(search: PairSearch) -> set[tuple[int, int]]:
-    """The batch's candidate pairs, found in this process, LOOKUP_CHUNK texts at a time."""
+    """The batch's candidate pairs, found in this process, some texts at a time (LOOKUP_ROWS)."""
     found: set[tuple[int, int]] = set()
-    chunk, keys = search.batch, search.keys
+    batch, keys = search.batch, search.keys
     owners = search.vals >> _KIND_BITS
-    for at in range(0, len(chunk), LOOKUP_CHUNK):
-        sub = chunk[at : at + LOOKUP_CHUNK]
-        found_k, found_v = lookup(search.segments, np.unique(keys[np.isin(owners, sub)]), search.live)
+    at, take = 0, LOOKUP_MIN
+    while at < len(batch):
+        sub = batch[at : at + take]
+        mine = np.isin(owners, sub)
+        wanted, capped = lookup_keys(keys[mine], search.vals[mine])
+        found_k, found_v = lookup(search.segments, wanted, search.live, capped=capped)
         found |= batch_pairs(set(sub), found_k, found_v, search.sizes, search.params)
+        at += len(sub)
+        take = lookup_take(len(found_k), len(sub))
         del found_k, found_v
     return found
+
+
+def lookup_take(rows: int, texts: int) -> int:
+    """How many texts the next lookup takes, after one of `texts` texts returned `rows` rows."""
+    return int(min(LOOKUP_MAX, max(LOOKUP_MIN, LOOKUP_ROWS * texts // max(rows, 1))))
 
 
 class IndexState(NamedTuple):

@@ -46,6 +46,7 @@ from dedup.candidates import (
     TextSizes,
     bucket_pairs,
     lookup,
+    lookup_keys,
     overlap_of,
     sample_pairs,
 )
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 # Key partitions of a batch's candidate search, per CPU of the cluster: the map tasks of one batch
 # then run in two waves or more, so one slow part does not leave the other CPUs idle, and each
 # holds a smaller part of the buckets (at 100k documents one batch's lookup peaked near 1 GB in
-# one process: candidates.LOOKUP_CHUNK).
+# one process: candidates.LOOKUP_ROWS).
 PARTITIONS_PER_CPU = 2
 MIN_PARTITIONS = 2
 # Seconds to wait for the tasks of a stage that is stopped early (Ctrl-C, an error) to be cancelled.
@@ -150,6 +151,7 @@ def _map_partition(
     folder: str,
     seg_ids: list[int],
     keys: np.ndarray,
+    capped: np.ndarray,
     live: np.ndarray,
     fresh: int,
     batch: np.ndarray,
@@ -162,7 +164,7 @@ def _map_partition(
     index = Path(folder)
     files = SegmentFiles(_db_path(index))
     segments = [files.open(s) for s in seg_ids]
-    found_k, found_v = lookup(segments, keys, live, fresh)
+    found_k, found_v = lookup(segments, keys, live, fresh, capped)
     hashes = _ContentHashes(_db_path(index))
     try:
         text_sizes = TextSizes(sizes.n_shingles, sizes.n_samples, hashes, sizes.short_max)
@@ -375,7 +377,7 @@ class RayEngine:
         """The batch's candidate pairs, by key partition on Ray (module docstring): the same pairs
         candidates.find_batch_pairs finds."""
         p = self.partitions()
-        keys = np.unique(search.keys)
+        keys, capped = lookup_keys(search.keys, search.vals)
         if not len(keys):
             return set()
         if self._shared is None or self._shared.sizes is not search.sizes:
@@ -389,11 +391,20 @@ class RayEngine:
         part = keys % np.uint64(p)
         maps = []
         for r in range(p):
-            mine = keys[part == r]
-            if len(mine):
+            mine = part == r
+            if mine.any():
                 maps.append(
                     _map_partition.options(num_returns=1 + p).remote(
-                        str(search.folder), seg_ids, mine, live, fresh, batch, sizes, search.params, p
+                        str(search.folder),
+                        seg_ids,
+                        keys[mine],
+                        capped[mine],
+                        live,
+                        fresh,
+                        batch,
+                        sizes,
+                        search.params,
+                        p,
                     )
                 )
         reduces = [_reduce_samples.remote(sizes, *[m[1 + j] for m in maps]) for j in range(p)]

@@ -226,7 +226,8 @@ def test_lookups_and_verification_in_small_rounds_give_the_same_clusters(tmp_pat
 
     whole = scan(crawl, tmp_path / "whole.db", Params())
     monkeypatch.setattr(candidates, "VERIFY_ROUND", 1)
-    monkeypatch.setattr(candidates, "LOOKUP_CHUNK", 1)
+    monkeypatch.setattr(candidates, "LOOKUP_MIN", 1)
+    monkeypatch.setattr(candidates, "LOOKUP_MAX", 1)
     rounds = scan(crawl, tmp_path / "rounds.db", Params())
     assert rounds.pairs_verified == whole.pairs_verified > 3
     assert exported(tmp_path / "rounds.db") == exported(tmp_path / "whole.db")
@@ -313,3 +314,99 @@ def test_text_rows_are_each_texts_band_rows_then_its_samples_text_after_text():
     assert got_keys.dtype == np.uint64 and got_vals.dtype == np.int64
     empty_keys, empty_vals = text_rows([], params)
     assert len(empty_keys) == len(empty_vals) == 0
+
+
+def reference_bucket_pairs(batch, keys, vals, short) -> tuple[set, dict]:
+    """The rules of bucket_pairs for buckets of up to BUCKET_ALL_PAIRS rows, row pair by row pair:
+    band pairs (a whole text in the pair) and shared samples (a short text in the pair)."""
+    from dedup.candidates import KIND_SAMPLE, KIND_WHOLE
+
+    band, samples = set(), {}
+    buckets: dict[int, list[int]] = {}
+    for k, v in zip(keys.tolist(), vals.tolist(), strict=True):
+        buckets.setdefault(k, []).append(v)
+    for rows in buckets.values():
+        for i, vi in enumerate(rows):
+            for vj in rows[i + 1 :]:
+                a, b, ka, kb = vi >> 2, vj >> 2, vi & 3, vj & 3
+                if a == b or not (a in batch or b in batch):
+                    continue
+                code = min(a, b) << 32 | max(a, b)
+                if ka == kb == KIND_SAMPLE and (short[a] or short[b]):
+                    samples[code] = samples.get(code, 0) + 1
+                elif KIND_SAMPLE not in (ka, kb) and KIND_WHOLE in (ka, kb):
+                    band.add((min(a, b), max(a, b)))
+    return band, samples
+
+
+def test_small_buckets_give_the_pairs_of_every_row_pair_from_the_batch_side_or_all_at_once():
+    """Buckets of up to BUCKET_ALL_PAIRS rows are paired from the batch's rows when they are few
+    (a later batch's buckets hold mostly older texts) and all at once when they are many: the
+    pairs and shared-sample counts of every row pair either way, each row pair once."""
+    from dedup.candidates import KIND_SAMPLE, KIND_WHOLE, KIND_WINDOW, bucket_pairs
+
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        n_docs = int(rng.integers(5, 400))
+        short = rng.random(n_docs + 1) < 0.5
+        n_shingles = np.where(short, 30, 5_000).astype(np.int64)
+        sizes = TextSizes(n_shingles, np.zeros(n_docs + 1, np.int64), lambda d: {}, short_max=100)
+        keys, vals = [], []
+        for key in range(int(rng.integers(1, 60))):
+            m = int(rng.integers(1, BUCKET_ALL_PAIRS + 1))
+            owners = rng.choice(np.arange(1, n_docs + 1), m)  # a text may hold a band key twice (a window)
+            kinds = np.full(m, KIND_SAMPLE) if rng.random() < 0.5 else rng.choice([KIND_WHOLE, KIND_WINDOW], m)
+            keys.append(np.full(m, key + 1, np.uint64))
+            vals.append(owners << 2 | kinds)
+        keys, vals = np.concatenate(keys), np.concatenate(vals).astype(np.int64)
+        share = [0.01, 0.2, 0.9][trial % 3]  # few batch rows, some, most
+        batch = {int(d) for d in range(1, n_docs + 1) if rng.random() < share}
+        order = rng.permutation(len(keys))
+        found = bucket_pairs(batch, keys[order], vals[order], sizes, P)
+        band, samples = reference_bucket_pairs(batch, keys, vals, short)
+        assert found.pairs == band
+        assert dict(zip(found.sample_codes.tolist(), found.sample_counts.tolist(), strict=True)) == samples
+
+
+def test_a_lookup_leaves_out_the_samples_held_by_more_texts_than_the_sample_rule_counts(tmp_path):
+    """Sample keys (lookup's `capped`) whose live rows outnumber SAMPLE_DF_CAP are not returned:
+    bucket_pairs skips them anyway. Dead rows do not count; band buckets are returned whatever
+    their size; the pairs are those of a lookup that returns everything."""
+    from dedup.candidates import KIND_SAMPLE, KIND_WHOLE, lookup_keys
+    from dedup.cluster import SAMPLE_DF_CAP
+
+    files = SegmentFiles(tmp_path / "x.db")
+    n = SAMPLE_DF_CAP + 40
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    over, at_cap, band = np.uint64(11), np.uint64(22), np.uint64(33)
+    # Segment 1: every text's rows; texts 1..40 are indexed again in segment 2 without key 22.
+    k1 = np.concatenate([np.full(n, over), np.full(n, at_cap), np.full(n, band)])
+    v1 = np.concatenate([ids << 2 | KIND_SAMPLE, ids << 2 | KIND_SAMPLE, ids << 2 | KIND_WHOLE])
+    files.write(1, k1, v1)
+    again = ids[:40]
+    files.write(2, np.repeat([over, band], 40), np.concatenate([again << 2 | KIND_SAMPLE, again << 2 | KIND_WHOLE]))
+    segments = [files.open(1), files.open(2)]
+    live = np.ones(n + 1, np.int64)
+    live[again] = 2
+    # Key 22: n rows, SAMPLE_DF_CAP live. Key 11: n live rows over two segments. Key 33: a band of n.
+    query_k = np.array([over, at_cap, band, np.uint64(44)], np.uint64)
+    query_v = np.array([KIND_SAMPLE, KIND_SAMPLE, KIND_WHOLE, KIND_SAMPLE], np.int64) | (1 << 2)
+    keys, capped = lookup_keys(query_k, query_v)
+    assert keys.tolist() == [11, 22, 33, 44] and capped.tolist() == [True, True, False, True]
+    got_k, got_v = lookup(segments, keys, live, capped=capped)
+    all_k, all_v = lookup(segments, keys, live)
+    assert set(got_k.tolist()) == {22, 33}
+    assert (got_k == 22).sum() == SAMPLE_DF_CAP and (got_k == 33).sum() == n == (all_k == 11).sum()
+    n_shingles = np.full(n + 1, 30, np.int64)
+    sizes = TextSizes(n_shingles, np.full(n + 1, 2, np.int64), lambda d: {d: f"{d:08d}" for d in d}, short_max=100)
+    batch = {1, 2, 3}
+    assert batch_pairs(batch, got_k, got_v, sizes, P) == batch_pairs(batch, all_k, all_v, sizes, P)
+
+
+def test_a_lookup_takes_texts_by_the_rows_the_last_one_returned(monkeypatch):
+    monkeypatch.setattr(candidates, "LOOKUP_ROWS", 1_000)
+    take = candidates.lookup_take
+    assert take(rows=2_000, texts=100) == max(candidates.LOOKUP_MIN, 50)
+    assert take(rows=0, texts=100) == candidates.LOOKUP_MAX
+    monkeypatch.setattr(candidates, "LOOKUP_MIN", 1)
+    assert take(rows=2_000, texts=100) == 50 and take(rows=500, texts=100) == 200
