@@ -722,8 +722,11 @@ def match_new_texts(
         found = find_pairs(PairSearch(files.folder, segments, chunk, keys, vals, live, text_sizes, params))
         pairs = sorted(found)
         del found
-        verdicts = Verdicts({p: Edge(*v) if v else None for p, v in store.verdicts_of(chunk).items()})
-        unknown = [p for p in pairs if verdicts.verdict(*p) is UNKNOWN]
+        codes = np.fromiter((a << 32 | b for a, b in pairs), dtype=np.int64, count=len(pairs))
+        known = np.isin(codes, store.verified_codes(chunk)).tolist()
+        unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
+        del codes, known
+        verdicts = Verdicts()
         # By the text outside the batch (pairs inside it first): a round, or a task of it, then
         # reads each outside signature once. The verifier reads those it needs beyond the batch's.
         in_batch = set(chunk)

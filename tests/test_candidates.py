@@ -123,6 +123,8 @@ def test_a_scan_cleans_up_after_a_killed_run_and_rebuilds_a_lost_index(crawl, tm
     summary = scan(crawl, db, P, jobs=1)
     assert any("candidate index unreadable" in n for n in summary.notes)
     assert canonical(db) == expected
+    # Every text was matched again, and every pair it found had its stored verdict.
+    assert summary.pairs_verified == 0 and summary.pairs_known > 0
     store = Store(db, readonly=True)
     assert len(store.indexed()) > 0
     store.close()
