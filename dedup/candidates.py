@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -656,26 +657,30 @@ def lookup_take(rows: int, texts: int) -> int:
 
 
 class IndexState(NamedTuple):
-    """What matching new texts reads of every stored document, in one pass (store.index_rows)."""
+    """What matching new texts reads of every stored document, in one pass (store.index_rows), as
+    arrays: they are held through the whole match (dicts of a million ids took ~150 MB)."""
 
-    sizes: dict[int, int]  # the first document of each distinct content that may join clusters -> its shingles
-    indexed: dict[int, int]  # indexed document -> the segment that holds its rows
+    reps: np.ndarray  # sorted ids: the first document of each distinct content that may join clusters
+    indexed: np.ndarray  # (id, segment) of every indexed document, one row each
     texts: np.ndarray  # (id, shingles, samples) of every document that may join clusters, one row each
 
     @classmethod
     def read(cls, store) -> IndexState:
-        sizes: dict[int, int] = {}
-        indexed: dict[int, int] = {}
-        first: dict[str, int] = {}
-        texts: list[tuple[int, int, int]] = []
+        reps, indexed, texts = array("q"), array("q"), array("q")
+        seen: set[str] = set()
         for doc_id, content, n, k, seg, ok in store.index_rows():
             if seg is not None:
-                indexed[doc_id] = seg
+                indexed.extend((doc_id, seg))
             if ok:
-                texts.append((doc_id, n, k))
-                if first.setdefault(content, doc_id) == doc_id:
-                    sizes[doc_id] = n
-        return cls(sizes, indexed, np.array(texts, dtype=np.int64).reshape(-1, 3))
+                texts.extend((doc_id, n, k))
+                if content not in seen:
+                    seen.add(content)
+                    reps.append(doc_id)
+        return cls(
+            np.frombuffer(reps, dtype=np.int64),
+            np.frombuffer(indexed, dtype=np.int64).reshape(-1, 2),
+            np.frombuffer(texts, dtype=np.int64).reshape(-1, 3),
+        )
 
 
 def match_new_texts(
@@ -698,22 +703,24 @@ def match_new_texts(
         files.remove_except(set())
         segments = []
     state = IndexState.read(store)
-    sizes, indexed = state.sizes, state.indexed
-    store.unindex([d for d in indexed if d not in sizes])  # gone, changed or now an exact copy
-    todo = sorted(d for d in sizes if d not in indexed)
-    top = max(sizes, default=0) + 1
+    reps = state.reps
+    indexed_ids, indexed_segs = state.indexed.T
+    current = np.isin(indexed_ids, reps)
+    store.unindex(indexed_ids[~current].tolist())  # gone, changed or now an exact copy
+    top = int(reps[-1]) + 1 if len(reps) else 1
     live = np.zeros(top, dtype=np.int64)
+    live[indexed_ids[current]] = indexed_segs[current]
+    is_indexed = np.zeros(top, dtype=bool)
+    is_indexed[indexed_ids[current]] = True
+    todo = reps[~is_indexed[reps]]
     n_shingles = np.zeros(top, dtype=np.int64)
     n_samples = np.zeros(top, dtype=np.int64)
-    for d, seg in indexed.items():
-        if d in sizes:
-            live[d] = seg
     ids, shingles, samples = state.texts[state.texts[:, 0] < top].T
     n_shingles[ids], n_samples[ids] = shingles, samples
     text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes, sample_query_max(params))
     next_id = max(registered, default=0) + 1
     for k in range(0, len(todo), INDEX_BATCH):
-        chunk = todo[k : k + INDEX_BATCH]
+        chunk = todo[k : k + INDEX_BATCH].tolist()
         sigs = load_sigs(store, chunk, params)
         keys, vals = text_rows(sigs.values(), params)
         files.write(next_id, keys, vals)
