@@ -378,10 +378,14 @@ CLUSTER_SLICE = 50_000
 
 
 class ClusterSlice(NamedTuple):
-    """Whole connected components grouped, attributed and saved together."""
+    """Whole connected components grouped, attributed and saved together (arrays: the slices of
+    a first scan hold every document of the crawl until they are saved)."""
 
-    ids: list[int]  # the documents, sorted
-    components: dict[int, int]  # document -> its component (the component's smallest id)
+    ids: np.ndarray  # the documents, sorted
+    roots: np.ndarray  # each one's component (the component's smallest id)
+
+    def component(self, doc: int) -> int:
+        return int(self.roots[np.searchsorted(self.ids, doc)])
 
 
 class Regroup(NamedTuple):
@@ -454,8 +458,8 @@ def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None
     slices, begin = [], 0
     for k in range(1, len(starts)):
         if starts[k] - begin >= CLUSTER_SLICE or k == len(starts) - 1:
-            part = ids[begin : starts[k]].tolist()
-            slices.append(ClusterSlice(sorted(part), dict(zip(part, roots[begin : starts[k]].tolist(), strict=True))))
+            by_id = np.argsort(ids[begin : starts[k]], kind="stable")
+            slices.append(ClusterSlice(ids[begin : starts[k]][by_id], roots[begin : starts[k]][by_id]))
             begin = starts[k]
     return slices
 
@@ -530,12 +534,12 @@ def _attribute(
     with store.saving_clusters(summary.run_id, stamp, among, profiles.values()) as saving:
         for part in slices:
             t0 = time.perf_counter()
-            reps = {d: sizes[d] for d in part.ids if d in sizes}
+            reps = {d: sizes[d] for d in part.ids.tolist() if d in sizes}
             edges = [Edge(*row) for row in store.copy_edges(reps.keys())]
             edges = [e for e in edges if e.a in reps and e.b in reps]
             edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
             groups = engine.group(reps, {d: copies[d] for d in reps if d in copies}, edges, params, store)
-            groups.sort(key=lambda g: part.components[next(iter(g.members))])  # stable: by component
+            groups.sort(key=lambda g: part.component(next(iter(g.members))))  # stable: by component
             del edges
             grouping += time.perf_counter() - t0
             keep: set[int] = set()
