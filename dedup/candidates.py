@@ -22,12 +22,14 @@ while they were small stay found).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from array import array
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from contextlib import closing
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,6 +55,9 @@ from dedup.cluster import (
 from dedup.models import Params
 from dedup.signature import from_bytes
 from dedup.store.files import pack_anchors
+from dedup.workers import Background, TaskFailure
+
+log = logging.getLogger(__name__)
 
 KIND_WHOLE, KIND_WINDOW, KIND_SAMPLE = 0, 1, 2
 _KIND_BITS = 2
@@ -683,13 +688,74 @@ class IndexState(NamedTuple):
         )
 
 
+class _Searched(NamedTuple):
+    """A batch indexed (its segment written) and its candidate pairs found."""
+
+    segment: int
+    texts: list[int]  # sorted
+    rows: int
+    pairs: set[tuple[int, int]] | None
+
+
+def _search_codes(search: PairSearch, db_path: str) -> np.ndarray:
+    """A batch's candidate pairs as codes lo << 32 | hi, found in a forked process: the content
+    hashes of oversized buckets are read with its own read-only connection (one must not be used
+    across a fork)."""
+    from dedup.store import Store
+
+    with closing(Store(Path(db_path), readonly=True)) as store:
+        sizes = replace(search.sizes, content_hash=store.content_hashes)
+        found = find_batch_pairs(replace(search, sizes=sizes))
+    return np.fromiter((a << 32 | b for a, b in found), dtype=np.int64, count=len(found))
+
+
+def _pairs_of(codes: np.ndarray) -> set[tuple[int, int]]:
+    return set(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+
+
+def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, report: MatchReport) -> None:
+    """Verify a batch's candidate pairs not verified before and store the verdicts with its
+    segment (one write)."""
+    pairs = sorted(batch.pairs)
+    codes = np.fromiter((a << 32 | b for a, b in pairs), dtype=np.int64, count=len(pairs))
+    known = np.isin(codes, store.verified_codes(batch.texts)).tolist()
+    unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
+    del codes, known
+    verdicts = Verdicts()
+    # By the text outside the batch (pairs inside it first): a round, or a task of it, then reads
+    # each outside signature once. The verifier reads the signatures it needs (none are held here:
+    # a batch's took ~100 MB at 1M documents).
+    in_batch = set(batch.texts)
+    unknown.sort(key=lambda p: next((d for d in p if d not in in_batch), -1))
+    for r in range(0, len(unknown), VERIFY_ROUND):
+        for (a, b), edge in verifier(unknown[r : r + VERIFY_ROUND], {}).items():
+            verdicts.learn(a, b, edge)
+    store.index_batch(
+        batch.segment,
+        batch.rows,
+        batch.texts,
+        {p: (e.a, e.b, e.jaccard, e.containment, e.kind) if e else None for p, e in verdicts.new.items()},
+        run_id,
+    )
+    report.indexed += len(batch.texts)
+    report.pairs_verified += len(verdicts.new)
+    report.pairs_known += len(pairs) - len(verdicts.new)
+
+
 def match_new_texts(
-    store, params: Params, verifier: Verifier, run_id: int, find_pairs: PairFinder = find_batch_pairs
+    store,
+    params: Params,
+    verifier: Verifier,
+    run_id: int,
+    find_pairs: PairFinder = find_batch_pairs,
+    background: bool = False,
 ) -> MatchReport:
     """Index every representative text that is not indexed yet, batch by batch, and verify its
     candidate pairs not verified before (`verifier`); the verdicts are stored with the segment
     (one write per batch), so a run killed half-way keeps the batches it finished. `find_pairs`
-    finds a batch's candidate pairs (here, or partitioned by key on Ray: dedup.ray_engine)."""
+    finds a batch's candidate pairs (here, or partitioned by key on Ray: dedup.ray_engine).
+    `background`: a batch's pairs are found by find_batch_pairs in a forked process while the
+    batch before is verified (the local engine with worker processes)."""
     report = MatchReport()
     files = SegmentFiles(store.path)
     registered = store.index_segments()
@@ -719,40 +785,36 @@ def match_new_texts(
     n_shingles[ids], n_samples[ids] = shingles, samples
     text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes, sample_query_max(params))
     next_id = max(registered, default=0) + 1
+    ahead = None  # the batch indexed and searched, whose pairs are verified next
     for k in range(0, len(todo), INDEX_BATCH):
         chunk = todo[k : k + INDEX_BATCH].tolist()
-        sigs = load_sigs(store, chunk, params)
-        keys, vals = text_rows(sigs.values(), params)
+        keys, vals = text_rows(load_sigs(store, chunk, params).values(), params)
         files.write(next_id, keys, vals)
         segments.append(files.open(next_id))
         live[chunk] = next_id
-        found = find_pairs(PairSearch(files.folder, segments, chunk, keys, vals, live, text_sizes, params))
-        pairs = sorted(found)
-        del found
-        codes = np.fromiter((a << 32 | b for a, b in pairs), dtype=np.int64, count=len(pairs))
-        known = np.isin(codes, store.verified_codes(chunk)).tolist()
-        unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
-        del codes, known
-        verdicts = Verdicts()
-        # By the text outside the batch (pairs inside it first): a round, or a task of it, then
-        # reads each outside signature once. The verifier reads those it needs beyond the batch's.
-        in_batch = set(chunk)
-        unknown.sort(key=lambda p: next((d for d in p if d not in in_batch), -1))
-        for r in range(0, len(unknown), VERIFY_ROUND):
-            for (a, b), edge in verifier(unknown[r : r + VERIFY_ROUND], sigs).items():
-                verdicts.learn(a, b, edge)
-        store.index_batch(
-            next_id,
-            len(keys),
-            chunk,
-            {p: (e.a, e.b, e.jaccard, e.containment, e.kind) if e else None for p, e in verdicts.new.items()},
-            run_id,
-        )
-        report.indexed += len(chunk)
-        report.pairs_verified += len(verdicts.new)
-        report.pairs_known += len(pairs) - len(verdicts.new)
+        search = PairSearch(files.folder, list(segments), chunk, keys, vals, live, text_sizes, params)
+        batch = _Searched(next_id, chunk, len(keys), None)
+        if ahead is not None and background and Background.available():
+            # This batch's search in a forked process while the one before is verified here (the
+            # workers verify, this process waits): a 1M first scan spent ~12 s a batch searching
+            # with the workers idle, then verified with the search idle.
+            with Background(partial(_search_codes, search, str(store.path))) as job:
+                _verify_and_store(store, ahead, verifier, run_id, report)
+                codes = job.result()
+            if isinstance(codes, TaskFailure):
+                log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
+                batch = batch._replace(pairs=find_pairs(search))
+            else:
+                batch = batch._replace(pairs=_pairs_of(codes))
+        else:
+            if ahead is not None:
+                _verify_and_store(store, ahead, verifier, run_id, report)
+            batch = batch._replace(pairs=find_pairs(search))
+        ahead = batch
         next_id += 1
-        del sigs, keys, vals
+        del keys, vals, search
+    if ahead is not None:
+        _verify_and_store(store, ahead, verifier, run_id, report)
     if len(segments) > MAX_SEGMENTS:
         rows = compact(files, segments, live, next_id)
         old = [s.id for s in segments]

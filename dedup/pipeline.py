@@ -416,7 +416,10 @@ def _cluster(
     of sites whose names or role changed: `moved`), or, when settings changed or most of the crawl
     is new, every document (scope None), cut in slices of whole components."""
     verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout, engine)
-    match = match_new_texts(store, params, verifier, summary.run_id, engine.find_pairs)
+    # A batch's candidate search overlaps the verification of the batch before when the workers are
+    # local processes (Ray spreads the search over its own tasks).
+    background = engine is LOCAL and jobs > 1
+    match = match_new_texts(store, params, verifier, summary.run_id, engine.find_pairs, background)
     if match.rebuilt:
         summary.notes.append(match.rebuilt)
     summary.pairs_verified = match.pairs_verified

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -491,3 +492,42 @@ def run_tasks(
         return
     with WorkerPool(fn, jobs, initializer, initargs, timeout) as pool:
         yield from pool.map(items)
+
+
+def _call(fn: Callable[[], Any], _item: Any) -> Any:
+    return fn()
+
+
+class Background:
+    """fn() in one worker process started now (forked: fn is not pickled), while this process
+    goes on; result() waits for it: fn's return value, or a TaskFailure when fn raised or the
+    worker died. The pool's signal handling and pipe hygiene apply; close() (or leaving a ``with``
+    block) stops a worker that still runs. Only where processes are forked (`available`)."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._pool = WorkerPool(partial(_call, fn), 1, context=multiprocessing.get_context("fork"))
+        self._pool._spawn()
+        self._worker = self._pool._workers[0]
+        self._worker.conn.send_bytes(_dumps(None))  # the worker reads it once started
+        self._worker.index = 0
+        self._done = False
+
+    @staticmethod
+    def available() -> bool:
+        return "fork" in multiprocessing.get_all_start_methods()
+
+    def result(self) -> Any | TaskFailure:
+        pool = self._pool
+        while 0 not in pool._results:
+            pool._wait_and_service(block=True)
+        self._done = True
+        return pool._results.pop(0)
+
+    def close(self) -> None:
+        self._pool.close(abort=not self._done)
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -412,3 +412,38 @@ def test_a_lookup_takes_texts_by_the_rows_the_last_one_returned(monkeypatch):
     assert take(rows=0, texts=100) == candidates.LOOKUP_MAX
     monkeypatch.setattr(candidates, "LOOKUP_MIN", 1)
     assert take(rows=2_000, texts=100) == 50 and take(rows=500, texts=100) == 200
+
+
+def exported(db) -> list[dict]:
+    keys = ("path", "cluster", "original", "role", "parent_id", "similarity")
+    return [{k: r[k] for k in keys} for r in Store(db, readonly=True).export_rows()]
+
+
+@pytest.mark.parametrize("search_dies", [False, True])
+def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
+    tmp_path, crawl, monkeypatch, search_dies
+):
+    """With worker processes, a batch's candidate search runs in a forked process while the batch
+    before is verified: the clusters of one process, batch after batch. A search process that
+    dies is searched again here (the scan goes on, nothing lost)."""
+    import os
+
+    from dedup import pipeline, workers
+
+    monkeypatch.setattr(candidates, "INDEX_BATCH", 3)  # many batches
+    monkeypatch.setattr(pipeline, "VERIFY_IN_WORKERS", 1)  # verified in workers too
+    one = scan(crawl, tmp_path / "one.db", P, jobs=1)
+    started = []
+
+    class Counted(workers.Background):
+        def __init__(self, fn):
+            started.append(fn)
+            super().__init__(fn)
+
+    monkeypatch.setattr(candidates, "Background", Counted)
+    if search_dies:
+        monkeypatch.setattr(candidates, "_search_codes", lambda search, db: os._exit(3))
+    two = scan(crawl, tmp_path / "two.db", P, jobs=2)
+    assert len(started) >= 2
+    assert two.pairs_verified == one.pairs_verified > 3
+    assert exported(tmp_path / "two.db") == exported(tmp_path / "one.db")

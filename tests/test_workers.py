@@ -303,3 +303,25 @@ def test_workers_of_a_killed_parent_exit_after_their_task(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+def test_background_runs_a_function_in_a_forked_worker_and_tells_how_it_ended():
+    import os
+
+    from dedup.workers import Background
+
+    with Background(os.getpid) as job:
+        assert job.result() != os.getpid()
+    with Background(lambda: 1 / 0) as job:
+        failed = job.result()
+        assert isinstance(failed, TaskFailure) and failed.reason.startswith("ZeroDivisionError")
+    with Background(lambda: os._exit(3)) as job:
+        died = job.result()
+        assert isinstance(died, TaskFailure) and "exit code 3" in died.reason
+    job = Background(lambda: time.sleep(60))
+    pid = job._worker.proc.pid
+    t0 = time.monotonic()
+    job.close()  # still running: stopped, not waited for
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
