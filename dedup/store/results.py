@@ -711,7 +711,8 @@ class ResultsMixin:
             }
 
     def pending_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0]
+        sql = "SELECT count(*) FROM documents WHERE status != 'ok' AND status = 'pending'"  # documents_not_ok
+        return self.db.execute(sql).fetchone()[0]
 
     def skipped_rows(self) -> list[dict]:
         return list(self.db.query("SELECT path, reason FROM skipped ORDER BY path"))
