@@ -1,6 +1,6 @@
 """Where one `dedup` command's memory goes: run it in this process and sample its memory.
 
-    python benchmarks/memtrace.py [--every 0.25] [--out trace.json] [--set candidates.LOOKUP_CHUNK=1000] \
+    python benchmarks/memtrace.py [--every 0.25] [--out trace.json] [--set candidates.LOOKUP_ROWS=500000] \
         -- scan CRAWL --db DB --jobs 2 --json
 
 A thread reads /proc/self/smaps_rollup (RSS and anonymous memory) every --every seconds, with the
@@ -9,7 +9,7 @@ recorded peak by 20 MB the sample is kept as a peak; the peaks are printed at th
 and every sample and peak goes to --out as JSON. Anonymous memory leaves out the memory-mapped
 candidate index, whose pages the kernel may drop; worker processes are not sampled (their own
 memory is in throughput.py's PSS figures). --set changes a module constant of dedup first (an
-experiment: `candidates.LOOKUP_CHUNK=1000`). To see the clustering of a scanned database again,
+experiment: `candidates.LOOKUP_ROWS=500000`). To see the clustering of a scanned database again,
 scan a copy of it after `UPDATE settings SET value = 'x' WHERE key = 'clusters_stamp'` (and remove
 DB.index/ to match every text against a rebuilt index).
 """

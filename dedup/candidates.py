@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 from array import array
 from collections import ChainMap
@@ -191,6 +192,18 @@ class SegmentFiles:
                     p.unlink(missing_ok=True)
             elif name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
+
+
+def release_pages(segments: list[Segment]) -> None:
+    """Unmap the index pages this process has touched; they stay in the page cache, and the next
+    lookup maps again those it reads. A batch's lookups touch most of every segment's keys, and
+    mapped pages count in a process's RSS: at 1M documents the process searching a batch
+    reached 2.5 GB RSS, ~0.7 GB of it the index files."""
+    for seg in segments:
+        for arr in (seg.keys, seg.vals):
+            mapped = getattr(arr, "_mmap", None)
+            if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+                mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _write_atomic(path: Path, arr: np.ndarray) -> None:
@@ -650,6 +663,7 @@ def find_batch_pairs(search: PairSearch) -> set[tuple[int, int]]:
         wanted, capped = lookup_keys(keys[mine], search.vals[mine])
         found_k, found_v = lookup(search.segments, wanted, search.live, capped=capped)
         found |= batch_pairs(set(sub), found_k, found_v, search.sizes, search.params)
+        release_pages(search.segments)
         at += len(sub)
         take = lookup_take(len(found_k), len(sub))
         del found_k, found_v
