@@ -534,6 +534,7 @@ def compact(files: SegmentFiles, segments: list[Segment], live: np.ndarray, new_
             fk.write(k[order].tobytes())
             fv.write(v[order].tobytes())
             n_rows += len(k)
+            release_pages(segments)  # a compaction reads every segment whole
         for fh in (fk, fv):
             fh.flush()
             os.fsync(fh.fileno())
