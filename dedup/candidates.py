@@ -288,6 +288,16 @@ def _live_rows(seg: Segment, vals: np.ndarray, live: np.ndarray, fresh: int | No
     return _live(vals, live, seg.id)
 
 
+def pair_codes(pairs) -> np.ndarray:
+    """Pairs (lo, hi) of document ids as int64 codes lo << 32 | hi, in their order."""
+    return np.fromiter((a << 32 | b for a, b in pairs), dtype=np.int64, count=len(pairs))
+
+
+def code_pairs(codes: np.ndarray) -> set[tuple[int, int]]:
+    """The pairs (lo, hi) of some codes lo << 32 | hi."""
+    return set(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+
+
 @dataclass
 class TextSizes:
     """What the candidate rules need of any indexed text: its shingles and samples counted, and
@@ -429,7 +439,7 @@ def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: Tex
     ends = np.concatenate((cuts, [len(keys)]))
     n = ends - starts
     band_codes, sample_parts = _small_bucket_codes(starts, n, owners, kinds, in_batch, short)
-    pairs.update(zip((band_codes >> 32).tolist(), (band_codes & 0xFFFFFFFF).tolist(), strict=True))
+    pairs.update(code_pairs(band_codes))
     # Larger buckets: oversized band buckets are chained; samples held by many texts skipped.
     chain_order: dict[int, tuple[str, int]] = {}
     for s, e in zip(starts[n > BUCKET_ALL_PAIRS].tolist(), ends[n > BUCKET_ALL_PAIRS].tolist(), strict=True):
@@ -709,7 +719,7 @@ class _Searched(NamedTuple):
     segment: int
     texts: list[int]  # sorted
     rows: int
-    pairs: set[tuple[int, int]] | None
+    pairs: set[tuple[int, int]]
 
 
 def _search_codes(search: PairSearch, db_path: str) -> np.ndarray:
@@ -721,21 +731,16 @@ def _search_codes(search: PairSearch, db_path: str) -> np.ndarray:
     with closing(Store(Path(db_path), readonly=True)) as store:
         sizes = replace(search.sizes, content_hash=store.content_hashes)
         found = find_batch_pairs(replace(search, sizes=sizes))
-    return np.fromiter((a << 32 | b for a, b in found), dtype=np.int64, count=len(found))
-
-
-def _pairs_of(codes: np.ndarray) -> set[tuple[int, int]]:
-    return set(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+    return pair_codes(found)
 
 
 def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, report: MatchReport) -> None:
     """Verify a batch's candidate pairs not verified before and store the verdicts with its
     segment (one write)."""
     pairs = sorted(batch.pairs)
-    codes = np.fromiter((a << 32 | b for a, b in pairs), dtype=np.int64, count=len(pairs))
-    known = np.isin(codes, store.verified_codes(batch.texts)).tolist()
+    known = np.isin(pair_codes(pairs), store.verified_codes(batch.texts)).tolist()
     unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
-    del codes, known
+    del known
     verdicts = Verdicts()
     # By the text outside the batch (pairs inside it first): a round, or a task of it, then reads
     # each outside signature once. The verifier reads the signatures it needs (none are held here:
@@ -791,9 +796,7 @@ def match_new_texts(
     top = int(reps[-1]) + 1 if len(reps) else 1
     live = np.zeros(top, dtype=np.int64)
     live[indexed_ids[current]] = indexed_segs[current]
-    is_indexed = np.zeros(top, dtype=bool)
-    is_indexed[indexed_ids[current]] = True
-    todo = reps[~is_indexed[reps]]
+    todo = reps[live[reps] == 0]  # (segments are numbered from 1)
     n_shingles = np.zeros(top, dtype=np.int64)
     n_samples = np.zeros(top, dtype=np.int64)
     ids, shingles, samples = state.texts[state.texts[:, 0] < top].T
@@ -808,7 +811,6 @@ def match_new_texts(
         segments.append(files.open(next_id))
         live[chunk] = next_id
         search = PairSearch(files.folder, list(segments), chunk, keys, vals, live, text_sizes, params)
-        batch = _Searched(next_id, chunk, len(keys), None)
         if ahead is not None and background and Background.available():
             # This batch's search in a forked process while the one before is verified here (the
             # workers verify, this process waits): a 1M first scan spent ~12 s a batch searching
@@ -818,16 +820,16 @@ def match_new_texts(
                 codes = job.result()
             if isinstance(codes, TaskFailure):
                 log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
-                batch = batch._replace(pairs=find_pairs(search))
+                pairs = find_pairs(search)
             else:
-                batch = batch._replace(pairs=_pairs_of(codes))
+                pairs = code_pairs(codes)
         else:
             if ahead is not None:
                 _verify_and_store(store, ahead, verifier, run_id, report)
-            batch = batch._replace(pairs=find_pairs(search))
-        ahead = batch
+            pairs = find_pairs(search)
+        ahead = _Searched(next_id, chunk, len(keys), pairs)
         next_id += 1
-        del keys, vals, search
+        del keys, vals, search, pairs
     if ahead is not None:
         _verify_and_store(store, ahead, verifier, run_id, report)
     if len(segments) > MAX_SEGMENTS:

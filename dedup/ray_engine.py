@@ -45,9 +45,11 @@ from dedup.candidates import (
     SegmentFiles,
     TextSizes,
     bucket_pairs,
+    code_pairs,
     lookup,
     lookup_keys,
     overlap_of,
+    pair_codes,
     sample_pairs,
 )
 from dedup.cluster import Edge, Group, UnionFind, edge_forest, group_edges, in_grouping_order
@@ -171,7 +173,7 @@ def _map_partition(
         found = bucket_pairs(set(batch.tolist()), found_k, found_v, text_sizes, params)
     finally:
         hashes.close()
-    band = np.fromiter((a * (1 << 32) + b for a, b in found.pairs), dtype=np.int64, count=len(found.pairs))
+    band = pair_codes(found.pairs)
     part = found.sample_codes % slices
     out = [np.stack((found.sample_codes[part == j], found.sample_counts[part == j])) for j in range(slices)]
     return (band, *out)
@@ -186,7 +188,7 @@ def _reduce_samples(sizes: _Sizes, *parts: np.ndarray) -> np.ndarray:
     counts = np.bincount(inverse, weights=both[1], minlength=len(codes)).astype(np.int64)
     text_sizes = TextSizes(sizes.n_shingles, sizes.n_samples, lambda ids: {}, sizes.short_max)
     kept = sample_pairs(codes, counts, text_sizes)
-    return np.fromiter((a * (1 << 32) + b for a, b in kept), dtype=np.int64, count=len(kept))
+    return pair_codes(kept)
 
 
 @ray.remote(max_retries=0)
@@ -417,7 +419,7 @@ class RayEngine:
         except RayError as exc:
             cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc
             raise DedupError(f"the candidate search on Ray failed: {_describe(cause)}") from None
-        return set(zip((codes >> 32).tolist(), (codes & 0xFFFFFFFF).tolist(), strict=True))
+        return code_pairs(codes)
 
     def group(self, sizes, copies, edges, params, store) -> list[Group]:
         """The clusters of the verified edges, by connected component on Ray: a union-find forest
