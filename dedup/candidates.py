@@ -69,6 +69,12 @@ MAX_SEGMENTS = 12
 # Rows merged at a time when segments are compacted (about 16 bytes each): the memory of a
 # compaction does not grow with the index.
 COMPACT_CHUNK_ROWS = 4_000_000
+# Index bytes a lookup maps at a time (a key range of every segment; then unmapped). A lookup's
+# keys are hashes spread over every segment's whole file: at 1M documents one lookup touched
+# ~0.7 GB of index pages, counted in the searching process's RSS. Cut in ranges of this size, the
+# pages it maps stay about this size, for a few more calls (~12 ranges a lookup at 1M).
+LOOKUP_MAPPED_BYTES = 64 << 20
+_ROW_BYTES = 16  # a row: uint64 key + int64 value
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -241,17 +247,60 @@ def lookup(
     capped: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every live row holding one of `keys` (sorted, unique), in all segments: (keys, vals), each
-    segment's rows in key order. `live[doc]` is the segment that holds the document's current rows
-    (0: none). `fresh`: every row of segments numbered this or above is live, whatever `live` says
-    (the Ray engine ships `live` once a run, as it was at its first batch: a segment written by the
-    run holds only the current rows of its batch, and the run's later batches make rows of older
-    segments dead only for documents that `live` already gave another segment or none).
+    segment's rows in key order within a key range (a key's rows: in segment order). `live[doc]` is
+    the segment that holds the document's current rows (0: none). `fresh`: every row of segments
+    numbered this or above is live, whatever `live` says (the Ray engine ships `live` once a run, as
+    it was at its first batch: a segment written by the run holds only the current rows of its
+    batch, and the run's later batches make rows of older segments dead only for documents that
+    `live` already gave another segment or none).
 
     `capped` (a mask over `keys`, lookup_keys): sample keys whose rows are left out when more than
     SAMPLE_DF_CAP live texts hold them, as the sample rule skips them (bucket_pairs); a text's
     samples are distinct and its live rows lie in one segment, so a sample key's live rows are
     distinct texts. At 1M documents such samples were 3.7 M of the 9.0 M rows a 4,000-text lookup
-    returned."""
+    returned.
+
+    A large index is searched one key range at a time (LOOKUP_MAPPED_BYTES), its pages unmapped
+    after each: a lookup's keys are spread over every segment's whole file."""
+    parts = key_ranges(segments, keys)
+    if len(parts) == 1:
+        return _lookup_in(segments, keys, live, fresh, capped)
+    out_k: list[np.ndarray] = []
+    out_v: list[np.ndarray] = []
+    for sub, views in parts:
+        k, v = _lookup_in(views, keys[sub], live, fresh, None if capped is None else capped[sub])
+        out_k.append(k)
+        out_v.append(v)
+        release_pages(segments)
+    return np.concatenate(out_k), np.concatenate(out_v)
+
+
+def key_ranges(segments: list[Segment], keys: np.ndarray) -> list[tuple[slice, list[Segment]]]:
+    """The sorted `keys` cut into ranges that each touch about LOOKUP_MAPPED_BYTES of the index:
+    (the keys' slice, each segment's rows in that range as a Segment view). One range, the whole
+    segments, when the index is small."""
+    rows = sum(len(seg.keys) for seg in segments)
+    n = min(len(keys), -(-rows * _ROW_BYTES // LOOKUP_MAPPED_BYTES))
+    if n <= 1:
+        return [(slice(0, len(keys)), segments)]
+    # Range bounds at quantiles of the keys asked for: they are hashes, spread like the index's.
+    bounds = keys[(np.arange(1, n) * len(keys)) // n]
+    cuts = np.concatenate(([0], np.searchsorted(keys, bounds), [len(keys)]))
+    at = [np.concatenate(([0], np.searchsorted(seg.keys, bounds), [len(seg.keys)])) for seg in segments]
+    return [
+        (
+            slice(int(cuts[i]), int(cuts[i + 1])),
+            [Segment(seg.id, seg.keys[a[i] : a[i + 1]], seg.vals[a[i] : a[i + 1]]) for seg, a in zip(segments, at, strict=True)],
+        )
+        for i in range(n)
+        if cuts[i + 1] > cuts[i]
+    ]
+
+
+def _lookup_in(
+    segments: list[Segment], keys: np.ndarray, live: np.ndarray, fresh: int | None, capped: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """lookup over some segments (or views of them), in one piece."""
     spans: list[tuple[np.ndarray, np.ndarray]] = []
     for seg in segments:
         lo = np.searchsorted(seg.keys, keys, side="left")

@@ -447,3 +447,38 @@ def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
     assert len(started) >= 2
     assert two.pairs_verified == one.pairs_verified > 3
     assert exported(tmp_path / "two.db") == exported(tmp_path / "one.db")
+
+
+def test_a_lookup_in_key_ranges_returns_the_rows_of_one_piece(tmp_path, monkeypatch):
+    """A large index is searched one key range at a time (LOOKUP_MAPPED_BYTES), its pages unmapped
+    after each: the rows are those of one search, in the same order for each key (segment order),
+    dead rows and over-held samples left out the same way."""
+    from dedup.candidates import KIND_SAMPLE, KIND_WHOLE, key_ranges, lookup_keys
+    from dedup.cluster import SAMPLE_DF_CAP
+
+    rng = np.random.default_rng(7)
+    files = SegmentFiles(tmp_path / "x.db")
+    pool = rng.integers(1, 2**63, size=3_000, dtype=np.int64).astype(np.uint64)
+    popular = pool[:3]  # sample keys held by more than SAMPLE_DF_CAP texts
+    n_docs = 4_000
+    live = rng.integers(1, 4, size=n_docs + 1).astype(np.int64)  # each text's rows live in one of 3 segments
+    for seg_id in (1, 2, 3):
+        keys = np.concatenate([rng.choice(pool, size=20_000), np.repeat(popular, SAMPLE_DF_CAP)])
+        owners = rng.integers(1, n_docs + 1, size=len(keys)).astype(np.int64)
+        kinds = np.where(np.isin(keys, popular), KIND_SAMPLE, KIND_WHOLE)
+        files.write(seg_id, keys, owners << 2 | kinds)
+    segments = [files.open(s) for s in (1, 2, 3)]
+    query_k = np.concatenate([rng.choice(pool, size=1_500), popular, [np.uint64(5)]])  # 5: held by none
+    query_v = np.where(np.isin(query_k, popular), KIND_SAMPLE, KIND_WHOLE).astype(np.int64) | (1 << 2)
+    keys, capped = lookup_keys(query_k, query_v)
+
+    one = [lookup(segments, keys, live), lookup(segments, keys, live, capped=capped)]
+    monkeypatch.setattr(candidates, "LOOKUP_MAPPED_BYTES", 16 * 5_000)  # ~5,000 rows a range
+    assert len(key_ranges(segments, keys)) >= 10
+    cut = [lookup(segments, keys, live), lookup(segments, keys, live, capped=capped)]
+    for (k1, v1), (k2, v2) in zip(one, cut, strict=True):
+        o1, o2 = np.argsort(k1, kind="stable"), np.argsort(k2, kind="stable")
+        assert len(k1) > 5_000
+        assert np.array_equal(k1[o1], k2[o2]) and np.array_equal(v1[o1], v2[o2])
+    assert len(cut[1][0]) < len(cut[0][0])  # over-held samples were left out
+    assert np.isin(popular, cut[0][0]).all()
