@@ -287,14 +287,9 @@ def key_ranges(segments: list[Segment], keys: np.ndarray) -> list[tuple[slice, l
     bounds = keys[(np.arange(1, n) * len(keys)) // n]
     cuts = np.concatenate(([0], np.searchsorted(keys, bounds), [len(keys)]))
     at = [np.concatenate(([0], np.searchsorted(seg.keys, bounds), [len(seg.keys)])) for seg in segments]
-    return [
-        (
-            slice(int(cuts[i]), int(cuts[i + 1])),
-            [Segment(seg.id, seg.keys[a[i] : a[i + 1]], seg.vals[a[i] : a[i + 1]]) for seg, a in zip(segments, at, strict=True)],
-        )
-        for i in range(n)
-        if cuts[i + 1] > cuts[i]
-    ]
+    pairs = list(zip(segments, at, strict=True))
+    views = [[Segment(s.id, s.keys[a[i] : a[i + 1]], s.vals[a[i] : a[i + 1]]) for s, a in pairs] for i in range(n)]
+    return [(slice(int(cuts[i]), int(cuts[i + 1])), views[i]) for i in range(n) if cuts[i + 1] > cuts[i]]
 
 
 def _lookup_in(
