@@ -1,10 +1,14 @@
 """Worker processes that one task cannot hang, crash or stop: run_tasks(fn, items, jobs) -> results in order.
 
-Each worker runs the initializer once, then one task at a time: the parent sends it an item over its
-pipe and waits (multiprocessing.connection.wait on every worker's pipe and process sentinel) for the
-result. A task that runs longer than the timeout gets its worker SIGKILLed; a worker that dies
-(segfault, os._exit, OOM kill) fails only the item it held. Either way that item becomes a
-TaskFailure and a new worker takes the dead one's place.
+Each worker runs the initializer once, then its items one at a time: the parent keeps WORKER_DEPTH
+items sent to each worker over its pipe and waits (multiprocessing.connection.wait on every
+worker's pipe and process sentinel) for the results, which a thread of the worker sends while it
+goes on with the next item; so workers keep working while the parent is busy with what came back.
+A task that runs longer than the timeout gets its worker SIGKILLed; a worker that dies (segfault,
+os._exit, OOM kill) fails only the item it was running. Either way that item becomes a TaskFailure
+and a new worker takes the dead one's place. (When the dead worker held several items, the parent
+cannot tell which one it was running: they are all run again, each alone in a worker, and the one
+that kills or hangs its worker again is the one that fails.)
 
 Signals: workers ignore SIGINT (Ctrl-C on a terminal reaches the whole process group; the parent
 decides) and keep the default SIGTERM. A worker exits by itself when its pipe to the parent closes,
@@ -20,8 +24,11 @@ collected, which an exception's traceback can delay.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import queue
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,6 +50,11 @@ MIN_START_TIMEOUT = 10.0
 # Seconds to wait for a SIGKILLed worker to be reaped. SIGKILL cannot be caught or ignored: this
 # only matters for a process stuck in the kernel (uninterruptible I/O), which is then left behind.
 REAP_TIMEOUT = 5.0
+# Items sent to a worker at a time: the one it runs and the next ones, which it starts without
+# waiting for the parent. The read stage's parent saves 2,000 files a transaction; with one item a
+# worker, py-spy showed both workers idle ~45 % of the 1M scan's read stage, waiting for it. A
+# worker holds at most this many results unsent too (its memory stays bounded).
+WORKER_DEPTH = 2
 # At most this many results are held back for the input order. Behind a slow or hung task the
 # workers go on with at most this many later items, then wait for it: memory stays bounded.
 MAX_BUFFERED = 10_000
@@ -116,10 +128,9 @@ def _worker_main(conn: Connection, fn: Callable, initializer: Callable | None, i
         except (OSError, ValueError):
             pass
         raise SystemExit(1) from None
-    try:
-        conn.send_bytes(_dumps((_READY, None)))
-    except OSError:
-        return  # the parent is gone
+    out: queue.Queue[bytes] = queue.Queue(maxsize=WORKER_DEPTH)
+    threading.Thread(target=_send_all, args=(conn, out), name="dedup-sender", daemon=True).start()
+    out.put(_dumps((_READY, None)))
     while True:
         try:
             data = conn.recv_bytes()
@@ -141,22 +152,35 @@ def _worker_main(conn: Connection, fn: Callable, initializer: Callable | None, i
         except BaseException as exc:  # noqa: BLE001 - the result does not pickle
             data = _dumps((_ERROR, "cannot send the result: " + _describe(exc)))
         del msg
+        out.put(data)  # waits while WORKER_DEPTH results are unsent: the parent is not reading
+        del data
+
+
+def _send_all(conn: Connection, out: queue.Queue) -> None:
+    """A worker's sending thread: its messages, in order, while the worker goes on. A parent that
+    is gone ends the worker (its next read of the pipe would tell it too, but it may be busy)."""
+    while True:
+        data = out.get()
         try:
             conn.send_bytes(data)
         except OSError:
-            return
+            os._exit(0)
+        del data
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "index", "ready", "broken", "deadline", "start_error")
+    __slots__ = ("proc", "conn", "held", "alone", "ready", "broken", "deadline", "start_error")
 
     def __init__(self, proc, conn: Connection) -> None:
         self.proc = proc
         self.conn = conn
-        self.index: int | None = None  # the item it is working on
+        self.held: deque[int] = deque()  # the items sent to it and not answered, in order: it runs the first
+        self.alone = False  # it holds an item that must run alone (_remove): it gets no other
         self.ready = False  # the initializer has run
         self.broken = False  # its pipe failed: it gets no more items, its sentinel will tell how it ended
-        self.deadline: float | None = None  # time.monotonic() by which it must be ready or done
+        # time.monotonic() by which it must be ready, or done with its first item: `timeout` after
+        # that item was sent or the item before it answered (the item started no later than that)
+        self.deadline: float | None = None
         self.start_error = ""
 
 
@@ -190,7 +214,8 @@ class WorkerPool:
         self._closed = False
         self._items: Sequence = ()
         self._next_send = 0
-        self._requeue: deque[int] = deque()  # items taken back from a worker that died before receiving them
+        self._requeue: deque[int] = deque()  # items taken back from a worker that died holding them
+        self._alone: set[int] = set()  # items to run alone in a worker (held by one that died with others)
         self._results: dict[int, Any] = {}
         # What wait() watches: each worker's pipe and process sentinel -> (worker, is sentinel).
         # Rebuilt when a worker starts or goes.
@@ -216,6 +241,7 @@ class WorkerPool:
         n = len(items)
         self._items, self._next_send, self._results = items, 0, {}
         self._requeue.clear()
+        self._alone.clear()
         finished = False
         try:
             next_out = 0
@@ -242,7 +268,7 @@ class WorkerPool:
 
     def _top_up(self, n: int) -> None:
         """Start workers up to `jobs`, but not more than there is work for."""
-        busy = sum(1 for w in self._workers if w.index is not None)
+        busy = sum(1 for w in self._workers if w.held)
         want = min(self._jobs, n - self._next_send + len(self._requeue) + busy)
         while len(self._workers) < want:
             self._spawn()
@@ -275,34 +301,52 @@ class WorkerPool:
             w.deadline = time.monotonic() + max(self._timeout, MIN_START_TIMEOUT)
 
     def _dispatch(self, n: int, next_out: int) -> None:
-        """An item to every idle worker."""
-        for w in self._workers:
-            if not w.ready or w.broken or w.index is not None:
-                continue
-            while True:
-                if self._requeue:
-                    i = self._requeue.popleft()
-                elif self._next_send < n and self._next_send - next_out < MAX_BUFFERED:
-                    i = self._next_send
-                    self._next_send += 1
-                else:
-                    return
-                try:
-                    data = _dumps(self._items[i])
-                except Exception as exc:  # noqa: BLE001 - the item does not pickle
-                    self._results[i] = TaskFailure("cannot send the item: " + _describe(exc))
+        """Items to the workers: first one to each worker holding none, then more to each, up to
+        WORKER_DEPTH, while more are left than workers holding none (still starting, say) could
+        take. An item that must run alone goes only to a worker holding none, and nothing after it."""
+        for depth in range(1, WORKER_DEPTH + 1):
+            for w in self._workers:
+                if not w.ready or w.broken or w.alone or len(w.held) >= depth:
                     continue
-                try:
-                    w.conn.send_bytes(data)
-                except OSError:
-                    # The worker is gone; its sentinel will tell how. The item was not run.
-                    self._requeue.appendleft(i)
-                    w.broken = True
-                    break
-                w.index = i
-                if self._timeout is not None:
-                    w.deadline = time.monotonic() + self._timeout
-                break
+                if depth > 1:
+                    waiting = sum(1 for x in self._workers if not x.held and not x.broken)
+                    left = len(self._requeue) + min(n, next_out + MAX_BUFFERED) - self._next_send
+                    if left <= waiting or (self._requeue and self._requeue[0] in self._alone):
+                        return
+                if not self._send_one(w, n, next_out):
+                    return
+
+    def _send_one(self, w: _Worker, n: int, next_out: int) -> bool:
+        """The next item to worker w; False when there is none to send now."""
+        while True:
+            alone = False
+            if self._requeue:
+                alone = self._requeue[0] in self._alone
+                if alone and w.held:
+                    return True  # for another worker
+                i = self._requeue.popleft()
+            elif self._next_send < n and self._next_send - next_out < MAX_BUFFERED:
+                i = self._next_send
+                self._next_send += 1
+            else:
+                return False
+            try:
+                data = _dumps(self._items[i])
+            except Exception as exc:  # noqa: BLE001 - the item does not pickle
+                self._results[i] = TaskFailure("cannot send the item: " + _describe(exc))
+                continue
+            try:
+                w.conn.send_bytes(data)
+            except OSError:
+                # The worker is gone; its sentinel will tell how. The item was not run.
+                self._requeue.appendleft(i)
+                w.broken = True
+                return True
+            if not w.held and self._timeout is not None:
+                w.deadline = time.monotonic() + self._timeout
+            w.held.append(i)
+            w.alone = alone
+            return True
 
     def _wait_and_service(self, block: bool) -> None:
         if self._owners is None:
@@ -349,10 +393,13 @@ class WorkerPool:
     def _handle(self, w: _Worker, msg: tuple) -> None:
         tag, payload = msg
         if tag in (_RESULT, _ERROR):
-            if w.index is not None:
-                self._results[w.index] = payload if tag == _RESULT else TaskFailure(payload)
-            w.index = None
-            w.deadline = None
+            if w.held:
+                i = w.held.popleft()
+                self._results[i] = payload if tag == _RESULT else TaskFailure(payload)
+                self._alone.discard(i)
+                w.alone = False
+            # The next item started at the latest now.
+            w.deadline = time.monotonic() + self._timeout if w.held and self._timeout is not None else None
         elif tag == _READY:
             w.ready = True
             w.deadline = None
@@ -367,7 +414,7 @@ class WorkerPool:
                 continue
             if w.conn.poll():  # its answer came at the last moment
                 self._service(w, False)
-                if w not in self._workers or w.deadline is None:
+                if w not in self._workers or w.deadline is None or w.deadline > now:
                     continue
             if w.ready:
                 reason = f"timed out after {self._timeout:g} s (worker killed)"
@@ -383,8 +430,15 @@ class WorkerPool:
         self._workers.remove(w)
         self._owners = None
         _close(w)
-        if w.index is not None:
-            self._results[w.index] = TaskFailure(reason)
+        if len(w.held) == 1:
+            i = w.held[0]
+            self._results[i] = TaskFailure(reason)
+            self._alone.discard(i)
+        elif w.held:
+            # Which of them it was running is unknown (the results before it may not have been
+            # sent): each runs again alone, first.
+            self._alone.update(w.held)
+            self._requeue.extendleft(reversed(w.held))
         elif not w.ready:
             self._start_failures += 1
             if self._start_failures >= MAX_START_FAILURES:
@@ -509,7 +563,7 @@ class Background:
         self._pool._spawn()
         self._worker = self._pool._workers[0]
         self._worker.conn.send_bytes(_dumps(None))  # the worker reads it once started
-        self._worker.index = 0
+        self._worker.held.append(0)
         self._done = False
 
     @staticmethod

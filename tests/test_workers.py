@@ -325,3 +325,35 @@ def test_background_runs_a_function_in_a_forked_worker_and_tells_how_it_ended():
     assert time.monotonic() - t0 < 10
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def _marked(x):
+    folder, i, size = x
+    Path(folder, f"done-{i}").write_text("")
+    return b"x" * size
+
+
+def test_a_worker_goes_on_while_the_consumer_is_busy_with_a_result(tmp_path):
+    """A worker holds WORKER_DEPTH items and sends its results from a thread: while the consumer
+    works on one result, the worker runs the next items, even when their results are larger than a
+    pipe holds and nobody reads them yet."""
+    items = [(str(tmp_path), i, 4 << 20) for i in range(3)]
+    with contextlib.closing(run_tasks(_marked, items, jobs=1)) as results:
+        assert next(results) == b"x" * (4 << 20)
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "done-2").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # asking for nothing more meanwhile
+        assert (tmp_path / "done-2").exists(), "the worker waited for the consumer"
+        assert list(results) == [b"x" * (4 << 20)] * 2
+    assert not _our_workers()
+
+
+def test_items_held_by_a_worker_that_dies_run_again_and_only_the_deadly_one_fails(tmp_path):
+    """A worker that dies holding several items: which one it was running is unknown, so each runs
+    again alone; the one that kills its worker again fails, the others complete (each ran at least
+    once in a worker that finished it)."""
+    out = list(run_tasks(_task, [0, "exit3", 2, 3, "segv", 5], jobs=1, timeout=30))
+    assert out[1] == TaskFailure("worker process died (exit code 3)")
+    assert out[4] == TaskFailure("worker process died (signal 11, SIGSEGV)")
+    assert [out[i] for i in (0, 2, 3, 5)] == [0, 2, 3, 5]
+    assert not _our_workers()
