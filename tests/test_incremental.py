@@ -3,6 +3,7 @@ verifies only the pairs it has not verified before."""
 
 import json
 import shutil
+import sqlite3
 from collections import defaultdict
 from contextlib import closing
 from pathlib import Path
@@ -322,3 +323,60 @@ def test_a_run_stopped_before_its_clusters_are_saved_leaves_the_sites_as_they_we
 
     stopped, straight = nights("stopped", True), nights("straight", False)
     assert stopped == straight
+
+
+def reference_scope(db: Path, seeds: set[int]) -> set[int]:
+    """regroup_scope worked out the slow way, from whole tables: the seeds closed under verified
+    copy pairs, same content (documents 'ok') and membership of an active cluster."""
+    with closing(sqlite3.connect(db)) as con:
+        pairs = con.execute("SELECT lo, hi FROM verdicts WHERE kind IS NOT NULL").fetchall()
+        docs = con.execute("SELECT id, content_hash, status FROM documents").fetchall()
+        members = con.execute(
+            "SELECT m.cluster_id, m.document_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
+            "WHERE c.active = 1"
+        ).fetchall()
+    links: dict[int, set[int]] = defaultdict(set)
+    for lo, hi in pairs:
+        links[lo].add(hi)
+        links[hi].add(lo)
+    by_hash: dict[str, set[int]] = defaultdict(set)
+    for d, h, status in docs:
+        if h is not None and status == "ok":
+            by_hash[h].add(d)
+    for d, h, _ in docs:
+        links[d] |= by_hash.get(h, set())
+    by_cluster: dict[int, set[int]] = defaultdict(set)
+    for c, d in members:
+        by_cluster[c].add(d)
+    for group in by_cluster.values():
+        for d in group:
+            links[d] |= group
+    scope, todo = set(), list(seeds)
+    while todo:
+        d = todo.pop()
+        if d not in scope:
+            scope.add(d)
+            todo.extend(links[d] - scope)
+    return scope
+
+
+def test_the_regroup_scope_follows_pairs_same_content_and_clusters(crawl, tmp_path):
+    db = tmp_path / "d.db"
+    # Exact copies of one bulletin on a mirror, one of them gone by the next night (not 'ok': it
+    # keeps its content hash but joins nothing).
+    page = crawl / "www.qcnews.cn/2023/0313/1000234801.html"
+    (crawl / "mirror").mkdir()
+    for name in ("a.html", "b.html", "c.html"):
+        shutil.copy2(page, crawl / "mirror" / name)
+    scan(crawl, db, Params(), jobs=1)
+    (crawl / "mirror/c.html").unlink()
+    scan(crawl, db, Params(), jobs=1)
+    with closing(Store(db, readonly=True)) as store:
+        ids = {path: d for d, path in store.db.execute("SELECT id, path FROM documents")}
+        gone = ids["mirror/c.html"]
+        assert store.db.execute("SELECT status FROM documents WHERE id = ?", [gone]).fetchone()[0] != "ok"
+        scopes = {d: store.regroup_scope({d}) for d in ids.values()}
+    assert {d: reference_scope(db, {d}) for d in ids.values()} == scopes
+    copies = scopes[ids["mirror/a.html"]]
+    assert {ids["mirror/b.html"], ids[str(page.relative_to(crawl))]} <= copies and gone not in copies
+    assert len({frozenset(s) for s in scopes.values()}) > 2  # not one scope for everything
