@@ -389,9 +389,19 @@ class Case:
     votes: dict[str, set[int]] = field(default_factory=dict)  # member site -> docs crediting it
     voter_names: dict[str, set[str]] = field(default_factory=dict)
     external: Counter[str] = field(default_factory=Counter)  # credited names no member is
+    # credit -> the member sites it points to (credit_targets over `sites`): the copies of one
+    # story repeat the same credits (8 of a 1M crawl's +1 % rescan's 135 s went to asking again)
+    _targets: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def role(self, d: DocInfo) -> str:
         return self.profiles[d.site].role if d.site in self.profiles else "unknown"
+
+    def targets(self, credit: str) -> frozenset[str]:
+        """The member sites `credit` points to."""
+        found = self._targets.get(credit)
+        if found is None:
+            found = self._targets[credit] = frozenset(credit_targets(credit, self.sites, self.profiles))
+        return found
 
 
 def read_case(members, docs, profiles, overlaps, platform_names) -> Case:
@@ -408,7 +418,7 @@ def read_case(members, docs, profiles, overlaps, platform_names) -> Case:
             if _norm_name(credit) in own:
                 continue
             case.foreign.setdefault(d.doc_id, []).append(credit)
-            targets = credit_targets(credit, case.sites, profiles) - {d.site}
+            targets = case.targets(credit) - {d.site}
             for t in targets:
                 votes[t].add(d.doc_id)
                 voter_names[t].add(credit)
@@ -734,7 +744,7 @@ def _likely_parent(d: DocInfo, best: DocInfo, lineage: Lineage) -> int:
     for credit in d.credits:
         # Sites in order, not in set order (string hashes differ between processes): of candidates
         # with equal times the first is taken, and two runs must take the same one.
-        targets = sorted(credit_targets(credit, case.sites, case.profiles) - {d.site})
+        targets = sorted(case.targets(credit) - {d.site})
         cands = [x for t in targets for x in lineage.by_site.get(t, []) if x.doc_id != me]
         if cands:
             return min(cands, key=key).doc_id
