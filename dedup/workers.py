@@ -169,13 +169,12 @@ def _send_all(conn: Connection, out: queue.Queue) -> None:
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "held", "alone", "ready", "broken", "deadline", "start_error")
+    __slots__ = ("proc", "conn", "held", "ready", "broken", "deadline", "start_error")
 
     def __init__(self, proc, conn: Connection) -> None:
         self.proc = proc
         self.conn = conn
         self.held: deque[int] = deque()  # the items sent to it and not answered, in order: it runs the first
-        self.alone = False  # it holds an item that must run alone (_remove): it gets no other
         self.ready = False  # the initializer has run
         self.broken = False  # its pipe failed: it gets no more items, its sentinel will tell how it ended
         # time.monotonic() by which it must be ready, or done with its first item: `timeout` after
@@ -306,7 +305,7 @@ class WorkerPool:
         take. An item that must run alone goes only to a worker holding none, and nothing after it."""
         for depth in range(1, WORKER_DEPTH + 1):
             for w in self._workers:
-                if not w.ready or w.broken or w.alone or len(w.held) >= depth:
+                if not w.ready or w.broken or len(w.held) >= depth or (w.held and w.held[0] in self._alone):
                     continue
                 if depth > 1:
                     waiting = sum(1 for x in self._workers if not x.held and not x.broken)
@@ -319,10 +318,8 @@ class WorkerPool:
     def _send_one(self, w: _Worker, n: int, next_out: int) -> bool:
         """The next item to worker w; False when there is none to send now."""
         while True:
-            alone = False
             if self._requeue:
-                alone = self._requeue[0] in self._alone
-                if alone and w.held:
+                if w.held and self._requeue[0] in self._alone:
                     return True  # for another worker
                 i = self._requeue.popleft()
             elif self._next_send < n and self._next_send - next_out < MAX_BUFFERED:
@@ -345,7 +342,6 @@ class WorkerPool:
             if not w.held and self._timeout is not None:
                 w.deadline = time.monotonic() + self._timeout
             w.held.append(i)
-            w.alone = alone
             return True
 
     def _wait_and_service(self, block: bool) -> None:
@@ -397,7 +393,6 @@ class WorkerPool:
                 i = w.held.popleft()
                 self._results[i] = payload if tag == _RESULT else TaskFailure(payload)
                 self._alone.discard(i)
-                w.alone = False
             # The next item started at the latest now.
             w.deadline = time.monotonic() + self._timeout if w.held and self._timeout is not None else None
         elif tag == _READY:

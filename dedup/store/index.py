@@ -207,25 +207,25 @@ class IndexMixin:
                     "SELECT DISTINCT m.cluster_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
                     f"AND c.active = 1 WHERE m.document_id IN ({marks})", part
                 ))  # fmt: skip
-            fresh -= hashes
-            hashes |= fresh
-            for part, marks in in_chunks(sorted(fresh)):
-                found.update(
-                    r[0]
-                    for r in self.db.execute(f"SELECT id FROM documents WHERE content_hash IN ({marks})", part)
-                    if r[0] not in not_ok
-                )
+            found.update(
+                d
+                for d in self._unseen_rows(fresh, hashes, "SELECT id FROM documents WHERE content_hash IN ({})")
+                if d not in not_ok
+            )
             # Each cluster's members read once (a join per document read its whole cluster for
             # every member: ~55 times the scope's rows in a crawl of ~55 copies a story).
-            joined -= clusters
-            clusters |= joined
-            for part, marks in in_chunks(sorted(joined)):
-                found.update(
-                    r[0]
-                    for r in self.db.execute(f"SELECT document_id FROM memberships WHERE cluster_id IN ({marks})", part)
-                )
+            found.update(
+                self._unseen_rows(joined, clusters, "SELECT document_id FROM memberships WHERE cluster_id IN ({})")
+            )
             frontier = found - scope
         return scope
+
+    def _unseen_rows(self, keys: set, seen: set, sql: str) -> list:
+        """The first column of `sql` (a query with `IN ({})`) for the `keys` not in `seen`, which
+        holds them all afterwards: each key is read once however often the search meets it."""
+        keys = keys - seen
+        seen |= keys
+        return [r[0] for part, marks in in_chunks(sorted(keys)) for r in self.db.execute(sql.format(marks), part)]
 
     def regroup_seeds(self) -> set[int]:
         """Documents whose place in the clusters may have changed since the last clustering: new or
