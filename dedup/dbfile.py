@@ -79,10 +79,12 @@ def identify(path: Path) -> Identity:
 
 
 def connect(path: Path, writable: bool) -> sqlite3.Connection:
-    """An autocommit connection; read-only ones cannot write even by mistake (mode=ro)."""
+    """An autocommit connection; read-only ones cannot write even by mistake (mode=ro). A writable
+    one may be used from another thread than the one that opened it, one thread at a time (a scan
+    writes behind its read stage: dedup.store.writer)."""
     try:
         if writable:
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         else:

@@ -36,6 +36,7 @@ from dedup.shingle import (
 )
 from dedup.signature import load_permutations, make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem, SignedRow
+from dedup.store.writer import WriteBehind
 from dedup.workers import TaskFailure
 
 log = logging.getLogger(__name__)
@@ -285,16 +286,20 @@ def note_skip(summary: RunSummary, s: Skipped) -> None:
 def read_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, options: ScanOptions,
                 sign_stamp: str, todo: list[SourceFile], states: dict, touched_sites: set[str],
                 engine: Engine = LOCAL) -> None:  # fmt: skip
+    """Read and extract the files to do in the workers; their documents saved by a thread of this
+    process (WriteBehind) while it goes on handing out files and taking results."""
     reader = partial(read_file, str(root), options.max_file_size)
     t_read = time.perf_counter()
     batch: list[FileOutcome] = []
     batch_docs = 0
-    with _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK, engine=engine) as results:
+    with WriteBehind() as writer, _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK,
+                                        engine=engine) as results:  # fmt: skip
         for done, (sf, res) in enumerate(zip(todo, results, strict=True), 1):
             problem = res.reason if isinstance(res, TaskFailure) else res.problem
             if problem:
                 summary.files_skipped += 1
-                store.mark_unreadable([FileProblem(sf.path, problem, name_bytes=sf.name_bytes)], summary.run_id)
+                writer.submit(store.mark_unreadable, [FileProblem(sf.path, problem, name_bytes=sf.name_bytes)],
+                              summary.run_id)  # fmt: skip
                 note_skip(summary, Skipped(sf.path, problem))
                 continue
             sf = res.source
@@ -302,27 +307,38 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
             skipped = [s for s in res.items if isinstance(s, Skipped)]
             old = states.get(sf.path)
             if old and old.sha1 == sf.sha1 and old.status in ("ok", "skipped"):
-                store.touch_files([sf.path], summary.run_id, mtime=sf.mtime)  # touched, not changed
+                writer.submit(store.touch_files, [sf.path], summary.run_id, sf.mtime)  # touched, not changed
             else:
                 status = "ok" if docs else "skipped"
                 reason = skipped[0].reason if skipped and not docs else None
                 touched_sites.update(d.site for d in docs)
-                if old:
-                    touched_sites.update(store.sites_of_file(sf.path))
+                if old:  # the sites its stored documents were on: read before the batch replaces them
+                    writer.submit(_add_sites_of_file, store, sf.path, touched_sites)
                 batch.append(FileOutcome(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, docs,
                                          skipped, sf.name_bytes))  # fmt: skip
                 summary.documents_new += len(docs)
                 batch_docs += len(docs)
             if len(batch) >= SAVE_BATCH or batch_docs >= SAVE_BATCH:
-                store.save_files(batch, summary.run_id, sign_stamp)
+                writer.submit(store.save_files, batch, summary.run_id, sign_stamp)
                 batch, batch_docs = [], 0
             for s in skipped:
                 note_skip(summary, s)
             if progress:
                 progress("read", done, len(todo))
-    if batch:
-        store.save_files(batch, summary.run_id, sign_stamp)
+        if batch:
+            writer.submit(store.save_files, batch, summary.run_id, sign_stamp)
     summary.stage_seconds["read"] = round(time.perf_counter() - t_read, 2)
+
+
+def _add_sites_of_file(store, path: str, sites: set[str]) -> None:
+    sites.update(store.sites_of_file(path))
+
+
+def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
+    """A document that could not be signed: skipped, with why (a worker that died or hung on it)."""
+    if isinstance(res, TaskFailure):
+        res = Skipped(store.document_path(doc_id) or f"#{doc_id}", f"signing stopped: {res.reason}")
+    store.skip_document(doc_id, res)
 
 
 def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boilerplate, options: ScanOptions,
@@ -347,22 +363,22 @@ def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boi
     for k in range(0, len(todo), SIGN_BATCH):
         ids = todo[k : k + SIGN_BATCH]
         batch: list[SignedRow] = []
-        with _pool(sign_one, ids, jobs, initargs, options.file_timeout, SIGN_CHUNK, isolate=False, engine=engine,
-                   chunk_fn=sign_chunk) as results:  # fmt: skip
+        # Saved behind, as the read stage does (dedup.store.writer): the workers read the texts
+        # through connections of their own.
+        with WriteBehind() as writer, _pool(sign_one, ids, jobs, initargs, options.file_timeout, SIGN_CHUNK,
+                                            isolate=False, engine=engine, chunk_fn=sign_chunk) as results:  # fmt: skip
             for doc_id, res in zip(ids, results, strict=True):
                 done += 1
-                if isinstance(res, TaskFailure):
-                    res = Skipped(store.document_path(doc_id) or f"#{doc_id}", f"signing stopped: {res.reason}")
-                if isinstance(res, Skipped):
-                    store.skip_document(doc_id, res)
+                if isinstance(res, TaskFailure | Skipped):
+                    writer.submit(_skip_unsigned, store, doc_id, res)
                     continue
                 batch.append(res)
                 if len(batch) >= SAVE_SIGNED:
-                    store.save_signatures(batch)
+                    writer.submit(store.save_signatures, batch)
                     batch = []
                 if progress:
                     progress("sign", done, len(todo))
-        if batch:
-            store.save_signatures(batch)
+            if batch:
+                writer.submit(store.save_signatures, batch)
     summary.boilerplate_sites_changed = len(changed)
     summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)

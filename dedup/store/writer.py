@@ -1,0 +1,93 @@
+"""Writes done behind the caller: one thread runs a scan's store calls in order while it goes on.
+
+The read stage's scanning process both takes the workers' results and writes them, 2,000 files a
+transaction (fewer, larger transactions write each index page once for more rows). While it
+wrote (~0.5 s a batch on the 100k crawl) it fed the workers no new files, and they idled: on that
+crawl the stage's scanning process was busy 24 s of 47 and each worker 23 s, one after the other.
+With the writes on a thread of their own, it goes on taking results and handing out files while
+a batch is written; SQLite releases the GIL while it works.
+
+Only this thread uses the store's connection between the first call submitted and `close` (the
+connection is opened for use from any thread, one at a time: dbfile.connect). The thread starts
+with the first call, so the read stage's workers are forked before it runs (a worker that replaces
+one that died is forked beside it: it inherits no lock it uses, as it never opens the database,
+and exits with os._exit, which closes nothing).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+# Calls waiting for the writing thread at most: the caller waits when it is this far ahead (its
+# memory stays bounded: a read batch is ~2,000 documents with their texts).
+PENDING_WRITES = 2
+
+_STOP = object()
+
+
+class WriteBehind:
+    """`submit(fn, *args)` queues a call; one thread makes the calls in order. The first error a call
+    raises is raised again to the caller by its next `submit` or by `close` (no later call is made:
+    each call is a transaction of its own, so what was committed stands and the rest is done again
+    by the next scan). Leaving the `with` block waits for the queued calls, or, when an exception
+    is passing through (Ctrl-C), for the one being made only."""
+
+    def __init__(self, pending: int = PENDING_WRITES) -> None:
+        self._calls: queue.Queue = queue.Queue(maxsize=pending)
+        self._error: BaseException | None = None
+        self._abandon = False
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abandon = True
+            self._finish()  # the error passing through is the one to report
+        else:
+            self.close()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._raise_error()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="dedup-writer", daemon=True)
+            self._thread.start()
+        while True:  # a put that gives up now and then sees a writer that died meanwhile
+            try:
+                self._calls.put((fn, args), timeout=0.5)
+                return
+            except queue.Full:
+                self._raise_error()
+
+    def close(self) -> None:
+        """Wait for every queued call; raise the first error one raised."""
+        self._finish()
+        self._raise_error()
+
+    def _finish(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._calls.put(_STOP)
+            self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            self._abandon = True
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            item = self._calls.get()
+            if item is _STOP:
+                return
+            if self._abandon or self._error is not None:
+                continue  # taken off the queue, not made: the caller stops or was told of an error
+            fn, args = item
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                self._error = exc

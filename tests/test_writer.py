@@ -1,0 +1,109 @@
+"""Writes behind the scan (dedup.store.writer): order, errors, Ctrl-C, and a scan whose save fails."""
+
+import random
+import threading
+import time
+from contextlib import closing
+
+import pytest
+
+from dedup import ingest
+from dedup.errors import StoreError
+from dedup.pipeline import scan
+from dedup.store import Store
+from dedup.store.writer import WriteBehind
+
+HANZI = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前"  # noqa: E501
+
+
+def test_calls_are_made_in_order_on_one_other_thread_and_close_waits_for_them():
+    made = []
+
+    def call(i):
+        time.sleep(0.001)
+        made.append((i, threading.get_ident()))
+
+    with WriteBehind() as w:
+        for i in range(40):
+            w.submit(call, i)
+    assert [i for i, _ in made] == list(range(40))  # all made when the block is left
+    assert {t for _, t in made} != {threading.get_ident()} and len({t for _, t in made}) == 1
+
+
+def test_a_failed_call_is_raised_to_the_caller_and_no_later_call_is_made():
+    made = []
+
+    def fail():
+        raise StoreError("cannot write to d.db: database or disk is full")
+
+    w = WriteBehind()
+    w.submit(made.append, 1)
+    w.submit(fail)
+    with pytest.raises(StoreError, match="disk is full"):
+        for i in range(2, 1000):  # the error reaches a later submit, or close
+            w.submit(made.append, i)
+            time.sleep(0.001)
+        w.close()
+    w.close()  # raised once: closing again is quiet
+    assert made[0] == 1 and len(made) == 1
+
+
+def test_an_exception_leaving_the_block_abandons_the_queued_calls():
+    started, go = threading.Event(), threading.Event()
+    made = []
+
+    def first():
+        started.set()
+        go.wait(10)
+        made.append("first")
+
+    with pytest.raises(KeyboardInterrupt), WriteBehind() as w:
+        w.submit(first)
+        w.submit(made.append, "second")
+        w.submit(made.append, "third")
+        started.wait(10)
+        threading.Timer(1.0, go.set).start()  # the call being made ends after the block is left
+        raise KeyboardInterrupt
+    assert made == ["first"]  # finished, not cut; the queued ones dropped
+
+
+def small_crawl(root, n):
+    site = root / "www.qcgl.gov.cn"
+    site.mkdir(parents=True)
+    for i in range(n):
+        rnd = random.Random(i)
+        body = "".join(rnd.choice(HANZI) for _ in range(150))
+        (site / f"{i}.txt").write_text(f"通告第{i}号\n\n{body}。\n", encoding="utf-8")
+    (root / "copy.qcgl.com").mkdir()
+    (root / "copy.qcgl.com" / "0.txt").write_text((site / "0.txt").read_text("utf-8"), encoding="utf-8")
+    return root
+
+
+def test_a_scan_whose_save_fails_half_way_reports_it_and_the_next_scan_finishes(tmp_path, monkeypatch):
+    crawl = small_crawl(tmp_path / "crawl", 60)
+    db = tmp_path / "d.db"
+    monkeypatch.setattr(ingest, "SAVE_BATCH", 10)
+    real = Store.save_files
+    calls = []
+
+    def failing(self, batch, run_id, sig_fp):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise StoreError(f"cannot write to {db}: database or disk is full")
+        return real(self, batch, run_id, sig_fp)
+
+    monkeypatch.setattr(Store, "save_files", failing)
+    with pytest.raises(StoreError, match="disk is full"):
+        scan(crawl, db, jobs=2)
+    assert len(calls) == 3  # nothing saved after the failure
+    store = Store(db, readonly=True)
+    assert store.db.execute("SELECT count(*) FROM files").fetchone()[0] == 20  # two batches committed
+    assert store.db.execute("SELECT status FROM runs").fetchone()[0] == "failed"
+    store.close()
+    monkeypatch.setattr(Store, "save_files", real)
+    again = scan(crawl, db, jobs=2)
+    assert again.documents_new == 41  # the rest of the crawl, read this time
+    fresh = scan(crawl, tmp_path / "fresh.db", jobs=2)
+    with closing(Store(db, readonly=True)) as a, closing(Store(tmp_path / "fresh.db", readonly=True)) as b:
+        assert list(a.export_rows()) == list(b.export_rows())
+    assert fresh.documents_new == 61
