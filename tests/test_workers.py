@@ -221,6 +221,9 @@ SCRIPT = textwrap.dedent(
 
     if __name__ == "__main__":
         signal.signal(signal.SIGTERM, on_term)
+        # Ctrl-C as on a terminal: a test run started in the background (`pytest &` from a
+        # script) passes SIGINT on ignored, and Python then installs no KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             for _ in run_tasks(slow, [0, 1], jobs=2, timeout=120):
                 pass
