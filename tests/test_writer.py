@@ -1,6 +1,5 @@
 """Writes behind the scan (dedup.store.writer): order, errors, Ctrl-C, and a scan whose save fails."""
 
-import random
 import threading
 import time
 from contextlib import closing
@@ -12,8 +11,7 @@ from dedup.errors import StoreError
 from dedup.pipeline import scan
 from dedup.store import Store
 from dedup.store.writer import WriteBehind
-
-HANZI = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前"  # noqa: E501
+from tests.test_cron import small_crawl
 
 
 def test_calls_are_made_in_order_on_one_other_thread_and_close_waits_for_them():
@@ -67,20 +65,16 @@ def test_an_exception_leaving_the_block_abandons_the_queued_calls():
     assert made == ["first"]  # finished, not cut; the queued ones dropped
 
 
-def small_crawl(root, n):
-    site = root / "www.qcgl.gov.cn"
-    site.mkdir(parents=True)
-    for i in range(n):
-        rnd = random.Random(i)
-        body = "".join(rnd.choice(HANZI) for _ in range(150))
-        (site / f"{i}.txt").write_text(f"通告第{i}号\n\n{body}。\n", encoding="utf-8")
+def crawl_with_a_copy(root, n):
+    """n bulletins of one site (tests/test_cron.py) and one copy of the first on another site."""
+    small_crawl(root, n)
     (root / "copy.qcgl.com").mkdir()
-    (root / "copy.qcgl.com" / "0.txt").write_text((site / "0.txt").read_text("utf-8"), encoding="utf-8")
+    (root / "copy.qcgl.com" / "0.txt").write_text((root / "www.qcgl.gov.cn" / "0.txt").read_text("utf-8"), "utf-8")
     return root
 
 
 def test_a_scan_whose_save_fails_half_way_reports_it_and_the_next_scan_finishes(tmp_path, monkeypatch):
-    crawl = small_crawl(tmp_path / "crawl", 60)
+    crawl = crawl_with_a_copy(tmp_path / "crawl", 60)
     db = tmp_path / "d.db"
     monkeypatch.setattr(ingest, "SAVE_BATCH", 10)
     real = Store.save_files
