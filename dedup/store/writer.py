@@ -56,12 +56,9 @@ class WriteBehind:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="dedup-writer", daemon=True)
             self._thread.start()
-        while True:  # a put that gives up now and then sees a writer that died meanwhile
-            try:
-                self._calls.put((fn, args), timeout=0.5)
-                return
-            except queue.Full:
-                self._raise_error()
+        # The thread never stops before _STOP (after an error it takes calls off without making
+        # them), so a full queue always drains: the error is raised by the next submit or close.
+        self._calls.put((fn, args))
 
     def close(self) -> None:
         """Wait for every queued call; raise the first error one raised."""
