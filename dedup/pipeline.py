@@ -10,7 +10,6 @@ changed attributed; results stored.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections import defaultdict
@@ -25,14 +24,13 @@ from typing import NamedTuple
 import numpy as np
 
 from dedup.attribute import (
-    DocInfo,
     SiteProfile,
     SiteTally,
     load_sources,
-    pick_original,
     platform_names,
     profile_tallies,
 )
+from dedup.attributing import Picking, attribute_groups
 from dedup.candidates import Verifier, load_sigs, match_new_texts, verify_here
 from dedup.cluster import DocSig, Edge, Group, component_roots, verify
 from dedup.dbfile import ScanLock, identify
@@ -251,9 +249,6 @@ def _fill_counts(store, summary: RunSummary) -> None:
 # (each loads the tokenizer's dictionaries, ~1 s): fewer are verified in this process.
 VERIFY_CHUNK = 200
 VERIFY_IN_WORKERS = 2_000
-# Clusters attributed per read of their documents' metadata (titles, URLs, credits: ~1 KB a
-# document), so that a first scan's attribution holds a slice of the crawl, not all of it.
-ATTRIBUTE_SLICE = 20_000
 
 
 def verify_task(pairs: list[tuple[int, int]]) -> list:
@@ -358,7 +353,8 @@ def _cluster_and_attribute(
     regroup = _cluster(store, params, summary, boilerplate, jobs, file_timeout, sites.moved, redo_all, engine)
     clustering = time.perf_counter() - t0
     t0 = time.perf_counter()
-    grouping = _attribute(store, regroup, params, engine, sites, summary, known_sources, stamp, redo_all)
+    grouping = _attribute(store, regroup, params, engine, sites, summary, known_sources, stamp, redo_all, jobs,
+                          file_timeout)  # fmt: skip
     summary.stage_seconds["cluster"] = round(clustering + grouping, 2)
     summary.stage_seconds["attribute"] = round(time.perf_counter() - t0 - grouping + profiling, 2)
     _fill_counts(store, summary)
@@ -520,17 +516,21 @@ def _attribute(
     known_sources,
     stamp: str,
     redo_all: bool,
+    jobs: int = 1,
+    file_timeout: float | None = None,
 ) -> float:
     """The documents regrouped grouped and the original of every cluster that changed picked
     again, a slice at a time, and saved: a cluster whose members and roles are those of a stored
     one, none of them changed since, on sites whose names or role did not change, under the same
     settings, keeps its stored attribution; so does every stored cluster with no document in the
-    scope (when clustering regrouped only some documents). Returns the seconds spent grouping."""
+    scope (when clustering regrouped only some documents). The originals are picked in the
+    engine's workers when many clusters changed (dedup.attributing). Returns the seconds spent
+    grouping."""
     profiles = sites.profiles
     sizes, copies, scope, current, slices = regroup
     stored = {members: cid for cid, members in current.items()}
     changed = store.unattributed() | sites.moved
-    names = platform_names(known_sources)
+    picking = Picking(str(store.path), profiles, platform_names(known_sources))
     grouping = 0.0
     attributed = 0
     among = None if scope is None else set(current)
@@ -553,20 +553,7 @@ def _attribute(
                     keep.add(cid)
                 else:
                     touched.append(g)
-            rows = []
-            # The documents' metadata is read for a part of a slice at a time (titles, URLs, credits).
-            for k in range(0, len(touched), ATTRIBUTE_SLICE):
-                some = touched[k : k + ATTRIBUTE_SLICE]
-                docinfo = _doc_infos(store, sorted({d for g in some for d in g.members}))
-                for g in some:
-                    # Share of one member's text inside another, from the verified pairs.
-                    overlaps = {}
-                    for e in g.edges:
-                        overlaps[(e.a, e.b)] = e.containment
-                        if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
-                            overlaps[(e.b, e.a)] = e.containment
-                    att = pick_original(g.members, docinfo, profiles, overlaps, names)
-                    rows.append(_cluster_row(g, att, docinfo))
+            rows = list(attribute_groups(store, touched, picking, jobs, engine, file_timeout))
             attributed += len(rows)
             saving.save(rows, keep)
     changes = saving.changes
@@ -577,57 +564,3 @@ def _attribute(
     summary.clusters_split = changes.split
     summary.originals_changed = changes.originals_changed
     return grouping
-
-
-def _doc_infos(store, ids: list[int]) -> dict[int, DocInfo]:
-    """What attribution reads of some documents."""
-    return {
-        d["id"]: DocInfo(
-            d["id"],
-            d["path"],
-            d["site"] or "",
-            d["url"] or "",
-            d["canonical_url"] or "",
-            d["title"] or "",
-            d["published_at"],
-            d["time_confidence"] or 0.0,
-            d["credits"],
-            d["boilerplate"],
-            d["original_title"] or "",
-            d["fetched_at"],
-        )
-        for d in store.doc_infos(ids)
-    }
-
-
-def _cluster_row(g: Group, att, docinfo: dict[int, DocInfo]) -> dict:
-    """A cluster as the store saves it."""
-    non_comp = sorted(i for i, r in g.members.items() if r != ROLE_COMPILATION)
-    key_doc = non_comp[0] if non_comp else min(g.members)
-    times = sorted(docinfo[i].published_at for i in g.members if docinfo[i].published_at)
-    orig = docinfo.get(att.original_id) if att.original_id else None
-    return {
-        "key": f"doc:{key_doc}",
-        "size": len(g.members),
-        "n_compilations": sum(1 for r in g.members.values() if r == ROLE_COMPILATION),
-        "title": (orig or docinfo[key_doc]).title,
-        "original_id": att.original_id,
-        "external_source": att.external_source,
-        "confidence": att.confidence,
-        "reasons": json.dumps(att.reasons, ensure_ascii=False),
-        "first_published": times[0] if times else None,
-        "sites": json.dumps(sorted({docinfo[i].site for i in g.members}), ensure_ascii=False),
-        "members": [
-            {
-                "document_id": i,
-                "role": att.roles[i],
-                "similarity": round(g.similarity.get(i, 0.0), 3),
-                "parent_id": att.parents.get(i),
-                "score": round(att.scores.get(i, 0.0), 2),
-            }
-            for i in sorted(g.members)
-        ],
-        "evidence": [
-            {"document_id": e.doc_id, "kind": e.kind, "weight": e.weight, "detail": e.detail} for e in att.evidence
-        ],
-    }

@@ -293,7 +293,7 @@ def test_a_run_stopped_before_its_clusters_are_saved_leaves_the_sites_as_they_we
     """Site profiles are saved with the clusters: a run stopped while attributing leaves both as
     they were, so the next run still sees which sites changed and re-attributes their clusters,
     ending where a run never stopped ends (reasons included)."""
-    import dedup.pipeline as pipeline
+    import dedup.attributing as attributing
 
     gone = ["www.163.com/2023/0310/HVKQ8E2M0514D8K2.html", "www.qcnews.cn/2023/0313/1000234801.html"]
 
@@ -315,7 +315,7 @@ def test_a_run_stopped_before_its_clusters_are_saved_leaves_the_sites_as_they_we
                 def stopped(*args, **kwargs):
                     raise KeyboardInterrupt
 
-                m.setattr(pipeline, "pick_original", stopped)
+                m.setattr(attributing, "pick_original", stopped)
                 with pytest.raises(KeyboardInterrupt):
                     scan(root, db, Params(), jobs=1)
         scan(root, db, Params(), jobs=1)

@@ -1,6 +1,7 @@
 """The Python API the CLI wraps: scan() on a crawl on disk."""
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -159,15 +160,60 @@ def test_a_touched_but_unchanged_file_is_not_read_again(tmp_path, crawl):
 def test_attribution_in_slices_gives_the_same_clusters(tmp_path, crawl, monkeypatch):
     """Attribution reads its documents' metadata a slice of clusters at a time; one cluster a slice
     must give what one slice of all of them gives."""
-    import dedup.pipeline as pl
-
-    def exported(db) -> list[dict]:
-        keys = ("path", "cluster", "original", "role", "parent_id")
-        return [{k: r[k] for k in keys} for r in Store(db, readonly=True).export_rows()]
+    import dedup.attributing as at
 
     scan(crawl, tmp_path / "whole.db", Params())
-    monkeypatch.setattr(pl, "ATTRIBUTE_SLICE", 1)
+    monkeypatch.setattr(at, "ATTRIBUTE_SLICE", 1)
     scan(crawl, tmp_path / "sliced.db", Params())
-    whole, sliced = exported(tmp_path / "whole.db"), exported(tmp_path / "sliced.db")
+    whole, sliced = _attributions(tmp_path / "whole.db"), _attributions(tmp_path / "sliced.db")
     assert sum(1 for r in whole if r["role"] == "original") >= 2
     assert sliced == whole
+
+
+def _attributions(db) -> list[dict]:
+    keys = ("path", "cluster", "original", "role", "parent_id")
+    return [{k: r[k] for k in keys} for r in Store(db, readonly=True).export_rows()]
+
+
+def _cluster_rows(db) -> list[tuple]:
+    """Every active cluster as saved: its original, why, and its evidence."""
+    conn = sqlite3.connect(db)
+    try:
+        clusters = conn.execute(
+            "SELECT id, key, size, title, original_id, external_source, confidence, reasons, first_published, sites "
+            "FROM clusters WHERE active = 1 ORDER BY id"
+        ).fetchall()
+        evidence = conn.execute("SELECT * FROM evidence ORDER BY cluster_id, document_id, kind").fetchall()
+    finally:
+        conn.close()
+    return clusters + evidence
+
+
+def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path, crawl, monkeypatch, caplog):
+    """Many changed clusters are attributed in worker processes, each reading its documents
+    itself; a cluster a task there must give what the scanning process gives, and a task that
+    fails in its worker is done again here."""
+    import dedup.attributing as at
+
+    scan(crawl, tmp_path / "here.db", Params(), jobs=2)
+    monkeypatch.setattr(at, "ATTRIBUTE_IN_WORKERS", 0)
+    monkeypatch.setattr(at, "ATTRIBUTE_CHUNK", 1)
+    done_in = tmp_path / "tasks"
+    done_in.mkdir()
+    real = at.attribute_task
+
+    def spied(groups):  # in a worker: forked, it has this test's patches
+        if 1 in groups[0].members:
+            os._exit(3)  # the cluster of document 1 kills its worker, alone too: it is done here
+        (done_in / f"{os.getpid()}-{min(groups[0].members)}").touch()
+        return real(groups)
+
+    monkeypatch.setattr(at, "attribute_task", spied)
+    summary = scan(crawl, tmp_path / "workers.db", Params(), jobs=2)
+    in_workers = list(done_in.iterdir())
+    assert summary.clusters_attributed >= 3
+    assert len(in_workers) == summary.clusters_attributed - 1  # one task a cluster, but document 1's
+    assert any("attributing 1 clusters failed in a worker" in r.getMessage() for r in caplog.records)
+    assert {int(p.name.split("-")[0]) for p in in_workers} - {os.getpid()}
+    assert _cluster_rows(tmp_path / "workers.db") == _cluster_rows(tmp_path / "here.db")
+    assert _attributions(tmp_path / "workers.db") == _attributions(tmp_path / "here.db")

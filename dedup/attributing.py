@@ -1,0 +1,153 @@
+"""The attribute stage's work on the clusters that changed: their documents' metadata read and
+each one's probable original picked (attribute.pick_original), giving the rows the store saves.
+
+Many clusters (a first scan: ~18,000 at 100,000 documents) are done in the engine's workers, a
+chunk of clusters a task, each worker reading the documents through a read-only connection of
+its own (the scanning process sends the groups only): reading and picking were ~7 s of a 15 s
+attribute stage on one core. A few (a nightly rescan's) are done in the scanning process, where
+starting workers would cost more than it saves. Either way the rows come back in the clusters'
+order, so the database is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import NamedTuple
+
+from dedup.attribute import DocInfo, SiteProfile, pick_original
+from dedup.cluster import ROLE_COMPILATION, Group
+from dedup.workers import TaskFailure
+
+log = logging.getLogger(__name__)
+
+# Clusters attributed per read of their documents' metadata in this process (titles, URLs,
+# credits: ~1 KB a document), so that a first scan's attribution holds a part of the crawl.
+ATTRIBUTE_SLICE = 20_000
+# Clusters a worker task attributes (one read of their documents; ~0.1 s of work at ~5 documents
+# a cluster), and the fewest clusters worth starting workers for (each forks the scanning process
+# and opens the database: ~0.1 s; a rescan that touches a few hundred clusters does them here).
+ATTRIBUTE_CHUNK = 256
+ATTRIBUTE_IN_WORKERS = 2_000
+
+
+class Picking(NamedTuple):
+    """What attributing any cluster needs besides its group (sent to each worker once)."""
+
+    db: str  # the database, read-only in workers
+    profiles: dict[str, SiteProfile]  # every site's names and role
+    platform_names: dict[str, str]  # a platform's names -> its domain (from the sources file)
+
+
+_worker: dict[str, Picking] = {}
+
+
+def init_worker(picking: Picking) -> None:
+    _worker["picking"] = picking
+
+
+def attribute_task(groups: list[Group]) -> list[dict]:
+    """Worker: the cluster rows of some groups (their documents read here, read-only; the
+    connection closed before returning, as the other stages' tasks do)."""
+    from dedup.store import Store
+
+    picking = _worker["picking"]
+    with closing(Store(Path(picking.db), readonly=True)) as store:
+        return cluster_rows(store, groups, picking)
+
+
+def attribute_groups(
+    store, groups: list[Group], picking: Picking, jobs: int, engine, timeout: float | None = None
+) -> Iterator[dict]:
+    """The cluster rows of these groups, in their order: in the engine's workers when there are
+    many, else here. A task that fails in a worker (it crashed or timed out) is done again here,
+    so an error in picking an original is raised as it would be without workers."""
+    if jobs <= 1 or len(groups) < ATTRIBUTE_IN_WORKERS:
+        for k in range(0, len(groups), ATTRIBUTE_SLICE):
+            yield from cluster_rows(store, groups[k : k + ATTRIBUTE_SLICE], picking)
+        return
+    tasks = [groups[k : k + ATTRIBUTE_CHUNK] for k in range(0, len(groups), ATTRIBUTE_CHUNK)]
+    with closing(engine.run_tasks(attribute_task, tasks, jobs, init_worker, (picking,), timeout=timeout)) as done:
+        for part, res in zip(tasks, done, strict=True):
+            if isinstance(res, TaskFailure):
+                log.warning("attributing %d clusters failed in a worker (%s): done here", len(part), res.reason)
+                res = cluster_rows(store, part, picking)
+            yield from res
+
+
+def cluster_rows(store, groups: list[Group], picking: Picking) -> list[dict]:
+    """Each group's original picked, as the row the store saves (one read of their documents)."""
+    docinfo = doc_infos(store, sorted({d for g in groups for d in g.members}))
+    rows = []
+    for g in groups:
+        att = pick_original(g.members, docinfo, picking.profiles, overlaps(g), picking.platform_names)
+        rows.append(cluster_row(g, att, docinfo))
+    return rows
+
+
+def overlaps(g: Group) -> dict[tuple[int, int], float]:
+    """Share of one member's text inside another, from the verified pairs: (a, b) -> the share of
+    b inside a; both ways for near-equal texts."""
+    out = {}
+    for e in g.edges:
+        out[(e.a, e.b)] = e.containment
+        if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
+            out[(e.b, e.a)] = e.containment
+    return out
+
+
+def doc_infos(store, ids: list[int]) -> dict[int, DocInfo]:
+    """What attribution reads of some documents."""
+    return {
+        d["id"]: DocInfo(
+            d["id"],
+            d["path"],
+            d["site"] or "",
+            d["url"] or "",
+            d["canonical_url"] or "",
+            d["title"] or "",
+            d["published_at"],
+            d["time_confidence"] or 0.0,
+            d["credits"],
+            d["boilerplate"],
+            d["original_title"] or "",
+            d["fetched_at"],
+        )
+        for d in store.doc_infos(ids)
+    }
+
+
+def cluster_row(g: Group, att, docinfo: dict[int, DocInfo]) -> dict:
+    """A cluster as the store saves it."""
+    non_comp = sorted(i for i, r in g.members.items() if r != ROLE_COMPILATION)
+    key_doc = non_comp[0] if non_comp else min(g.members)
+    times = sorted(docinfo[i].published_at for i in g.members if docinfo[i].published_at)
+    orig = docinfo.get(att.original_id) if att.original_id else None
+    return {
+        "key": f"doc:{key_doc}",
+        "size": len(g.members),
+        "n_compilations": sum(1 for r in g.members.values() if r == ROLE_COMPILATION),
+        "title": (orig or docinfo[key_doc]).title,
+        "original_id": att.original_id,
+        "external_source": att.external_source,
+        "confidence": att.confidence,
+        "reasons": json.dumps(att.reasons, ensure_ascii=False),
+        "first_published": times[0] if times else None,
+        "sites": json.dumps(sorted({docinfo[i].site for i in g.members}), ensure_ascii=False),
+        "members": [
+            {
+                "document_id": i,
+                "role": att.roles[i],
+                "similarity": round(g.similarity.get(i, 0.0), 3),
+                "parent_id": att.parents.get(i),
+                "score": round(att.scores.get(i, 0.0), 2),
+            }
+            for i in sorted(g.members)
+        ],
+        "evidence": [
+            {"document_id": e.doc_id, "kind": e.kind, "weight": e.weight, "detail": e.detail} for e in att.evidence
+        ],
+    }
