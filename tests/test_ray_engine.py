@@ -1,6 +1,6 @@
 """`dedup scan --engine ray`: the same database as the local engine (same ids, clusters, originals,
-roles), on a first scan and on the next night's, with reading, signing, the candidate search and
-verification run as Ray tasks on a local Ray of 2 CPUs (started once for this module)."""
+roles), on a first scan and on the next night's, with reading, signing, the candidate search,
+verification and attribution run as Ray tasks on a local Ray of 2 CPUs (started once for this module)."""
 
 import json
 import logging
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dedup import candidates, pipeline
+from dedup import attributing, candidates, pipeline
 from dedup.candidates import find_batch_pairs
 from dedup.cli import cli
 from dedup.dbfile import ScanLock
@@ -159,12 +159,13 @@ def exported(db: Path) -> str:
 @pytest.fixture
 def counted(monkeypatch):
     """Counts what the Ray engine ran, and checks every batch's pairs against the local search."""
-    calls = {"run_tasks": 0, "find_pairs": 0, "pairs": 0, "group": 0}
+    calls = {"run_tasks": 0, "find_pairs": 0, "pairs": 0, "group": 0, "tasks": set()}
     run, find, group_on_ray = RayEngine.run_tasks, RayEngine.find_pairs, RayEngine.group
 
     def run_tasks(self, fn, items, jobs, *args, **kwargs):
         if not kwargs.get("in_process"):
             calls["run_tasks"] += 1
+            calls["tasks"].add(getattr(fn, "__name__", None))
         return run(self, fn, items, jobs, *args, **kwargs)
 
     def find_pairs(self, search):
@@ -186,6 +187,9 @@ def counted(monkeypatch):
     monkeypatch.setattr(RayEngine, "group", group)
     # Every verification through the engine, however few the pairs.
     monkeypatch.setattr(pipeline, "VERIFY_IN_WORKERS", 0)
+    # Every attribution through the engine too, a cluster a task.
+    monkeypatch.setattr(attributing, "ATTRIBUTE_IN_WORKERS", 0)
+    monkeypatch.setattr(attributing, "ATTRIBUTE_CHUNK", 1)
     return calls
 
 
@@ -216,6 +220,7 @@ def test_a_composed_crawl_and_its_next_night_on_ray_equal_the_local_engine(tmp_p
     first_ray = scan(crawl, on_ray, Params(), options=ScanOptions(jobs=2, engine="ray"))
     assert counted["run_tasks"] >= 3 and counted["find_pairs"] == 6 and counted["pairs"] > NOTICES
     assert counted["group"] == 1  # connected components found and grouped on Ray too
+    assert "attribute_task" in counted["tasks"]  # and the clusters' originals picked there
     assert first_ray.clusters == first_local.clusters == 3
     assert first_ray.pairs_verified == first_local.pairs_verified > 0
     assert exported(on_ray) == exported(local)
