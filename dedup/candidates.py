@@ -6,7 +6,7 @@ a key per LSH band of its signature, one per band of each window's signature, an
 (`DB.index/seg-N.keys.npy`, `seg-N.vals.npy`), written once for a batch of texts and never
 changed. A new text is matched by binary search in each segment (memory-mapped): nothing is
 rebuilt and nothing but the batch and the buckets it touches is in memory. A row counts while its
-owner's `documents.index_segment` names its segment; a text signed again is indexed again in a
+owner's row in `indexed_documents` names its segment; a text signed again is indexed again in a
 later segment and its old rows are dead until `compact` drops them.
 
 The index is a cache of what the database holds: a missing or damaged segment file is rebuilt

@@ -1,4 +1,6 @@
+import re
 import sqlite3
+from contextlib import closing
 
 import pytest
 
@@ -158,3 +160,57 @@ def test_line_counts_equal_a_fresh_count_as_pages_come_change_and_go(tmp_path):
     assert len(once) >= 10  # the numbered lines of each page
     assert rows[("www.jbqx.cn", "本期提示:周末出行注意安全,带好雨具")] == 2
     assert "关注江北发布 获取更多资讯" in learned["www.jbqx.cn"]
+
+
+def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_path):
+    """Migration 19 moves which documents the candidate index holds (and in which segment) and
+    which wait to be attributed out of `documents` into tables of their own: a database scanned
+    before it is rescanned with nothing to do, and a page added later is matched against its
+    index, joins its story's cluster and is attributed."""
+    from dedup.pipeline import scan
+
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    with closing(Store(db)) as store:
+        indexed = store.indexed()
+        clusters = {r["path"]: r["cluster"] for r in store.export_rows()}
+    assert indexed and len(set(clusters.values()) - {None}) >= 3
+    # The database as schema 18 left it: two columns of `documents` and their partial index.
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.executescript("""
+        BEGIN;
+        DROP TRIGGER documents_unattributed_insert;
+        DROP TRIGGER documents_bookkeeping_delete;
+        ALTER TABLE documents ADD COLUMN index_segment INTEGER;
+        ALTER TABLE documents ADD COLUMN attributed INTEGER;
+        UPDATE documents SET index_segment = (SELECT segment FROM indexed_documents WHERE document_id = documents.id);
+        UPDATE documents SET attributed = 1 WHERE id NOT IN (SELECT document_id FROM unattributed);
+        DROP TABLE indexed_documents;
+        DROP TABLE unattributed;
+        CREATE INDEX documents_unattributed ON documents(id) WHERE status = 'ok' AND attributed IS NULL;
+        PRAGMA user_version = 18;
+        COMMIT;
+    """)
+    conn.close()
+
+    again = scan(crawl, db, Params(), jobs=1)
+    assert (again.files_read, again.documents_regrouped, again.clusters_attributed) == (0, 0, 0)
+    with closing(Store(db)) as store:
+        assert store.indexed() == indexed and store.unattributed() == set()
+        assert {r["path"]: r["cluster"] for r in store.export_rows()} == clusters
+        columns = {r[1] for r in store.conn.execute("PRAGMA table_info(documents)")}
+    assert not {"index_segment", "attributed"} & columns
+
+    drill = "www.sohu.com/2023/0310/657034118_120986420.html"
+    page = (crawl / drill).read_text(encoding="utf-8")
+    cut = re.sub(r"<p>副市长.*?</p>", "", page)  # a copy cut short: other content, the same story
+    assert cut != page
+    copy = crawl / "www.farm-news.net/2023/0311/drill.html"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(cut, encoding="utf-8")
+    third = scan(crawl, db, Params(), jobs=1)
+    assert third.files_new == 1 and third.pairs_verified >= 1
+    with closing(Store(db)) as store:
+        rows = {r["path"]: r for r in store.export_rows()}
+        assert store.unattributed() == set() and store.indexed().keys() >= indexed.keys()
+    assert rows["www.farm-news.net/2023/0311/drill.html"]["cluster"] == rows[drill]["cluster"] is not None

@@ -102,13 +102,14 @@ class Connection:
         rows = [(i,) for i in ids]
         self.conn.executemany("DELETE FROM verdicts WHERE lo = ?", rows)
         self.conn.executemany("DELETE FROM verdicts WHERE hi = ?", rows)
-        self.conn.executemany("UPDATE documents SET index_segment = NULL, attributed = NULL WHERE id = ?", rows)
+        self.conn.executemany("DELETE FROM indexed_documents WHERE document_id = ?", rows)
+        self.conn.executemany("INSERT OR IGNORE INTO unattributed (document_id) VALUES (?)", rows)
 
     def _forget_index(self) -> None:
         """Inside a write: no document is indexed any more (every verdict was dropped, or the
         segment files are gone): the next clustering indexes and matches every text again."""
         self.conn.execute("DELETE FROM index_segments")
-        self.conn.execute("UPDATE documents SET index_segment = NULL WHERE index_segment IS NOT NULL")
+        self.conn.execute("DELETE FROM indexed_documents")
 
     def stamp(self, key: str) -> str | None:
         """What the stored results of one stage were computed with (see pipeline.Stamps)."""

@@ -88,8 +88,9 @@ class IndexMixin:
         of them all, in one pass (representatives, indexed and text_sizes were three, ~1.2 s at
         100,000 documents)."""
         yield from self.db.execute(
-            "SELECT id, content_hash, n_shingles, COALESCE(length(samples), 0) / 4, index_segment, status = 'ok' "
-            "FROM documents WHERE status = 'ok' OR index_segment IS NOT NULL ORDER BY id"
+            "SELECT d.id, d.content_hash, d.n_shingles, COALESCE(length(d.samples), 0) / 4, i.segment, d.status = 'ok' "
+            "FROM documents d LEFT JOIN indexed_documents i ON i.document_id = d.id "
+            "WHERE d.status = 'ok' OR i.segment IS NOT NULL ORDER BY d.id"
         )
 
     def text_sizes(self) -> Iterator[tuple[int, int, int]]:
@@ -126,11 +127,11 @@ class IndexMixin:
 
     def indexed(self) -> dict[int, int]:
         """Indexed document -> the segment that holds its rows."""
-        return dict(self.db.execute("SELECT id, index_segment FROM documents WHERE index_segment IS NOT NULL"))
+        return dict(self.db.execute("SELECT document_id, segment FROM indexed_documents"))
 
     def unindex(self, ids: list[int]) -> None:
         with self.write():
-            self.conn.executemany("UPDATE documents SET index_segment = NULL WHERE id = ?", [(i,) for i in ids])
+            self.conn.executemany("DELETE FROM indexed_documents WHERE document_id = ?", [(i,) for i in ids])
 
     def forget_index(self) -> None:
         with self.write():
@@ -231,7 +232,7 @@ class IndexMixin:
         """Documents whose place in the clusters may have changed since the last clustering: new or
         changed ones (not attributed with their current content), and members of current clusters
         that are gone or no longer compared (regroup_scope adds the rest of their clusters)."""
-        seeds = {r[0] for r in self.db.execute("SELECT id FROM documents WHERE status = 'ok' AND attributed IS NULL")}
+        seeds = self.unattributed()
         # From the documents that are not 'ok' (an index of their own, schema migration 17), not
         # from every membership: CROSS JOIN keeps that order.
         seeds.update(
@@ -254,7 +255,10 @@ class IndexMixin:
         """A segment written for these documents, and the pairs verified for them: one write."""
         with self.write():
             self.conn.execute("INSERT INTO index_segments (id, rows, run_id) VALUES (?, ?, ?)", (seg_id, rows, run_id))
-            self.conn.executemany("UPDATE documents SET index_segment = ? WHERE id = ?", [(seg_id, d) for d in doc_ids])
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO indexed_documents (document_id, segment) VALUES (?, ?)",
+                [(d, seg_id) for d in doc_ids],
+            )
             self._insert_verdicts(verdicts)
 
     def replace_segments(self, old: list[int], new_id: int, rows: int, run_id: int) -> None:
@@ -262,9 +266,7 @@ class IndexMixin:
         with self.write():
             self.conn.execute("INSERT INTO index_segments (id, rows, run_id) VALUES (?, ?, ?)", (new_id, rows, run_id))
             marks = ",".join("?" * len(old))
-            self.conn.execute(
-                f"UPDATE documents SET index_segment = ? WHERE index_segment IN ({marks})", [new_id, *old]
-            )
+            self.conn.execute(f"UPDATE indexed_documents SET segment = ? WHERE segment IN ({marks})", [new_id, *old])
             self.conn.execute(f"DELETE FROM index_segments WHERE id IN ({marks})", old)
 
     def site_and_text(self, doc_id: int) -> SiteText | None:

@@ -151,7 +151,9 @@ class ClusterSaving:
         self._retire(rest)
         self._record(ClusterChanges.between({k: self.before[k] for k in rest}, {}))
         self.done |= rest
-        self.store.db.execute("UPDATE documents SET attributed = 1 WHERE attributed IS NULL AND status = 'ok'")
+        self.store.db.execute(
+            "DELETE FROM unattributed WHERE document_id IN (SELECT id FROM documents WHERE status = 'ok')"
+        )
 
     def _retire(self, ids: set[int]) -> None:
         going = [(cid,) for cid in sorted(ids)]
@@ -281,7 +283,8 @@ class ResultsMixin:
 
     def unattributed(self) -> set[int]:
         """Documents whose place in the clusters was not worked out with their current content."""
-        return {r[0] for r in self.db.execute("SELECT id FROM documents WHERE status = 'ok' AND attributed IS NULL")}
+        sql = "SELECT u.document_id FROM unattributed u JOIN documents d ON d.id = u.document_id WHERE d.status = 'ok'"
+        return {r[0] for r in self.db.execute(sql)}
 
     def site_roles(self) -> dict[str, tuple[list[str], str]]:
         """Site -> (names, role) as the last clustering profiled it."""
