@@ -243,7 +243,11 @@ class FilesMixin:
             "INSERT INTO site_lines (site, line, n_docs) SELECT site, line, delta + once FROM line_delta "
             "WHERE delta + once >= 2"
         )
-        c.execute("INSERT OR IGNORE INTO site_lines_once (key) SELECT key FROM line_delta WHERE delta + once = 1")
+        # In key order: the keys are hashes, spread over the whole table (~500,000 at 100,000
+        # documents); inserted in order, each page of it is visited once (0.10 -> 0.05 s a batch).
+        c.execute(
+            "INSERT OR IGNORE INTO site_lines_once (key) SELECT key FROM line_delta WHERE delta + once = 1 ORDER BY key"
+        )
 
     def sites_of_file(self, path: str) -> set[str]:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}
