@@ -151,8 +151,11 @@ class ClusterSaving:
         self._retire(rest)
         self._record(ClusterChanges.between({k: self.before[k] for k in rest}, {}))
         self.done |= rest
+        # Row by row of `unattributed` (what changed), each document found by its id: not a scan
+        # of the documents table.
         self.store.db.execute(
-            "DELETE FROM unattributed WHERE document_id IN (SELECT id FROM documents WHERE status = 'ok')"
+            "DELETE FROM unattributed WHERE EXISTS "
+            "(SELECT 1 FROM documents d WHERE d.id = unattributed.document_id AND d.status = 'ok')"
         )
 
     def _retire(self, ids: set[int]) -> None:
@@ -283,7 +286,11 @@ class ResultsMixin:
 
     def unattributed(self) -> set[int]:
         """Documents whose place in the clusters was not worked out with their current content."""
-        sql = "SELECT u.document_id FROM unattributed u JOIN documents d ON d.id = u.document_id WHERE d.status = 'ok'"
+        # CROSS JOIN keeps that order: the rows of `unattributed`, each document found by its id.
+        sql = (
+            "SELECT u.document_id FROM unattributed u CROSS JOIN documents d ON d.id = u.document_id "
+            "WHERE d.status = 'ok'"
+        )
         return {r[0] for r in self.db.execute(sql)}
 
     def site_roles(self) -> dict[str, tuple[list[str], str]]:
