@@ -89,12 +89,17 @@ def test_a_queued_page_drops_no_site_tally(crawl, tmp_path):
     tallied = lambda: site in store.site_tallies()  # noqa: E731
     queued = lambda: [r[0] for r in store.conn.execute("SELECT document_id FROM site_tally_added")]  # noqa: E731
     assert tallied() and queued() == []
-    with store.write():
-        new = store.conn.execute(
-            "INSERT INTO documents (path, file_path, kind, site, status) VALUES ('q#new', ?, 'txt', ?, 'pending')",
-            [path, site],
-        ).lastrowid
-    assert queued() == [new] and tallied()
+    # A new page as the read stage saves it (the one writer of new documents): queued, unattributed,
+    # its title searchable.
+    added = "www.lvyewenda.com/2023/0315/q8812090.txt"
+    page = Document(path=added, file_path=added, kind="txt", site=site, title="绿叶问答:江北区暴雨预警何时解除",
+                    text="江北区气象台今晨发布暴雨橙色预警。", status="pending")  # fmt: skip
+    store.save_files([FileOutcome(added, "txt", 60, 1.0, "f" * 40, "ok", None, [page], [])], 1, "x")
+    (new,) = store.conn.execute("SELECT id FROM documents WHERE path = ?", [added]).fetchone()
+    waiting = store.conn.execute("SELECT 1 FROM unattributed WHERE document_id = ?", [new]).fetchall()
+    assert queued() == [new] and tallied() and waiting == [(1,)]
+    fts = "SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?"
+    assert store.conn.execute(fts, ['"暴雨预警何时"']).fetchall() == [(new,)]
     with store.write():
         store.conn.execute("UPDATE documents SET credits = '[\"某报\"]', status = 'ok' WHERE id = ?", [new])
     assert tallied()
@@ -175,11 +180,18 @@ def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_pat
         indexed = store.indexed()
         clusters = {r["path"]: r["cluster"] for r in store.export_rows()}
     assert indexed and len(set(clusters.values()) - {None}) >= 3
-    # The database as schema 18 left it: two columns of `documents` and their partial index.
+    # The database as schema 18 left it: two columns of `documents` and their partial index, and
+    # the insert triggers that migration 20 drops.
     conn = sqlite3.connect(db, isolation_level=None)
     conn.executescript("""
         BEGIN;
-        DROP TRIGGER documents_unattributed_insert;
+        CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
+            INSERT INTO documents_fts (rowid, title, original_title) VALUES (new.id, new.title, new.original_title);
+        END;
+        CREATE TRIGGER site_tallies_insert AFTER INSERT ON documents WHEN new.status != 'gone' BEGIN
+            INSERT OR IGNORE INTO site_tally_added (document_id)
+            SELECT new.id WHERE EXISTS (SELECT 1 FROM site_tallies WHERE site = COALESCE(new.site, ''));
+        END;
         DROP TRIGGER documents_bookkeeping_delete;
         ALTER TABLE documents ADD COLUMN index_segment INTEGER;
         ALTER TABLE documents ADD COLUMN attributed INTEGER;
@@ -199,7 +211,9 @@ def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_pat
         assert store.indexed() == indexed and store.unattributed() == set()
         assert {r["path"]: r["cluster"] for r in store.export_rows()} == clusters
         columns = {r[1] for r in store.conn.execute("PRAGMA table_info(documents)")}
+        triggers = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert not {"index_segment", "attributed"} & columns
+    assert not {"documents_fts_insert", "site_tallies_insert", "documents_unattributed_insert"} & triggers
 
     drill = "www.sohu.com/2023/0310/657034118_120986420.html"
     page = (crawl / drill).read_text(encoding="utf-8")

@@ -17,8 +17,8 @@ Tables (browse them with `sqlite3` or `dedup datasette`), and the module that wr
   memberships         document x cluster: role (original | copy | compilation), similarity,
                       parent, score                                                             results
   evidence            the weighted evidence behind each attribution                             results
-  documents_fts       full-text index (FTS5 trigram) of documents' titles and 原标题 lines,
-                      written by triggers on documents (schema, migration 13)                   (triggers)
+  documents_fts       full-text index (FTS5 trigram) of documents' titles and 原标题 lines:
+                      new rows added per batch, changes and deletes by triggers (migration 20)  files
   texts_fts           full-text index (FTS5 trigram) of documents' texts, opt-in: empty until
                       enable_text_search (settings text_search = 1) adds its triggers           search
 

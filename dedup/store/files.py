@@ -176,17 +176,39 @@ class FilesMixin:
                 for f in batch
                 for d in f.documents
             ]
-            # Upsert on the path: a document that was there keeps its id (and its place in clusters).
+            # Upsert on the path: a document that was there keeps its id (and its place in clusters);
+            # a new one gets the next id after the largest (after the deletes above).
             updates = ", ".join(f"{k}=excluded.{k}" for k in cols if k not in ("path", "first_run"))
+            (last_id,) = c.execute("SELECT COALESCE(MAX(id), 0) FROM documents").fetchone()
             c.executemany(
                 f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                 f"ON CONFLICT (path) DO UPDATE SET {updates}",
                 rows,
             )
+            self._book_inserted(last_id)
             c.executemany(
                 "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
                 [(s.path, f.path, s.reason, run_id) for f in batch for s in f.skipped],
             )
+
+    def _book_inserted(self, last_id: int) -> None:
+        """The documents inserted after `last_id`: their titles indexed (documents_fts), each
+        marked unattributed, and queued for its site's stored tally if the site has one
+        (site_tally_added: a new page has the largest id, so they are met in id order). Schema
+        migration 20 says why this is not done by triggers."""
+        c = self.conn
+        c.execute(
+            "INSERT INTO documents_fts (rowid, title, original_title) "
+            "SELECT id, title, original_title FROM documents WHERE id > ? ORDER BY id",
+            (last_id,),
+        )
+        c.execute("INSERT OR IGNORE INTO unattributed (document_id) SELECT id FROM documents WHERE id > ?", (last_id,))
+        c.execute(
+            "INSERT OR IGNORE INTO site_tally_added (document_id) SELECT d.id FROM documents d "
+            "WHERE d.id > ? AND d.status != 'gone' "
+            "AND EXISTS (SELECT 1 FROM site_tallies t WHERE t.site = COALESCE(d.site, '')) ORDER BY d.id",
+            (last_id,),
+        )
 
     def _drop_old_documents(self, old: list[tuple], keep: set[str]) -> None:
         """A changed file's stored documents (id, path, site, text, status) out of the counts and
