@@ -228,3 +228,19 @@ def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_pat
         rows = {r["path"]: r for r in store.export_rows()}
         assert store.unattributed() == set() and store.indexed().keys() >= indexed.keys()
     assert rows["www.farm-news.net/2023/0311/drill.html"]["cluster"] == rows[drill]["cluster"] is not None
+
+
+def test_rows_written_keep_plain_values_and_store_lists_and_dicts_as_json(tmp_path):
+    """store.results._values: the values of each column in order; lists and dicts as JSON, as
+    sqlite-utils stores them, whichever rows of a column hold them; other values as they are."""
+    from dedup.store.results import _values
+
+    rows = [
+        {"a": 1, "b": "上饶", "c": None, "d": b"\x00", "e": 0.5},
+        {"a": 2, "b": ["上饶日报", "信江"], "c": {"k": 1}, "d": b"", "e": True},
+    ]
+    assert _values(rows, ("e", "a", "b", "c", "d")) == [
+        (0.5, 1, "上饶", None, b"\x00"),
+        (True, 2, '["上饶日报", "信江"]', '{"k": 1}', b""),
+    ]
+    assert _values(rows, ("a",)) == [(1,), (2,)]
