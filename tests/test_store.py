@@ -244,3 +244,13 @@ def test_rows_written_keep_plain_values_and_store_lists_and_dicts_as_json(tmp_pa
         (True, 2, '["上饶日报", "信江"]', '{"k": 1}', b""),
     ]
     assert _values(rows, ("a",)) == [(1,), (2,)]
+
+
+def test_json_text_is_what_json_dumps_writes():
+    """store.files.json_text, used for the lists saved with each document, gives json.dumps's text."""
+    import json
+
+    from dedup.store.files import json_text
+
+    for value in ([], ["上饶日报", "新华社"], ["12.5", "3"], {"来源": ["信江"]}, (), "江北", None):
+        assert json_text(value) == json.dumps(value, ensure_ascii=False)

@@ -15,6 +15,16 @@ from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
 
+# JSON as sqlite-utils stores it (ensure_ascii off), by one encoder made once: json.dumps given any
+# argument makes an encoder per call. Most lists saved with a read document are empty (its numbers
+# and boilerplate come with its signature). 20,000 documents' rows: 1.07 -> ~0.5 s (cProfile).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def json_text(value) -> str:
+    """json.dumps(value, ensure_ascii=False), faster."""
+    return "[]" if value == [] else _encode(value)
+
 
 def pack_anchors(anchors: list[tuple[int, int]]) -> bytes:
     """A text's (context, word) hashes (shingle.anchors) as stored: the distinct codes
@@ -163,11 +173,11 @@ class FilesMixin:
             rows = [
                 (
                     *(getattr(d, k) for k in DOC_COLUMNS),
-                    json.dumps(d.credits, ensure_ascii=False),
-                    json.dumps(d.site_names, ensure_ascii=False),
-                    json.dumps(d.numbers),
+                    json_text(d.credits),
+                    json_text(d.site_names),
+                    json_text(d.numbers),
                     pack_anchors(d.anchors),
-                    json.dumps(d.boilerplate, ensure_ascii=False),
+                    json_text(d.boilerplate),
                     d.signature or None,
                     sig_fp,
                     run_id,

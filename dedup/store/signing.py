@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
-from dedup.store.files import pack_anchors
+from dedup.store.files import json_text, pack_anchors
 
 
 class SignedRow(NamedTuple):
@@ -36,10 +35,10 @@ class SignedRow(NamedTuple):
     def of(cls, doc_id: int, d: Document) -> SignedRow:
         return cls(
             doc_id,
-            json.dumps(d.credits, ensure_ascii=False),
+            json_text(d.credits),
             d.original_title or None,
-            json.dumps(d.boilerplate, ensure_ascii=False),
-            json.dumps(d.numbers),
+            json_text(d.boilerplate),
+            json_text(d.numbers),
             pack_anchors(d.anchors),
             d.content_hash,
             d.n_tokens,
