@@ -59,23 +59,38 @@ def attribute_task(groups: list[Group]) -> list[dict]:
         return cluster_rows(store, groups, picking)
 
 
-def attribute_groups(
-    store, groups: list[Group], picking: Picking, jobs: int, engine, timeout: float | None = None
-) -> Iterator[dict]:
-    """The cluster rows of these groups, in their order: in the engine's workers when there are
-    many, else here. A task that fails in a worker (it crashed or timed out) is done again here,
-    so an error in picking an original is raised as it would be without workers."""
-    if jobs <= 1 or len(groups) < ATTRIBUTE_IN_WORKERS:
-        for k in range(0, len(groups), ATTRIBUTE_SLICE):
-            yield from cluster_rows(store, groups[k : k + ATTRIBUTE_SLICE], picking)
-        return
-    tasks = [groups[k : k + ATTRIBUTE_CHUNK] for k in range(0, len(groups), ATTRIBUTE_CHUNK)]
-    with closing(engine.run_tasks(attribute_task, tasks, jobs, init_worker, (picking,), timeout=timeout)) as done:
-        for part, res in zip(tasks, done, strict=True):
-            if isinstance(res, TaskFailure):
-                log.warning("attributing %d clusters failed in a worker (%s): done here", len(part), res.reason)
-                res = cluster_rows(store, part, picking)
-            yield from res
+class Attributor:
+    """The cluster rows of groups, a slice of a clustering after another (`rows`): in the engine's
+    workers when a slice has many, else here. The workers are started for the first slice that
+    needs them and kept for the next (engine.task_pool): the local engine forks them once, before
+    the scanning process starts saving slices in a thread (store.writer; a fork waits for a save).
+    A task that fails in a worker (it crashed or timed out) is done again here, so an error in
+    picking an original is raised as it would be without workers."""
+
+    def __init__(self, picking: Picking, jobs: int, engine, timeout: float | None = None) -> None:
+        self.picking, self.jobs, self.engine, self.timeout = picking, jobs, engine, timeout
+        self._pool = None
+
+    def rows(self, store, groups: list[Group]) -> Iterator[dict]:
+        """The groups' cluster rows, in their order (`store` reads their documents here)."""
+        if self.jobs <= 1 or len(groups) < ATTRIBUTE_IN_WORKERS:
+            for k in range(0, len(groups), ATTRIBUTE_SLICE):
+                yield from cluster_rows(store, groups[k : k + ATTRIBUTE_SLICE], self.picking)
+            return
+        if self._pool is None:
+            self._pool = self.engine.task_pool(attribute_task, self.jobs, init_worker, (self.picking,), self.timeout)
+        tasks = [groups[k : k + ATTRIBUTE_CHUNK] for k in range(0, len(groups), ATTRIBUTE_CHUNK)]
+        with closing(self._pool.map(tasks)) as done:
+            for part, res in zip(tasks, done, strict=True):
+                if isinstance(res, TaskFailure):
+                    log.warning("attributing %d clusters failed in a worker (%s): done here", len(part), res.reason)
+                    res = cluster_rows(store, part, self.picking)
+                yield from res
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def cluster_rows(store, groups: list[Group], picking: Picking) -> list[dict]:

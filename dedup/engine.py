@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from dedup.candidates import PairSearch, find_batch_pairs, overlap_of
 from dedup.cluster import Edge, Group, group_edges
 from dedup.errors import DedupError
-from dedup.workers import TaskFailure, run_tasks
+from dedup.workers import TaskFailure, WorkerPool, run_tasks
 
 ENGINES = ("local", "ray")
 # Worker processes of the local engine when --jobs is not given: the CPUs, at most this many (the
@@ -30,6 +30,14 @@ LOCAL_MAX_JOBS = 4
 
 class EngineUnavailable(DedupError):
     """The engine asked for cannot run here (its package is not installed, its cluster unreachable)."""
+
+
+class TaskPool(Protocol):
+    """Engine.task_pool: map(items) as run_tasks gives them; close() ends its workers."""
+
+    def map(self, items: list) -> Iterator[Any | TaskFailure]: ...
+
+    def close(self) -> None: ...
 
 
 class Engine(Protocol):
@@ -52,6 +60,14 @@ class Engine(Protocol):
         in_process: bool = False,
     ) -> Iterator[Any | TaskFailure]:
         """fn(item) for every item, in input order: its result or a TaskFailure (workers.run_tasks)."""
+        ...
+
+    def task_pool(
+        self, fn: Callable, jobs: int, initializer: Callable | None = None, initargs: tuple = (),
+        timeout: float | None = None,
+    ) -> TaskPool:  # fmt: skip
+        """run_tasks of one function for several lists of items, one after the other: the local
+        engine keeps its worker processes between them (forked once)."""
         ...
 
     def find_pairs(self, search: PairSearch) -> set[tuple[int, int]]:
@@ -80,6 +96,9 @@ class LocalEngine:
 
     def run_tasks(self, fn, items, jobs, initializer=None, initargs=(), timeout=None, in_process=False):
         return run_tasks(fn, items, jobs, initializer, initargs, timeout=timeout, in_process=in_process)
+
+    def task_pool(self, fn, jobs, initializer=None, initargs=(), timeout=None) -> TaskPool:
+        return WorkerPool(fn, jobs, initializer, initargs, timeout)
 
     def find_pairs(self, search: PairSearch) -> set[tuple[int, int]]:
         return find_batch_pairs(search)

@@ -234,6 +234,23 @@ class _RunRefs(NamedTuple):
     fresh: int  # the run's first segment: its rows and those of later segments are all live
 
 
+class _RayTasks(NamedTuple):
+    """RayEngine.task_pool: each map a run_tasks of its own."""
+
+    engine: RayEngine
+    fn: Callable
+    jobs: int
+    initializer: Callable | None
+    initargs: tuple
+    timeout: float | None
+
+    def map(self, items: list) -> Iterator[Any | TaskFailure]:
+        return self.engine.run_tasks(self.fn, items, self.jobs, self.initializer, self.initargs, self.timeout)
+
+    def close(self) -> None:
+        pass
+
+
 class RayEngine:
     """Stages as Ray tasks on the cluster this process joined (dedup.engine.Engine)."""
 
@@ -374,6 +391,10 @@ class RayEngine:
         """Key partitions of a batch's candidate search: per CPU of the cluster (not --jobs)."""
         self._join()
         return max(MIN_PARTITIONS, PARTITIONS_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
+
+    def task_pool(self, fn, jobs, initializer=None, initargs=(), timeout=None) -> _RayTasks:
+        """run_tasks for each list of items (Ray keeps its workers itself)."""
+        return _RayTasks(self, fn, jobs, initializer, initargs, timeout)
 
     def find_pairs(self, search: PairSearch) -> set[tuple[int, int]]:
         """The batch's candidate pairs, by key partition on Ray (module docstring): the same pairs

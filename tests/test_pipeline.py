@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import sqlite3
 
 import pytest
@@ -12,6 +13,7 @@ from dedup.errors import DedupError
 from dedup.models import Params
 from dedup.pipeline import scan
 from dedup.store import Store
+from tests.test_cron import HANZI
 
 STORY = (
     "青川市今天举行城市公共交通线路调整发布会，新开通的公交线路将连接高铁站与新区，全程约十八公里，"
@@ -189,12 +191,24 @@ def _cluster_rows(db) -> list[tuple]:
     return clusters + evidence
 
 
-def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path, crawl, monkeypatch, caplog):
+@pytest.mark.parametrize("slices", ["one", "many"])
+def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path, crawl, monkeypatch, caplog, slices):
     """Many changed clusters are attributed in worker processes, each reading its documents
     itself; a cluster a task there must give what the scanning process gives, and a task that
-    fails in its worker is done again here."""
+    fails in its worker is done again here. Slice after slice (one connected component each),
+    saved by a thread while the next is attributed, the workers are those forked for the first."""
     import dedup.attributing as at
+    from dedup import pipeline
 
+    if slices == "many":  # the sample's stories are one component (its compilation page): add others
+        for i in range(6):
+            rnd = random.Random(i)
+            phrase = lambda: "".join(rnd.choice(HANZI) for _ in range(12))  # noqa: B023, E731
+            body = "。".join(f"{phrase()}，{phrase()}，{phrase()}" for _ in range(8)) + "。"
+            for site in ("www.qcgl.gov.cn", "www.sohu.com"):
+                (crawl / site / "bulletins").mkdir(parents=True, exist_ok=True)
+                (crawl / site / "bulletins" / f"{i}.txt").write_text(f"通告第{i}号\n\n{body}\n", encoding="utf-8")
+        monkeypatch.setattr(pipeline, "CLUSTER_SLICE", 1)
     scan(crawl, tmp_path / "here.db", Params(), jobs=2)
     monkeypatch.setattr(at, "ATTRIBUTE_IN_WORKERS", 0)
     monkeypatch.setattr(at, "ATTRIBUTE_CHUNK", 1)
@@ -211,9 +225,11 @@ def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path,
     monkeypatch.setattr(at, "attribute_task", spied)
     summary = scan(crawl, tmp_path / "workers.db", Params(), jobs=2)
     in_workers = list(done_in.iterdir())
-    assert summary.clusters_attributed >= 3
+    assert summary.clusters_attributed >= (3 if slices == "one" else 9)
     assert len(in_workers) == summary.clusters_attributed - 1  # one task a cluster, but document 1's
     assert any("attributing 1 clusters failed in a worker" in r.getMessage() for r in caplog.records)
-    assert {int(p.name.split("-")[0]) for p in in_workers} - {os.getpid()}
+    pids = {int(p.name.split("-")[0]) for p in in_workers}
+    assert pids - {os.getpid()}
+    assert len(pids) <= 2 + 2  # the two workers, and one for each time document 1's cluster killed one
     assert _cluster_rows(tmp_path / "workers.db") == _cluster_rows(tmp_path / "here.db")
     assert _attributions(tmp_path / "workers.db") == _attributions(tmp_path / "here.db")

@@ -101,3 +101,26 @@ def test_a_scan_whose_save_fails_half_way_reports_it_and_the_next_scan_finishes(
     with closing(Store(db, readonly=True)) as a, closing(Store(tmp_path / "fresh.db", readonly=True)) as b:
         assert list(a.export_rows()) == list(b.export_rows())
     assert fresh.documents_new == 61
+
+
+def test_a_fork_waits_for_the_call_being_made():
+    """A process forked while the writing thread is inside a call (inside SQLite, holding its
+    mutexes) could wait on them forever once it opens the database: a fork waits for the call."""
+    import os
+
+    started, order = threading.Event(), []
+
+    def call():
+        started.set()
+        time.sleep(0.3)
+        order.append("call ended")
+
+    with WriteBehind() as w:
+        w.submit(call)
+        assert started.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        order.append("forked")
+        os.waitpid(pid, 0)
+    assert order == ["call ended", "forked"]

@@ -70,6 +70,11 @@ class Connection:
     def close(self) -> None:
         self.conn.close()
 
+    def reader(self):
+        """The same database opened again, read-only: reads beside a write this connection is
+        making in another thread (store.writer); they see what was committed before it."""
+        return type(self)(self.path, readonly=True)
+
     @contextmanager
     def write(self) -> Iterator[None]:
         """One atomic write; BEGIN IMMEDIATE so a concurrent writer fails early, not mid-way."""

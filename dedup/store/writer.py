@@ -8,14 +8,18 @@ With the writes on a thread of their own, it goes on taking results and handing 
 a batch is written; SQLite releases the GIL while it works.
 
 Only this thread uses the store's connection between the first call submitted and `close` (the
-connection is opened for use from any thread, one at a time: dbfile.connect). The thread starts
-with the first call, so the read stage's workers are forked before it runs (a worker that replaces
-one that died is forked beside it: it inherits no lock it uses, as it never opens the database,
-and exits with os._exit, which closes nothing).
+connection is opened for use from any thread, one at a time: dbfile.connect); the caller may read
+through another connection meanwhile (attribution does). No process is forked while a call is being
+made: a child forked while this thread is inside SQLite would inherit the mutexes it holds (its
+memory allocator's, its file locks'), and one that opens the database (attribution's and signing's
+workers do) could wait on them forever. A fork (os.register_at_fork, any fork of this process)
+waits for the call being made to end; workers are best forked before the first call, as the read
+stage's and attribution's are.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -26,6 +30,25 @@ from typing import Any
 PENDING_WRITES = 2
 
 _STOP = object()
+
+# Held by a writing thread while it makes a call, and by a fork while it forks (see above).
+_making = threading.RLock()
+
+
+def _before_fork() -> None:
+    _making.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _making.release()
+
+
+def _after_fork_in_child() -> None:
+    global _making
+    _making = threading.RLock()  # the parent's is held by this fork, whose thread the child lacks
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 class WriteBehind:
@@ -85,6 +108,7 @@ class WriteBehind:
                 continue  # taken off the queue, not made: the caller stops or was told of an error
             fn, args = item
             try:
-                fn(*args)
+                with _making:
+                    fn(*args)
             except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
                 self._error = exc
