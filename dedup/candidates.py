@@ -701,7 +701,6 @@ class PairSearch:
     live: np.ndarray  # document id -> the segment holding its current rows (0: none)
     sizes: TextSizes
     params: Params
-    sharing: int = 1  # searches of the same batch running at once, which share LOOKUP_ROWS
 
 
 PairFinder = Callable[[PairSearch], set[tuple[int, int]]]
@@ -721,15 +720,14 @@ def find_batch_pairs(search: PairSearch) -> set[tuple[int, int]]:
         found |= batch_pairs(set(sub), found_k, found_v, search.sizes, search.params)
         release_pages(search.segments)
         at += len(sub)
-        take = lookup_take(len(found_k), len(sub), search.sharing)
+        take = lookup_take(len(found_k), len(sub))
         del found_k, found_v
     return found
 
 
-def lookup_take(rows: int, texts: int, sharing: int = 1) -> int:
-    """How many texts the next lookup takes, after one of `texts` texts returned `rows` rows (of
-    LOOKUP_ROWS shared by `sharing` searches at once)."""
-    return int(min(LOOKUP_MAX, max(LOOKUP_MIN, LOOKUP_ROWS // sharing * texts // max(rows, 1))))
+def lookup_take(rows: int, texts: int) -> int:
+    """How many texts the next lookup takes, after one of `texts` texts returned `rows` rows."""
+    return int(min(LOOKUP_MAX, max(LOOKUP_MIN, LOOKUP_ROWS * texts // max(rows, 1))))
 
 
 class IndexState(NamedTuple):
@@ -808,13 +806,10 @@ def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, 
     report.pairs_known += len(pairs) - len(verdicts.new)
 
 
-# A batch of at least this many texts is searched in two halves at once (forked processes), which
-# share the rows a lookup may hold (LOOKUP_ROWS, so memory stays that of one search): while the
-# batch before is verified, both halves; with none before (a first scan's first batch), one half
-# while this process searches the other. At 100k documents the first batch's search took ~4.5 s
-# with one core idle, and the second batch's outlasted the first one's verification by ~3 s, the
-# workers idle. The pairs are the same however a batch's texts are split (find_batch_pairs looks
-# them up some at a time anyway). A nightly run's one small batch is searched here.
+# A batch with no batch before it to verify (a first scan's first, a nightly run's only one) is
+# searched in two halves at once, one in a forked process, when it has at least this many texts:
+# at 100k documents the first batch's search was ~4.5 s with one core idle. The pairs are the same
+# however a batch's texts are split (find_batch_pairs looks them up some at a time anyway).
 SPLIT_SEARCH_MIN = 2_000
 
 
@@ -822,32 +817,22 @@ def _search_beside(
     store, search: PairSearch, ahead: _Searched | None, verifier: Verifier, run_id: int, report: MatchReport,
     find_pairs: PairFinder,
 ) -> set[tuple[int, int]]:  # fmt: skip
-    """A batch's candidate pairs found in forked processes while this one verifies the batch
+    """A batch's candidate pairs found in a forked process while this one verifies the batch
     before (the workers verify, this process waits: a 1M first scan spent ~12 s a batch searching
     with the workers idle, then verified with the search idle), or, with none before, while this
-    one searches half of the batch. A search whose process fails is done again here."""
-    if len(search.batch) >= SPLIT_SEARCH_MIN:
-        half = len(search.batch) // 2
-        parts = [replace(search, batch=b, sharing=2) for b in (search.batch[:half], search.batch[half:])]
-    else:
-        parts = [search]
-    here = parts.pop() if ahead is None else None
-    jobs = [Background(partial(_search_codes, part, str(store.path))) for part in parts]
-    try:
+    one searches half of the batch."""
+    split = ahead is None
+    half = len(search.batch) // 2
+    there = replace(search, batch=search.batch[:half]) if split else search
+    with Background(partial(_search_codes, there, str(store.path))) as job:
         if ahead is not None:
             _verify_and_store(store, ahead, verifier, run_id, report)
-        pairs = find_pairs(here) if here is not None else set()
-        for part, job in zip(parts, jobs, strict=True):
-            codes = job.result()
-            if isinstance(codes, TaskFailure):
-                log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
-                pairs |= find_pairs(part)
-            else:
-                pairs |= code_pairs(codes)
-    finally:
-        for job in jobs:
-            job.close()
-    return pairs
+        pairs = find_pairs(replace(search, batch=search.batch[half:])) if split else set()
+        codes = job.result()
+    if isinstance(codes, TaskFailure):
+        log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
+        return pairs | find_pairs(there)
+    return pairs | code_pairs(codes)
 
 
 def match_new_texts(

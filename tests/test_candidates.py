@@ -424,9 +424,9 @@ def exported(db) -> list[dict]:
 def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
     tmp_path, crawl, monkeypatch, search_dies, batch
 ):
-    """With worker processes, a batch's candidate search runs in two forked processes (a half
-    each) while the batch before is verified, and a batch with none before is searched half there,
-    half here: the clusters of one process, batch after batch. A search process that dies is searched again here
+    """With worker processes, a batch's candidate search runs in a forked process while the batch
+    before is verified, and a batch with none before is searched half there, half here: the
+    clusters of one process, batch after batch. A search process that dies is searched again here
     (the scan goes on, nothing lost)."""
     import os
 
