@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dedup.errors import NotFoundError
 from dedup.store.base import in_chunks
+from dedup.store.files import json_text
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def _values(rows: list[dict], cols: tuple[str, ...]) -> list[tuple]:
         row = list(row)
         for i in mixed:
             if isinstance(row[i], list | dict):
-                row[i] = json.dumps(row[i], ensure_ascii=False)
+                row[i] = json_text(row[i])
         out.append(tuple(row))
     return out
 
