@@ -15,6 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from dedup.credits import add_sources, parse_credits
 from dedup.discover import ReadRefused, discover_files, is_under, name_bytes, read_source
@@ -35,7 +36,7 @@ from dedup.shingle import (
     window_spans,
 )
 from dedup.signature import load_permutations, make_signatures, to_bytes
-from dedup.store import FileOutcome, FileProblem, SignedRow
+from dedup.store import FileOutcome, FileProblem, SignedRow, SignedText
 from dedup.store.writer import WriteBehind
 from dedup.workers import TaskFailure
 
@@ -90,6 +91,13 @@ def init_worker(
 
 def prepare_document(doc: Document, params: Params, patterns, learned: frozenset[str] = frozenset()) -> Document:
     """Normalize, tokenize, shingle and sign one document (in place)."""
+    return sign_tokens(doc, tokenize_document(doc, patterns, learned), params)
+
+
+def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozenset()) -> list[str]:
+    """Normalize and tokenize one document; sets what comes of its text beside the words (in
+    place: boilerplate, credits, original title, numbers, token count and content hash). Returns
+    its words, which sign_tokens turns into everything else."""
     norm = normalize_text(doc.text, patterns, learned)
     doc.boilerplate = norm.boilerplate
     # The credit lines normalize took out (folded to Simplified), and the agencies of datelines.
@@ -99,13 +107,19 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
         elif credit.kind == "original_title" and not doc.original_title:
             doc.original_title = credit.name
     tokens = tokenize(norm.text)
-    ordered = shingle_list(tokens, params.shingle_size)
-    sh = set(ordered)
     doc.n_tokens = len(tokens)
-    doc.words = pack_words(tokens)
-    doc.n_shingles = len(sh)
     doc.content_hash = content_hash(tokens)
     doc.numbers = numbers(norm.text)
+    return tokens
+
+
+def sign_tokens(doc: Document, tokens: list[str], params: Params) -> Document:
+    """Shingle and sign a document's words (in place: words, anchors, shingle count, status,
+    signatures, samples). All of it depends on the words alone (store.SignedText)."""
+    ordered = shingle_list(tokens, params.shingle_size)
+    sh = set(ordered)
+    doc.words = pack_words(tokens)
+    doc.n_shingles = len(sh)
     doc.anchors = anchors(tokens)
     if len(sh) < params.min_shingles:
         doc.status = "too_short"
@@ -157,12 +171,20 @@ def sign_chunk(ids: list[int]) -> list[SignedRow | Skipped]:
     """Worker: sign some stored documents with their sites' learned lines, each a SignedRow or a
     Skipped, in order. Their texts are read here from the database (read-only; the scanning
     process only sends ids), and the connection is closed before returning: a worker may outlive
-    the scan (Ray), and a connection it kept could miss a later scan's rows."""
+    the scan (Ray), and a connection it kept could miss a later scan's rows.
+
+    A document whose words equal those of a document signed before (the same content hash: most
+    copies of a story once boilerplate and credits are out) takes what signing made of them from
+    that one (store.signed_texts, or an earlier document of the chunk) instead of shingling and
+    signing them again."""
     from dedup.store import Store
 
     with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
         rows = {r["id"]: r for r in store.documents_to_sign(ids)}
-    return [_sign_stored(i, rows.get(i)) for i in ids]
+        tokenized = [_tokenize_stored(i, rows.get(i)) for i in ids]
+        del rows
+        known = store.signed_texts({t.doc.content_hash for t in tokenized if isinstance(t, _Tokenized)})
+    return [t if isinstance(t, Skipped) else _sign_tokenized(t, known) for t in tokenized]
 
 
 def sign_one(doc_id: int) -> SignedRow | Skipped:
@@ -170,17 +192,40 @@ def sign_one(doc_id: int) -> SignedRow | Skipped:
     return sign_chunk([doc_id])[0]
 
 
-def _sign_stored(doc_id: int, r: dict | None) -> SignedRow | Skipped:
+class _Tokenized(NamedTuple):
+    """A stored document normalized and tokenized in a worker, not yet signed."""
+
+    doc_id: int
+    doc: Document
+    tokens: list[str]
+
+
+def _tokenize_stored(doc_id: int, r: dict | None) -> _Tokenized | Skipped:
     if r is None:
         return Skipped(f"#{doc_id}", "no longer in the database when signed")
     doc = Document(path=r["path"], file_path=r["file_path"], kind=r["kind"], site=r["site"] or "",
                    text=r["text"] or "", credits=json.loads(r["credits"] or "[]"))  # fmt: skip
     try:
         learned = worker_state["learned"].get(doc.site, frozenset())
-        return SignedRow.of(doc_id, prepare_document(doc, worker_state["params"], worker_state["patterns"], learned))
+        return _Tokenized(doc_id, doc, tokenize_document(doc, worker_state["patterns"], learned))
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
         log.exception("%s: failed to prepare", doc.path)
         return Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
+
+
+def _sign_tokenized(t: _Tokenized, known: dict[str, SignedText]) -> SignedRow | Skipped:
+    """Sign a tokenized document, or take what signing made of the same words before (`known`,
+    by content hash; what is signed here is added to it)."""
+    same = known.get(t.doc.content_hash)
+    if same is not None:
+        return SignedRow.of_copy(t.doc_id, t.doc, same)
+    try:
+        row = SignedRow.of(t.doc_id, sign_tokens(t.doc, t.tokens, worker_state["params"]))
+    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
+        log.exception("%s: failed to prepare", t.doc.path)
+        return Skipped(t.doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
+    known[t.doc.content_hash] = SignedText.of(row)
+    return row
 
 
 def _run_chunk(fn, items: list) -> list:

@@ -281,17 +281,22 @@ def test_a_read_only_database_file_is_one_line(crawl, tmp_path):
 # ----------------------------------------------------------------------------- signing
 
 
-PREPARE = ingest.prepare_document
+TOKENIZE, SIGN = ingest.tokenize_document, ingest.sign_tokens
 
 
-def raising_or_crashing_signer(doc, params, patterns, learned=frozenset()):
-    """Stands in for prepare_document in the signing workers: one text raises, one kills its worker."""
-    if "第7期" in doc.text:
-        raise ValueError("a bad text")
+def crashing_tokenizer(doc, patterns, learned=frozenset()):
+    """Stands in for tokenize_document in the signing workers: one text kills its worker."""
     if "第11期" in doc.text:
         faulthandler.disable()
         os.kill(os.getpid(), signal.SIGSEGV)
-    return PREPARE(doc, params, patterns, learned)
+    return TOKENIZE(doc, patterns, learned)
+
+
+def raising_signer(doc, tokens, params):
+    """Stands in for sign_tokens in the signing workers: one text raises."""
+    if "第7期" in doc.text:
+        raise ValueError("a bad text")
+    return SIGN(doc, tokens, params)
 
 
 def test_a_document_whose_signing_fails_costs_that_document(tmp_path, monkeypatch):
@@ -307,7 +312,8 @@ def test_a_document_whose_signing_fails_costs_that_document(tmp_path, monkeypatc
             f"请市民注意防寒保暖，出行注意交通安全。本期编号JB{1000 + i * 37}。\n",
             encoding="utf-8",
         )
-    monkeypatch.setattr(ingest, "prepare_document", raising_or_crashing_signer)
+    monkeypatch.setattr(ingest, "tokenize_document", crashing_tokenizer)
+    monkeypatch.setattr(ingest, "sign_tokens", raising_signer)
     db = tmp_path / "d.db"
     scan(tmp_path / "crawl", db, Params(), options=ScanOptions(jobs=2, file_timeout=20))
     store = Store(db, readonly=True)

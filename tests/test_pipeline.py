@@ -233,3 +233,59 @@ def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path,
     assert len(pids) <= 2 + 2  # the two workers, and one for each time document 1's cluster killed one
     assert _cluster_rows(tmp_path / "workers.db") == _cluster_rows(tmp_path / "here.db")
     assert _attributions(tmp_path / "workers.db") == _attributions(tmp_path / "here.db")
+
+
+def _signed_columns(db, path):
+    conn = sqlite3.connect(db)
+    cols = "id, content_hash, n_tokens, n_shingles, signature, samples, words, anchors, status"
+    row = conn.execute(f"SELECT {cols} FROM documents WHERE path = ?", [path]).fetchone()
+    windows = conn.execute("SELECT seq, n_shingles, signature FROM windows WHERE document_id = ? ORDER BY seq",
+                           [row[0]]).fetchall()  # fmt: skip
+    return row[1:], windows
+
+
+def test_copies_with_the_same_words_are_signed_once(tmp_path, monkeypatch):
+    """A document whose words equal those of a document signed before takes what signing made of
+    them (signature, windows, samples, anchors, words) instead of signing them again; what it
+    stores is what signing it would have stored."""
+    from dedup import ingest
+
+    # Long enough for windows (2 x 240 shingles), with numbers and place names for anchors.
+    body = "\n".join(f"{s}第{k}批项目涉及青川市{k + 3}个乡镇。" for k in range(12) for s in STORIES[:4])
+    crawl = tmp_path / "c"
+    for site, wrap in (("a.cn", "{}"), ("b.com", "来源：青川日报\n{}\n责任编辑：王明")):
+        (crawl / site).mkdir(parents=True)
+        (crawl / site / "1.txt").write_text(f"青川市部署春季重点工作\n\n{wrap.format(body)}\n", encoding="utf-8")
+    (crawl / "a.cn/2.txt").write_text(f"青川市发布夜间门诊通知\n\n{STORIES[2]}\n{STORY}\n", encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    first, first_windows = _signed_columns(db, "a.cn/1.txt")
+    assert len(first_windows) >= 2 and first[-1] == "ok" and first[-2]  # windows and anchors
+    assert _signed_columns(db, "b.com/1.txt") == (first, first_windows)  # same words: same columns
+
+    conn = sqlite3.connect(db)
+    ids = dict(conn.execute("SELECT path, id FROM documents"))
+    fresh = {}  # what signing makes of each, as scan stored it
+    for path in ("b.com/1.txt", "a.cn/2.txt"):
+        fresh[path] = _signed_columns(db, path)
+    conn.execute("UPDATE documents SET status = 'pending' WHERE path IN ('b.com/1.txt', 'a.cn/2.txt')")
+    conn.commit()
+    signed = []
+    real = ingest.sign_tokens
+    monkeypatch.setattr(ingest, "sign_tokens", lambda doc, *a: signed.append(doc.path) or real(doc, *a))
+    ingest.init_worker(Params(), None, {}, str(db))
+    rows = ingest.sign_chunk([ids["b.com/1.txt"], ids["a.cn/2.txt"]])
+    assert signed == ["a.cn/2.txt"]  # the copy was not signed again; the other story was
+    copy = rows[0]
+    assert (copy.content_hash, copy.n_tokens, copy.n_shingles, copy.signature, copy.samples, copy.words,
+            copy.anchors, copy.status) == fresh["b.com/1.txt"][0]  # fmt: skip
+    assert [(k, n, s) for k, (n, s) in enumerate(copy.windows)] == fresh["b.com/1.txt"][1]
+    assert json.loads(copy.credits) == ["青川日报"]  # its own credits, not the other's
+
+    # Two documents with the same words in one chunk, none stored: signed once.
+    conn.execute("UPDATE documents SET status = 'pending' WHERE path IN ('a.cn/1.txt', 'b.com/1.txt')")
+    conn.commit()
+    signed.clear()
+    rows = ingest.sign_chunk([ids["a.cn/1.txt"], ids["b.com/1.txt"]])
+    assert signed == ["a.cn/1.txt"]
+    assert rows[0][5:] == rows[1][5:] and rows[0].boilerplate == rows[1].boilerplate == "[]"

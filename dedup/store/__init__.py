@@ -39,7 +39,7 @@ from dedup.store.report_queries import ReportQueriesMixin
 from dedup.store.results import ClusterChanges, ResultsMixin
 from dedup.store.schema import MIGRATIONS
 from dedup.store.search import SearchMixin
-from dedup.store.signing import SignedRow, SigningMixin
+from dedup.store.signing import SignedRow, SignedText, SigningMixin
 
 __all__ = [
     "DOC_COLUMNS",
@@ -49,6 +49,7 @@ __all__ = [
     "FileProblem",
     "FileState",
     "SignedRow",
+    "SignedText",
     "Store",
     "now",
 ]

@@ -50,6 +50,48 @@ class SignedRow(NamedTuple):
             d.windows,
         )
 
+    @classmethod
+    def of_copy(cls, doc_id: int, d: Document, same: SignedText) -> SignedRow:
+        """The row of a document (normalized and tokenized: tokenize_document) whose words are
+        those `same` was signed from."""
+        return cls(
+            doc_id,
+            json_text(d.credits),
+            d.original_title or None,
+            json_text(d.boilerplate),
+            json_text(d.numbers),
+            same.anchors,
+            d.content_hash,
+            same.n_tokens,
+            same.n_shingles,
+            same.signature,
+            same.samples,
+            same.words,
+            same.status,
+            same.windows,
+        )
+
+
+class SignedText(NamedTuple):
+    """What signing makes of a document's words alone (ingest.sign_tokens): the same for every
+    document with those words, i.e. with the same content hash. 55 % of the documents of the
+    generated 100k crawl have the words of another (45,484 distinct of 101,000): signing takes
+    these from a document signed before (SigningMixin.signed_texts) instead of making them again."""
+
+    n_tokens: int
+    n_shingles: int
+    signature: bytes | None
+    samples: bytes | None
+    words: bytes | None
+    anchors: bytes
+    status: str  # ok | too_short
+    windows: list[tuple[int, bytes]]
+
+    @classmethod
+    def of(cls, row: SignedRow) -> SignedText:
+        return cls(row.n_tokens, row.n_shingles, row.signature, row.samples, row.words, row.anchors, row.status,
+                   row.windows)  # fmt: skip
+
 
 class SigningMixin:
     """Learning and signing; needs self.conn, self.db, self.write() and self._set() from Connection."""
@@ -126,6 +168,33 @@ class SigningMixin:
         for part, marks in in_chunks(ids):
             rows = {r["id"]: r for r in self.db.query(f"SELECT {cols} FROM documents WHERE id IN ({marks})", part)}
             yield from (rows[i] for i in part if i in rows)
+
+    def signed_texts(self, hashes: Iterable[str]) -> dict[str, SignedText]:
+        """What signing made of stored documents with these content hashes, by hash (any one
+        document of each). Only documents signed with the current settings (a change sets every
+        document back to pending: resign_all) and in the current form: words kept (schema 14)
+        and anchors packed."""
+        out: dict[str, SignedText] = {}
+        ids: dict[int, str] = {}
+        cols = "id, content_hash, n_tokens, n_shingles, signature, samples, words, anchors, status"
+        for part, marks in in_chunks(sorted(hashes)):
+            for r in self.db.execute(
+                f"SELECT {cols} FROM documents WHERE content_hash IN ({marks}) AND status IN ('ok', 'too_short') "
+                "AND words IS NOT NULL AND typeof(anchors) = 'blob' "
+                "AND (status = 'too_short' OR (signature IS NOT NULL AND samples IS NOT NULL))",
+                part,
+            ):
+                if r[1] not in out:
+                    out[r[1]] = SignedText(r[2], r[3], r[4], r[5], r[6], r[7], r[8], [])
+                    ids[r[0]] = r[1]
+        for part, marks in in_chunks(list(ids)):
+            for doc_id, n, blob in self.db.execute(
+                f"SELECT document_id, n_shingles, signature FROM windows WHERE document_id IN ({marks}) "
+                "ORDER BY document_id, seq",
+                part,
+            ):
+                out[ids[doc_id]].windows.append((n, blob))
+        return out
 
     def save_signatures(self, rows: list[SignedRow]) -> None:
         ids = [r.doc_id for r in rows]
