@@ -33,27 +33,15 @@ class SignedRow(NamedTuple):
 
     @classmethod
     def of(cls, doc_id: int, d: Document) -> SignedRow:
-        return cls(
-            doc_id,
-            json_text(d.credits),
-            d.original_title or None,
-            json_text(d.boilerplate),
-            json_text(d.numbers),
-            pack_anchors(d.anchors),
-            d.content_hash,
-            d.n_tokens,
-            d.n_shingles,
-            d.signature or None,
-            d.samples or None,
-            d.words or None,
-            d.status,
-            d.windows,
-        )
+        """The row of a document signed (ingest.prepare_document)."""
+        text = SignedText(d.n_tokens, d.n_shingles, d.signature or None, d.samples or None, d.words or None,
+                          pack_anchors(d.anchors), d.status, d.windows)  # fmt: skip
+        return cls.of_copy(doc_id, d, text)
 
     @classmethod
     def of_copy(cls, doc_id: int, d: Document, same: SignedText) -> SignedRow:
         """The row of a document (normalized and tokenized: tokenize_document) whose words are
-        those `same` was signed from."""
+        those `same` was signed from: its own, or another document's with the same words."""
         return cls(
             doc_id,
             json_text(d.credits),
