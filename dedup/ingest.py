@@ -209,23 +209,24 @@ def _tokenize_stored(doc_id: int, r: dict | None) -> _Tokenized | Skipped:
         learned = worker_state["learned"].get(doc.site, frozenset())
         return _Tokenized(doc_id, doc, tokenize_document(doc, worker_state["patterns"], learned))
     except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
-        log.exception("%s: failed to prepare", doc.path)
-        return Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
+        return _not_prepared(doc, exc)
 
 
 def _sign_tokenized(t: _Tokenized, known: dict[str, SignedText]) -> SignedRow | Skipped:
     """Sign a tokenized document, or take what signing made of the same words before (`known`,
     by content hash; what is signed here is added to it)."""
-    same = known.get(t.doc.content_hash)
-    if same is not None:
-        return SignedRow.of_copy(t.doc_id, t.doc, same)
-    try:
-        row = SignedRow.of(t.doc_id, sign_tokens(t.doc, t.tokens, worker_state["params"]))
-    except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
-        log.exception("%s: failed to prepare", t.doc.path)
-        return Skipped(t.doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
-    known[t.doc.content_hash] = SignedText.of(row)
-    return row
+    text = known.get(t.doc.content_hash)
+    if text is None:
+        try:
+            text = known[t.doc.content_hash] = SignedText.of(sign_tokens(t.doc, t.tokens, worker_state["params"]))
+        except Exception as exc:  # noqa: BLE001 - one bad page must not stop the scan
+            return _not_prepared(t.doc, exc)
+    return SignedRow.of(t.doc_id, t.doc, text)
+
+
+def _not_prepared(doc: Document, exc: Exception) -> Skipped:
+    log.exception("%s: failed to prepare", doc.path)
+    return Skipped(doc.path, f"internal error while preparing: {type(exc).__name__}: {exc}")
 
 
 def _run_chunk(fn, items: list) -> list:

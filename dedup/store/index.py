@@ -31,6 +31,19 @@ class StoredWindow(NamedTuple):
     signature: bytes
 
 
+def windows_of(db, ids: list[int]) -> dict[int, list[StoredWindow]]:
+    """The windows' signatures of some documents, each document's in order (none: not a key)."""
+    out: dict[int, list[StoredWindow]] = {}
+    for part, marks in in_chunks(ids):
+        for row in db.execute(
+            f"SELECT document_id, n_shingles, signature FROM windows WHERE document_id IN ({marks}) "
+            "ORDER BY document_id, seq",
+            part,
+        ):
+            out.setdefault(row[0], []).append(StoredWindow(*row))
+    return out
+
+
 class SiteText(NamedTuple):
     """What aligning a document word by word needs: its words as signed, or the text to make them."""
 
@@ -108,13 +121,7 @@ class IndexMixin:
     def signatures_of(self, ids: list[int]) -> Iterator[tuple[StoredSignature, list[StoredWindow]]]:
         """The stored signatures (with windows) of some documents."""
         for part, marks in in_chunks(ids):
-            wins: dict[int, list[StoredWindow]] = {}
-            for row in self.db.execute(
-                f"SELECT document_id, n_shingles, signature FROM windows WHERE document_id IN ({marks}) "
-                "ORDER BY document_id, seq",
-                part,
-            ):
-                wins.setdefault(row[0], []).append(StoredWindow(*row))
+            wins = windows_of(self.db, part)
             for row in self.db.execute(
                 f"SELECT id, content_hash, n_shingles, signature, numbers, anchors, samples FROM documents "
                 f"WHERE id IN ({marks}) AND signature IS NOT NULL",

@@ -9,6 +9,7 @@ from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
 from dedup.store.files import json_text, pack_anchors
+from dedup.store.index import windows_of
 
 
 class SignedRow(NamedTuple):
@@ -32,31 +33,26 @@ class SignedRow(NamedTuple):
     windows: list[tuple[int, bytes]]  # (shingles, signature) of each window
 
     @classmethod
-    def of(cls, doc_id: int, d: Document) -> SignedRow:
-        """The row of a document signed (ingest.prepare_document)."""
-        text = SignedText(d.n_tokens, d.n_shingles, d.signature or None, d.samples or None, d.words or None,
-                          pack_anchors(d.anchors), d.status, d.windows)  # fmt: skip
-        return cls.of_copy(doc_id, d, text)
-
-    @classmethod
-    def of_copy(cls, doc_id: int, d: Document, same: SignedText) -> SignedRow:
-        """The row of a document (normalized and tokenized: tokenize_document) whose words are
-        those `same` was signed from: its own, or another document's with the same words."""
+    def of(cls, doc_id: int, d: Document, text: SignedText | None = None) -> SignedRow:
+        """The row of a document normalized and tokenized (ingest.tokenize_document) and of what
+        signing made of its words: `text`, taken from a document with the same words, or by
+        default the document's own (ingest.sign_tokens)."""
+        text = text if text is not None else SignedText.of(d)
         return cls(
             doc_id,
             json_text(d.credits),
             d.original_title or None,
             json_text(d.boilerplate),
             json_text(d.numbers),
-            same.anchors,
+            text.anchors,
             d.content_hash,
-            same.n_tokens,
-            same.n_shingles,
-            same.signature,
-            same.samples,
-            same.words,
-            same.status,
-            same.windows,
+            text.n_tokens,
+            text.n_shingles,
+            text.signature,
+            text.samples,
+            text.words,
+            text.status,
+            text.windows,
         )
 
 
@@ -76,9 +72,10 @@ class SignedText(NamedTuple):
     windows: list[tuple[int, bytes]]
 
     @classmethod
-    def of(cls, row: SignedRow) -> SignedText:
-        return cls(row.n_tokens, row.n_shingles, row.signature, row.samples, row.words, row.anchors, row.status,
-                   row.windows)  # fmt: skip
+    def of(cls, d: Document) -> SignedText:
+        """What signing made of a document's words (ingest.sign_tokens has run on it)."""
+        return cls(d.n_tokens, d.n_shingles, d.signature or None, d.samples or None, d.words or None,
+                   pack_anchors(d.anchors), d.status, d.windows)  # fmt: skip
 
 
 class SigningMixin:
@@ -162,8 +159,7 @@ class SigningMixin:
         document of each). Only documents signed with the current settings (a change sets every
         document back to pending: resign_all) and in the current form: words kept (schema 14)
         and anchors packed."""
-        out: dict[str, SignedText] = {}
-        ids: dict[int, str] = {}
+        found: dict[str, tuple[int, SignedText]] = {}
         cols = "id, content_hash, n_tokens, n_shingles, signature, samples, words, anchors, status"
         for part, marks in in_chunks(sorted(hashes)):
             for r in self.db.execute(
@@ -172,17 +168,12 @@ class SigningMixin:
                 "AND (status = 'too_short' OR (signature IS NOT NULL AND samples IS NOT NULL))",
                 part,
             ):
-                if r[1] not in out:
-                    out[r[1]] = SignedText(r[2], r[3], r[4], r[5], r[6], r[7], r[8], [])
-                    ids[r[0]] = r[1]
-        for part, marks in in_chunks(list(ids)):
-            for doc_id, n, blob in self.db.execute(
-                f"SELECT document_id, n_shingles, signature FROM windows WHERE document_id IN ({marks}) "
-                "ORDER BY document_id, seq",
-                part,
-            ):
-                out[ids[doc_id]].windows.append((n, blob))
-        return out
+                found.setdefault(r[1], (r[0], SignedText(*r[2:], [])))
+        windows = windows_of(self.db, [doc_id for doc_id, _ in found.values()])
+        return {
+            h: text._replace(windows=[(w.n_shingles, w.signature) for w in windows.get(doc_id, [])])
+            for h, (doc_id, text) in found.items()
+        }
 
     def save_signatures(self, rows: list[SignedRow]) -> None:
         ids = [r.doc_id for r in rows]
