@@ -342,6 +342,14 @@ MIGRATIONS: list[str] = [
     DROP TRIGGER IF EXISTS documents_unattributed_insert;
     DROP TRIGGER IF EXISTS site_tallies_insert;
     """,
+    # 21: what matching new texts reads of every document (store.IndexMixin.index_rows: its id,
+    # content hash, shingle and sample counts, status) read from an index that holds just that,
+    # not from the table, whose rows are ~3.5 KB: at 100,000 documents the read took 0.41 s of a
+    # 3.9 s rescan with 1,000 new files, 0.12 s from the index.
+    """
+    CREATE INDEX documents_index_rows
+    ON documents(id, status, content_hash, n_shingles, COALESCE(length(samples), 0) / 4);
+    """,
 ]
 
 
