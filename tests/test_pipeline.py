@@ -235,6 +235,63 @@ def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path,
     assert _attributions(tmp_path / "workers.db") == _attributions(tmp_path / "here.db")
 
 
+def _site_state(db) -> tuple:
+    """The sites as profiled and saved: their tallies, roles and names, and the queue of pages added."""
+    conn = sqlite3.connect(db)
+    try:
+        tallies = conn.execute("SELECT site, tally FROM site_tallies ORDER BY site").fetchall()
+        sites = conn.execute("SELECT * FROM sites ORDER BY 1").fetchall()
+        queued = conn.execute("SELECT count(*) FROM site_tally_added").fetchone()[0]
+    finally:
+        conn.close()
+    return tallies, sites, queued
+
+
+@pytest.mark.parametrize("dies", [False, True])
+def test_sites_profiled_in_a_forked_process_as_here(tmp_path, crawl, monkeypatch, caplog, dies):
+    """With worker processes, the sites are profiled in a forked process while the new texts are
+    matched (pipeline._count_sites_apart), on a first scan and on a rescan that adds a page to a
+    site with a stored tally: the same tallies, site roles and clusters as profiled here. If that
+    process dies, they are profiled here (the scan goes on)."""
+    from dedup import pipeline
+
+    def add_page(root):
+        src = root / "www.sohu.com/2023/0310/657034118_120986420.html"
+        (root / "www.sohu.com/2023/0311").mkdir(parents=True, exist_ok=True)
+        (root / "www.sohu.com/2023/0311/again.html").write_bytes(src.read_bytes().replace(b"2023-03-10", b"2023-03-11"))
+
+    here = tmp_path / "here.db"
+    monkeypatch.setattr(pipeline.Background, "available", staticmethod(lambda: False))
+    scan(crawl, here, Params(), jobs=2)
+    monkeypatch.undo()
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    real = pipeline._count_sites_apart
+
+    def spied(db_path, known_sources):  # forked: it has this test's patches
+        (pids / str(os.getpid())).touch()
+        if dies:
+            os._exit(3)
+        return real(db_path, known_sources)
+
+    monkeypatch.setattr(pipeline, "_count_sites_apart", spied)
+    apart = tmp_path / "apart.db"
+    scan(crawl, apart, Params(), jobs=2)
+    assert _site_state(apart) == _site_state(here)
+    add_page(crawl)
+    monkeypatch.setattr(pipeline.Background, "available", staticmethod(lambda: False))
+    scan(crawl, here, Params(), jobs=2)
+    monkeypatch.setattr(pipeline.Background, "available", staticmethod(lambda: True))
+    scan(crawl, apart, Params(), jobs=2)
+    state = _site_state(apart)
+    assert state == _site_state(here) and state[0] and state[2] == 0
+    assert _cluster_rows(apart) == _cluster_rows(here)
+    assert _attributions(apart) == _attributions(here)
+    assert len(list(pids.iterdir())) == 2 and str(os.getpid()) not in {p.name for p in pids.iterdir()}
+    failed = [r for r in caplog.records if "profiling the sites failed in its process" in r.getMessage()]
+    assert len(failed) == (2 if dies else 0)
+
+
 def _signed_columns(db, path):
     conn = sqlite3.connect(db)
     cols = "id, content_hash, n_tokens, n_shingles, signature, samples, words, anchors, status"
