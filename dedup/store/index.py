@@ -12,7 +12,9 @@ from dedup.store.base import in_chunks
 
 # What matching new texts reads of every document (IndexMixin.index_rows). Every column it names is
 # in the index documents_index_rows, with the same expression for the samples: SQLite answers it
-# from that index without reading the table's rows.
+# from that index without reading the table's rows (3.40 calls the plan "USING INDEX", not
+# covering, because of the expression, but takes its value from the index: the same 0.14-0.19 s
+# at 100k documents as the query without it, against 0.39-0.41 s from the table).
 INDEX_ROWS_SQL = (
     "SELECT d.id, d.content_hash, d.n_shingles, COALESCE(length(d.samples), 0) / 4, i.segment, d.status = 'ok' "
     "FROM documents d LEFT JOIN indexed_documents i ON i.document_id = d.id "
