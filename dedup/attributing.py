@@ -27,11 +27,14 @@ log = logging.getLogger(__name__)
 # Clusters attributed per read of their documents' metadata in this process (titles, URLs,
 # credits: ~1 KB a document), so that a first scan's attribution holds a part of the crawl.
 ATTRIBUTE_SLICE = 20_000
-# Clusters a worker task attributes (one read of their documents; ~0.1 s of work at ~5 documents
-# a cluster), and the fewest clusters worth starting workers for (each forks the scanning process
-# and opens the database: ~0.1 s; a rescan that touches a few hundred clusters does them here).
-ATTRIBUTE_CHUNK = 256
-ATTRIBUTE_IN_WORKERS = 2_000
+# Documents a worker task attributes, in whole clusters (one read of their documents: ~0.1 s of
+# work), and the fewest documents worth starting workers for (each forks the scanning process and
+# opens the database: ~0.1 s; a rescan that touches a few hundred small clusters does them here).
+# Counted in documents, not clusters: a story has ~5 copies in the generated 100k crawl and ~64 in
+# the 1M one. Counted in clusters (256 a task, 2,000 to start workers), a nightly run at 1M
+# attributed the ~800 clusters of each slice (~50,000 documents) in this process, workers idle.
+ATTRIBUTE_CHUNK = 1_280
+ATTRIBUTE_IN_WORKERS = 10_000
 
 
 class Picking(NamedTuple):
@@ -73,13 +76,13 @@ class Attributor:
 
     def rows(self, store, groups: list[Group]) -> Iterator[dict]:
         """The groups' cluster rows, in their order (`store` reads their documents here)."""
-        if self.jobs <= 1 or len(groups) < ATTRIBUTE_IN_WORKERS:
+        if self.jobs <= 1 or sum(len(g.members) for g in groups) < ATTRIBUTE_IN_WORKERS:
             for k in range(0, len(groups), ATTRIBUTE_SLICE):
                 yield from cluster_rows(store, groups[k : k + ATTRIBUTE_SLICE], self.picking)
             return
         if self._pool is None:
             self._pool = self.engine.task_pool(attribute_task, self.jobs, init_worker, (self.picking,), self.timeout)
-        tasks = [groups[k : k + ATTRIBUTE_CHUNK] for k in range(0, len(groups), ATTRIBUTE_CHUNK)]
+        tasks = _tasks(groups, ATTRIBUTE_CHUNK)
         with closing(self._pool.map(tasks)) as done:
             for part, res in zip(tasks, done, strict=True):
                 if isinstance(res, TaskFailure):
@@ -91,6 +94,23 @@ class Attributor:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def _tasks(groups: list[Group], documents: int) -> list[list[Group]]:
+    """The groups in order, cut into tasks of whole groups holding about `documents` documents
+    each (at least one group a task)."""
+    tasks: list[list[Group]] = []
+    part: list[Group] = []
+    held = 0
+    for g in groups:
+        part.append(g)
+        held += len(g.members)
+        if held >= documents:
+            tasks.append(part)
+            part, held = [], 0
+    if part:
+        tasks.append(part)
+    return tasks
 
 
 def cluster_rows(store, groups: list[Group], picking: Picking) -> list[dict]:

@@ -292,6 +292,21 @@ def test_sites_profiled_in_a_forked_process_as_here(tmp_path, crawl, monkeypatch
     assert len(failed) == (2 if dies else 0)
 
 
+def test_attribution_tasks_hold_whole_clusters_by_their_documents():
+    """Work for the attribution workers is counted in documents (a story has ~5 copies in one crawl,
+    ~64 in another): tasks of whole clusters, in order, each closed once it holds ATTRIBUTE_CHUNK
+    documents."""
+    from dedup.attributing import _tasks
+    from dedup.cluster import Group
+
+    sizes = ((1, 3), (4, 1), (5, 5), (10, 2), (12, 2))  # (first document, documents)
+    groups = [Group(members={d: "copy" for d in range(first, first + n)}) for first, n in sizes]
+    tasks = _tasks(groups, 4)
+    assert [[len(g.members) for g in t] for t in tasks] == [[3, 1], [5], [2, 2]]
+    assert [g for t in tasks for g in t] == groups
+    assert [len(t) for t in _tasks(groups, 1)] == [1] * 5
+
+
 def _signed_columns(db, path):
     conn = sqlite3.connect(db)
     cols = "id, content_hash, n_tokens, n_shingles, signature, samples, words, anchors, status"
