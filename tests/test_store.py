@@ -280,3 +280,24 @@ def test_what_matching_reads_of_every_document_is_read_from_an_index(tmp_path):
     assert "documents_not_ok (status=?)" in plan
     assert s.stats()["documents"] == 2
     s.close()
+
+
+def test_a_sites_live_pages_are_counted_from_indexes(tmp_path):
+    """Learning a site's boilerplate counts its pages that are not gone (the share a line needs):
+    all its pages from the site index, less its gone ones found by status, no table row read."""
+    from dedup.store.signing import LIVE_PAGES
+
+    s = Store(tmp_path / "d.db")
+    run = s.start_run("/x", Params())
+    docs = [
+        Document(path=f"{site}/{i}.txt", file_path=f"{site}/{i}.txt", kind="txt", site=site, text="甲乙")
+        for site, n in (("a.cn", 4), ("b.cn", 2))
+        for i in range(n)
+    ]
+    files = [FileOutcome(d.path, "txt", 1, 1.0, f"h{i}", "ok", None, [d], []) for i, d in enumerate(docs)]
+    s.save_files(files, run, "fp")
+    s.mark_gone(["a.cn/0.txt", "a.cn/1.txt", "b.cn/0.txt"], run)
+    assert (s._live_pages("a.cn"), s._live_pages("b.cn"), s._live_pages("c.cn")) == (2, 1, 0)
+    plans = [" ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + q, ["a.cn"])) for q in LIVE_PAGES]
+    assert "COVERING INDEX documents_site" in plans[0] and "documents_not_ok (status=?)" in plans[1]
+    s.close()
