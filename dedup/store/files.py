@@ -315,6 +315,3 @@ class FilesMixin:
         with self.write():
             cur = self.db.execute("UPDATE files SET size = NULL, mtime = NULL, sha1 = NULL WHERE status != 'gone'")
         return cur.rowcount
-
-    def all_sites(self) -> set[str]:
-        return {s or "" for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE status != 'gone'")}
