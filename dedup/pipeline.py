@@ -348,7 +348,7 @@ def _cluster_and_attribute(
         progress("cluster", 0, 1)
     # The sites are profiled in a forked process while this one matches the new texts (it reads
     # every page of the sites that changed: ~1.3 s at 100k documents, with one core idle).
-    apart = engine is LOCAL and jobs > 1 and Background.available()
+    apart = _forks_beside(engine, jobs)
     counting = Background(partial(_count_sites_apart, str(store.path), known_sources)) if apart else None
     try:
         t0 = time.perf_counter()
@@ -421,12 +421,17 @@ def _match(
     verifier = _parallel_verifier(store, params, boilerplate, jobs, file_timeout, engine)
     # A batch's candidate search overlaps the verification of the batch before when the workers are
     # local processes (Ray spreads the search over its own tasks).
-    background = engine is LOCAL and jobs > 1
-    match = match_new_texts(store, params, verifier, summary.run_id, engine.find_pairs, background)
+    match = match_new_texts(store, params, verifier, summary.run_id, engine.find_pairs, _forks_beside(engine, jobs))
     if match.rebuilt:
         summary.notes.append(match.rebuilt)
     summary.pairs_verified = match.pairs_verified
     summary.pairs_known = match.pairs_known
+
+
+def _forks_beside(engine: Engine, jobs: int) -> bool:
+    """Whether work may run in processes forked beside this one (workers.Background): the local
+    engine with worker processes, where processes are forked."""
+    return engine is LOCAL and jobs > 1 and Background.available()
 
 
 def _regroup(store, summary: RunSummary, moved: set[int] = frozenset(), redo_all: bool = True) -> Regroup:
