@@ -59,6 +59,7 @@ from dedup.models import (
 from dedup.normalize import DEFAULT_BOILERPLATE, load_patterns, normalize_text
 from dedup.shingle import load_names, tokenize, unpack_words
 from dedup.signature import SAMPLE_MOD
+from dedup.store.index import EdgeTable
 from dedup.store.writer import WriteBehind
 from dedup.workers import Background, TaskFailure
 
@@ -406,6 +407,7 @@ class Regroup(NamedTuple):
     scope: set[int] | None  # the documents regrouped; None: all of them
     current: dict[int, frozenset[tuple[int, bool]]]  # current cluster -> (member, compilation?)
     slices: list[ClusterSlice]  # in order of their components' smallest ids
+    edges: EdgeTable | None  # the verified pairs of the scope (None: read a slice at a time)
 
 
 def _match(
@@ -439,19 +441,24 @@ def _regroup(store, summary: RunSummary, moved: set[int] = frozenset(), redo_all
     changed (new, changed or gone documents, pages of sites whose names or role changed: `moved`),
     or, when settings changed or most of the crawl is new, every document (scope None), cut in
     slices of whole components."""
-    scope = None
     total = store.clustered_count()
     if not redo_all:
         seeds = store.regroup_seeds() | moved
         if len(seeds) <= REGROUP_MAX_SHARE * total:
-            scope = store.regroup_scope(seeds)
-    summary.documents_regrouped = total if scope is None else len(scope)
-    sizes, copies = store.representatives(scope)
-    current = store.active_memberships(scope)
-    return Regroup(sizes, copies, scope, current, _slices(store, copies, current, scope))
+            read = store.regroup_scope(seeds)
+            summary.documents_regrouped = len(read.ids)
+            ends = (read.edges.a, read.edges.b)
+            slices = _slices(ends, read.copies, read.current)
+            return Regroup(read.sizes, read.copies, read.ids, read.current, slices, read.edges)
+    summary.documents_regrouped = total
+    sizes, copies = store.representatives()
+    current = store.active_memberships()
+    return Regroup(sizes, copies, None, current, _slices(store.copy_edge_ends(), copies, current), None)
 
 
-def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None) -> list[ClusterSlice]:
+def _slices(
+    ends: tuple[np.ndarray, np.ndarray], copies: dict[int, list[int]], current: dict[int, frozenset]
+) -> list[ClusterSlice]:
     """The documents that may be in a cluster (an end of a verified pair, an exact copy, a member
     of a current cluster), as slices of whole connected components of those links, in order of
     their components' smallest ids, each slice about CLUSTER_SLICE documents (or one larger
@@ -459,7 +466,7 @@ def _slices(store, copies: dict[int, list[int]], current, scope: set[int] | None
     attributing and saving it alone gives what the whole at once gives (group_edges decides
     within a component; store.ClusterSaving claims ids within one; new clusters are numbered in
     the order of their components, then group_edges' order, whatever CLUSTER_SLICE is)."""
-    a, b = store.copy_edge_ends(scope)
+    a, b = ends  # the verified pairs' ends
     links_a, links_b = [a], [b]
     for rep, others in copies.items():
         if others:
@@ -576,7 +583,7 @@ def _attribute(
     attributed, reading through a read-only connection: at 100k documents a slice took ~1.8 s to
     save, with the workers idle. Returns the seconds spent grouping."""
     profiles = sites.profiles
-    sizes, copies, scope, current, slices = regroup
+    sizes, copies, scope, current, slices, scope_edges = regroup
     stored = {members: cid for cid, members in current.items()}
     changed = store.unattributed() | sites.moved
     picking = Picking(str(store.path), profiles, platform_names(known_sources))
@@ -594,7 +601,8 @@ def _attribute(
         for part in slices:
             t0 = time.perf_counter()
             reps = {d: sizes[d] for d in part.ids.tolist() if d in sizes}
-            edges = [Edge(*row) for row in reads.copy_edges(reps.keys())]
+            rows = reads.copy_edges(reps.keys()) if scope_edges is None else scope_edges.rows_among(part.ids)
+            edges = [Edge(*row) for row in rows]
             edges = [e for e in edges if e.a in reps and e.b in reps]
             edges.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
             groups = engine.group(reps, {d: copies[d] for d in reps if d in copies}, edges, params, reads)

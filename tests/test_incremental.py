@@ -8,6 +8,7 @@ from collections import defaultdict
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dedup.attribute import SiteTally
@@ -375,7 +376,13 @@ def test_the_regroup_scope_follows_pairs_same_content_and_clusters(crawl, tmp_pa
         ids = {path: d for d, path in store.db.execute("SELECT id, path FROM documents")}
         gone = ids["mirror/c.html"]
         assert store.db.execute("SELECT status FROM documents WHERE id = ?", [gone]).fetchone()[0] != "ok"
-        scopes = {d: store.regroup_scope({d}) for d in ids.values()}
+        reads = {d: store.regroup_scope({d}) for d in ids.values()}
+        scopes = {d: read.ids for d, read in reads.items()}
+        # What the closure read of the scope is what reading it again gives.
+        for read in reads.values():
+            assert (read.sizes, read.copies) == store.representatives(read.ids)
+            assert read.current == store.active_memberships(read.ids)
+            assert sorted(read.edges.rows_among(np.array(sorted(read.ids)))) == sorted(store.copy_edges(read.ids))
     assert {d: reference_scope(db, {d}) for d in ids.values()} == scopes
     copies = scopes[ids["mirror/a.html"]]
     assert {ids["mirror/b.html"], ids[str(page.relative_to(crawl))]} <= copies and gone not in copies

@@ -22,6 +22,88 @@ INDEX_ROWS_SQL = (
 )
 
 
+# A verified copy pair as clustering reads it (cluster.Edge's fields).
+EDGE_ROWS_SQL = "SELECT lo, hi, a, b, jaccard, containment, kind FROM verdicts WHERE kind IS NOT NULL"
+
+
+class EdgeTable(NamedTuple):
+    """Verified copy pairs as arrays (a nightly scope at 1M holds ~2 million: as Edge objects or
+    tuples, ~0.4 GB); `kind` indexes `kinds`."""
+
+    a: np.ndarray
+    b: np.ndarray
+    jaccard: np.ndarray
+    containment: np.ndarray
+    kind: np.ndarray
+    kinds: tuple[str, ...]
+
+    def rows_among(self, ids: np.ndarray) -> Iterator[tuple[int, int, float, float, str]]:
+        """(a, b, jaccard, containment, kind) of the pairs with both ends in `ids` (sorted)."""
+        inside = np.flatnonzero(_found_sorted(ids, self.a) & _found_sorted(ids, self.b))
+        kinds = self.kinds
+        for a, b, j, c, k in zip(
+            self.a[inside].tolist(),
+            self.b[inside].tolist(),
+            self.jaccard[inside].tolist(),
+            self.containment[inside].tolist(),
+            self.kind[inside].tolist(),
+            strict=True,
+        ):
+            yield a, b, j, c, kinds[k]
+
+
+def _found_sorted(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    at = np.searchsorted(sorted_ids, values)
+    at[at == len(sorted_ids)] = 0
+    return sorted_ids[at] == values if len(sorted_ids) else np.zeros(len(values), bool)
+
+
+class _EdgeRows:
+    """EdgeTable's columns gathered from EDGE_ROWS_SQL's rows, a read at a time."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []
+        self.kinds: dict[str, int] = {}
+
+    def add(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        _, _, a, b, j, c, kind = zip(*rows, strict=True)
+        codes = [self.kinds.setdefault(k, len(self.kinds)) for k in kind]
+        self.parts.append((np.array(a, np.int64), np.array(b, np.int64), np.array(j, np.float64),
+                           np.array(c, np.float64), np.array(codes, np.int8)))  # fmt: skip
+
+    def table(self) -> EdgeTable:
+        empty = (np.empty(0, np.int64),) * 2 + (np.empty(0, np.float64),) * 2 + (np.empty(0, np.int8),)
+        cols = [np.concatenate([e, *(p[k] for p in self.parts)]) for k, e in enumerate(empty)]
+        return EdgeTable(*cols, tuple(self.kinds))
+
+
+class RegroupScope(NamedTuple):
+    """What regrouping reads of the documents connected to what changed (IndexMixin.regroup_scope)."""
+
+    ids: set[int]  # the documents regrouped
+    sizes: dict[int, int]  # representative (first of its content, 'ok') -> shingles
+    copies: dict[int, list[int]]  # representative -> the other documents with its content (if any)
+    current: dict[int, frozenset[tuple[int, bool]]]  # current cluster -> (member, compilation?)
+    edges: EdgeTable  # the verified copy pairs among them
+
+
+def _first_of_contents(rows) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """From (id, content hash, shingles) rows by id: the first document of each content -> its
+    shingles, and (for those that have any) -> the other documents with that content."""
+    sizes: dict[int, int] = {}
+    copies: dict[int, list[int]] = {}
+    first: dict[str, int] = {}
+    for doc_id, h, n in rows:
+        rep = first.setdefault(h, doc_id)
+        if rep == doc_id:
+            sizes[doc_id] = n
+        else:  # only representatives with copies have an entry (a million empty lists: ~100 MB)
+            copies.setdefault(rep, []).append(doc_id)
+    return sizes, copies
+
+
 class StoredSignature(NamedTuple):
     """A document that may join clusters, as clustering needs it."""
 
@@ -86,9 +168,6 @@ class IndexMixin:
         document of each content it holds; all when None): the first of each distinct content ->
         its shingles, and (for those that have any) -> the other documents with that content (exact
         copies)."""
-        sizes: dict[int, int] = {}
-        copies: dict[int, list[int]] = {}
-        first: dict[str, int] = {}
         if scope is None:
             rows = self.db.execute("SELECT id, content_hash, n_shingles FROM documents WHERE status = 'ok' ORDER BY id")
         else:
@@ -98,13 +177,7 @@ class IndexMixin:
                     f"SELECT id, content_hash, n_shingles FROM documents WHERE status = 'ok' AND id IN ({marks})", part
                 ).fetchall()
             rows.sort()
-        for doc_id, h, n in rows:
-            rep = first.setdefault(h, doc_id)
-            if rep == doc_id:
-                sizes[doc_id] = n
-            else:  # only representatives with copies have an entry (a million empty lists: ~100 MB)
-                copies.setdefault(rep, []).append(doc_id)
-        return sizes, copies
+        return _first_of_contents(rows)
 
     def index_rows(self) -> Iterator[tuple[int, str, int, int, int | None, bool]]:
         """(id, content hash, shingles, samples, its index segment, whether it may join clusters) of
@@ -175,28 +248,30 @@ class IndexMixin:
         for part, marks in in_chunks(sorted(scope)):  # a closed scope (regroup_scope) holds both ends
             yield from self.db.execute(f"{cols} AND lo IN ({marks})", part)
 
-    def copy_edge_ends(self, scope: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(a, b) of copy_edges as two arrays of ids: what slicing a clustering reads of every pair
-        (a million pages have ~7 million; as tuples with their figures, ~1.3 GB)."""
-        cols = "SELECT a, b FROM verdicts WHERE kind IS NOT NULL"
-        if scope is None:
-            cursors = [self.db.execute(cols)]
-        else:
-            cursors = (self.db.execute(f"{cols} AND lo IN ({marks})", part) for part, marks in in_chunks(sorted(scope)))
+    def copy_edge_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) of every stored pair verified to be copies, as two arrays of ids: what slicing a
+        whole clustering reads of every pair (a million pages have ~7 million; as tuples with their
+        figures, ~1.3 GB)."""
         parts = [np.zeros((0, 2), np.int64)]
-        for cur in cursors:
-            while rows := cur.fetchmany(100_000):
-                parts.append(np.array(rows, np.int64))
+        cur = self.db.execute("SELECT a, b FROM verdicts WHERE kind IS NOT NULL")
+        while rows := cur.fetchmany(100_000):
+            parts.append(np.array(rows, np.int64))
         ends = np.concatenate(parts)
         return ends[:, 0], ends[:, 1]
 
-    def regroup_scope(self, seeds: set[int]) -> set[int]:
+    def regroup_scope(self, seeds: set[int]) -> RegroupScope:
         """The documents clustering must group again when `seeds` changed: the seeds, closed under
         verified copy pairs, same content and membership of a current cluster. Every other
-        current cluster has no document in it and stays as it is (incremental clustering)."""
+        current cluster has no document in it and stays as it is (incremental clustering). What
+        regrouping needs of them is taken from the rows the closure reads (their content and
+        size, their clusters' members, their verified pairs), not read again after it: at 1M
+        documents, a nightly scope of ~300,000 documents was read four times (~17 s)."""
         scope: set[int] = set()
         clusters: set[int] = set()  # the current clusters whose members are in the scope
         hashes: set[str] = set()  # the contents whose documents are in the scope
+        docs: list[tuple[int, str, int]] = []  # (id, content hash, shingles) of its documents 'ok'
+        members: dict[int, set[tuple[int, bool]]] = {}
+        edges = _EdgeRows()
         # Each content's documents read once, from the content index, and the few not 'ok' left out
         # by their own index: a join per document read every same-content document's row (its
         # status) once per member, ~28 times at 1M (35 of a +1 % rescan's 165 s).
@@ -208,39 +283,46 @@ class IndexMixin:
             joined: set[int] = set()
             fresh: set[str] = set()
             for part, marks in in_chunks(sorted(frontier)):
-                for sql in (
-                    f"SELECT hi FROM verdicts WHERE kind IS NOT NULL AND lo IN ({marks})",
-                    f"SELECT lo FROM verdicts WHERE kind IS NOT NULL AND hi IN ({marks})",
-                ):
-                    found.update(r[0] for r in self.db.execute(sql, part))
-                fresh.update(
-                    r[0]
-                    for r in self.db.execute(f"SELECT content_hash FROM documents WHERE id IN ({marks})", part)
-                    if r[0] is not None
-                )
+                # A pair is read whole from its lower end (each document enters the frontier once),
+                # from the other only for the neighbour.
+                rows = self.db.execute(f"{EDGE_ROWS_SQL} AND lo IN ({marks})", part).fetchall()
+                edges.add(rows)
+                found.update(r[1] for r in rows)
+                found.update(r[0] for r in self.db.execute(
+                    f"SELECT lo FROM verdicts WHERE kind IS NOT NULL AND hi IN ({marks})", part
+                ))  # fmt: skip
+                sql = f"SELECT id, content_hash, n_shingles, status = 'ok' FROM documents WHERE id IN ({marks})"
+                for d, h, n, ok in self.db.execute(sql, part):
+                    if h is not None:
+                        fresh.add(h)
+                    if ok:
+                        docs.append((d, h, n))
                 joined.update(r[0] for r in self.db.execute(
                     "SELECT DISTINCT m.cluster_id FROM memberships m JOIN clusters c ON c.id = m.cluster_id "
                     f"AND c.active = 1 WHERE m.document_id IN ({marks})", part
                 ))  # fmt: skip
             found.update(
                 d
-                for d in self._unseen_rows(fresh, hashes, "SELECT id FROM documents WHERE content_hash IN ({})")
+                for (d,) in self._unseen_rows(fresh, hashes, "SELECT id FROM documents WHERE content_hash IN ({})")
                 if d not in not_ok
             )
             # Each cluster's members read once (a join per document read its whole cluster for
             # every member: ~55 times the scope's rows in a crawl of ~55 copies a story).
-            found.update(
-                self._unseen_rows(joined, clusters, "SELECT document_id FROM memberships WHERE cluster_id IN ({})")
-            )
+            sql = "SELECT cluster_id, document_id, role FROM memberships WHERE cluster_id IN ({})"
+            for cid, d, role in self._unseen_rows(joined, clusters, sql):
+                members.setdefault(cid, set()).add((d, role == "compilation"))
+                found.add(d)
             frontier = found - scope
-        return scope
+        docs.sort()
+        current = {cid: frozenset(m) for cid, m in sorted(members.items())}
+        return RegroupScope(scope, *_first_of_contents(docs), current, edges.table())
 
-    def _unseen_rows(self, keys: set, seen: set, sql: str) -> list:
-        """The first column of `sql` (a query with `IN ({})`) for the `keys` not in `seen`, which
-        holds them all afterwards: each key is read once however often the search meets it."""
+    def _unseen_rows(self, keys: set, seen: set, sql: str) -> list[tuple]:
+        """The rows of `sql` (a query with `IN ({})`) for the `keys` not in `seen`, which holds
+        them all afterwards: each key is read once however often the search meets it."""
         keys = keys - seen
         seen |= keys
-        return [r[0] for part, marks in in_chunks(sorted(keys)) for r in self.db.execute(sql.format(marks), part)]
+        return [r for part, marks in in_chunks(sorted(keys)) for r in self.db.execute(sql.format(marks), part)]
 
     def regroup_seeds(self) -> set[int]:
         """Documents whose place in the clusters may have changed since the last clustering: new or
