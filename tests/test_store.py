@@ -186,6 +186,8 @@ def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_pat
     conn = sqlite3.connect(db, isolation_level=None)
     conn.executescript("""
         BEGIN;
+        DROP INDEX verdicts_hi_kind;
+        CREATE INDEX verdicts_hi ON verdicts(hi);
         CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
             INSERT INTO documents_fts (rowid, title, original_title) VALUES (new.id, new.title, new.original_title);
         END;
@@ -300,4 +302,36 @@ def test_a_sites_live_pages_are_counted_from_indexes(tmp_path):
     assert (s._live_pages("a.cn"), s._live_pages("b.cn"), s._live_pages("c.cn")) == (2, 1, 0)
     plans = [" ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + q, ["a.cn"])) for q in LIVE_PAGES]
     assert "COVERING INDEX documents_site" in plans[0] and "documents_not_ok (status=?)" in plans[1]
+    s.close()
+
+
+def test_the_regroup_scope_reads_pairs_from_indexes_and_as_arrays(tmp_path):
+    """Regrouping follows the copy pairs by their higher end from the index of migration 22 alone
+    (their kind is in it), and keeps the pairs it read as one array; a pair of a kind the store
+    does not know is refused when saved, not read back as another."""
+    import numpy as np
+
+    s = Store(tmp_path / "d.db")
+    with s.write():
+        s._insert_verdicts({
+            (1, 2): (1, 2, 0.92, 0.95, "similar"),
+            (2, 3): (3, 2, 0.31, 0.9, "contained"),
+            (3, 4): None,  # verified: not copies
+            (4, 5): (5, 4, 0.2, 0.85, "aligned"),
+        })  # fmt: skip
+    plan = " ".join(
+        r[3]
+        for r in s.db.execute("EXPLAIN QUERY PLAN SELECT lo FROM verdicts WHERE kind IS NOT NULL AND hi IN (?)", [2])
+    )
+    assert "COVERING INDEX verdicts_hi_kind" in plan
+    read = s.regroup_scope({3})
+    assert read.ids == {1, 2, 3}  # 3-4 is no copy pair: 4 and 5 stay out
+    assert sorted(read.edges.rows_among(np.array([1, 2, 3]))) == [
+        (1, 2, 0.92, 0.95, "similar"),
+        (3, 2, 0.31, 0.9, "contained"),
+    ]
+    assert list(read.edges.rows_among(np.array([1, 3]))) == []
+    assert s.regroup_scope({5}).edges.pairs.tolist() == [(5, 4, 0.2, 0.85, 2)]
+    with pytest.raises(ValueError, match="not in store.index.PAIR_KINDS"), s.write():
+        s._insert_verdicts({(6, 7): (6, 7, 0.9, 0.9, "paraphrase")})
     s.close()

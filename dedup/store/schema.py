@@ -354,6 +354,15 @@ MIGRATIONS: list[str] = [
     DROP INDEX documents_not_ok;
     CREATE INDEX documents_not_ok ON documents(status, id) WHERE status != 'ok';
     """,
+    # 22: the verified pairs by their higher end with their kind: regrouping follows the copy pairs
+    # (`kind IS NOT NULL AND hi IN ...`) from the index alone, where verdicts_hi (hi and the key)
+    # sent it to the table for each pair's kind. A nightly scope of ~490,000 documents at 1M (2.8
+    # million pairs) took 17 s to close, 13 s with this index. The index still serves the reads of
+    # every verdict by its higher end (store.IndexMixin.verified_codes).
+    """
+    DROP INDEX verdicts_hi;
+    CREATE INDEX verdicts_hi_kind ON verdicts(hi, kind);
+    """,
 ]
 
 
