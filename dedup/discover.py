@@ -47,14 +47,35 @@ class Found(NamedTuple):
     """One entry of the crawl: a file to read, a file no reader handles, or something not read and why.
 
     A named tuple: made once per file of the crawl on every scan, it cost a third of discovery's
-    time as a frozen dataclass."""
+    time as a frozen dataclass. A readable file carries its kind, size and mtime, and its
+    `SourceFile` is made only when asked for (`source`): a nightly rescan compares the size and
+    mtime of every file and reads only the few that changed."""
 
     path: str  # display/storage key, '/'-separated, valid UTF-8 (bytes that are not UTF-8 appear as \\xNN)
     fs_path: str  # what os functions need (surrogateescape), relative to the root
-    source: SourceFile | None  # a readable regular file of a known kind, ready for read_source
-    problem: str | None  # why it is not read (special file, outside link, too large, unlistable dir ...)
+    problem: str | None = None  # why it is not read (special file, outside link, too large, unlistable dir ...)
     is_dir: bool = False  # the problem is a directory whose contents are unknown: files stored under it stand
     supported: bool = True  # False: a regular file no reader handles (image, .css): nothing to read, no problem
+    kind: str | None = None  # the reader kind of a readable file (None when there is a problem or no reader)
+    size: int = 0
+    mtime: float = 0.0
+    follow_link: bool = False  # a symbolic link discovery checked: opened following it
+
+    @property
+    def source(self) -> SourceFile | None:
+        """A readable regular file of a known kind, ready for read_source (a new one each time); else None."""
+        if self.kind is None or self.problem is not None:
+            return None
+        return SourceFile(
+            path=self.path,
+            kind=self.kind,
+            size=self.size,
+            mtime=self.mtime,
+            sha1="",
+            fs_path="" if self.fs_path == self.path else self.fs_path,
+            name_bytes=name_bytes(self.fs_path),
+            follow_link=self.follow_link,
+        )
 
 
 class ReadRefused(ValueError):
@@ -189,7 +210,7 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
         return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
     def problem(rel: str, reason: str, is_dir: bool = False) -> Found:
-        return Found(path=display_path(rel), fs_path=rel, source=None, problem=reason, is_dir=is_dir)
+        return Found(path=display_path(rel), fs_path=rel, problem=reason, is_dir=is_dir)
 
     def unlistable(exc: OSError) -> Iterator[Found]:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
@@ -301,34 +322,24 @@ def _file(full: str, name: str, rel: str, root_real: str, follow: bool, cap: int
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return Found(path, rel, None, f"cannot stat: {exc.strerror}")
+        return Found(path, rel, f"cannot stat: {exc.strerror}")
     is_link = stat.S_ISLNK(st.st_mode)
     if is_link:
         why = _link_problem(full, root_real, follow)
         if why:
-            return Found(path, rel, None, why)
+            return Found(path, rel, why)
         try:
             st = os.stat(full)
         except OSError as exc:
-            return Found(path, rel, None, f"cannot follow symbolic link: {exc.strerror}")
+            return Found(path, rel, f"cannot follow symbolic link: {exc.strerror}")
     if not stat.S_ISREG(st.st_mode):
-        return Found(path, rel, None, f"not a regular file ({_type_name(st.st_mode)})")
+        return Found(path, rel, f"not a regular file ({_type_name(st.st_mode)})")
     kind = kind_of(name) or container_kind(name)
     if kind is None:
-        return Found(path, rel, None, None, supported=False)
+        return Found(path, rel, supported=False)
     if st.st_size > cap:
-        return Found(path, rel, None, too_large(st.st_size, cap))
-    sf = SourceFile(
-        path=path,
-        kind=kind,
-        size=st.st_size,
-        mtime=st.st_mtime,
-        sha1="",
-        fs_path="" if rel == path else rel,
-        name_bytes=name_bytes(rel),
-        follow_link=is_link,
-    )
-    return Found(path, rel, sf, None)
+        return Found(path, rel, too_large(st.st_size, cap))
+    return Found(path, rel, None, False, True, kind, st.st_size, st.st_mtime, is_link)  # positional: per file
 
 
 def read_source(root: Path, sf: SourceFile, max_file_size: int = MAX_FILE_SIZE) -> SourceFile:

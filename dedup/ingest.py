@@ -265,7 +265,7 @@ def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None,
 class ScanPlan:
     """What discovery found against what the store holds; nothing written yet."""
 
-    states: dict  # path -> FileState as stored (hashes blanked when all files must be read again)
+    states: dict  # path -> FileState as stored (size and mtime blanked when all files must be read again)
     todo: list[SourceFile] = field(default_factory=list)  # new, changed, or to be retried
     unchanged: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # newly seen files no reader handles
@@ -277,7 +277,7 @@ class ScanPlan:
 def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, reread_all: bool) -> ScanPlan:
     states = store.file_states()
     if reread_all:  # extraction changed: every file is read and extracted again
-        states = {p: st._replace(size=None, mtime=None, sha1=None) for p, st in states.items()}
+        states = {p: st._replace(size=None, mtime=None) for p, st in states.items()}
     plan = ScanPlan(states)
     seen: set[str] = set()
     for found in discover_files(root, options.follow_symlinks, options.max_file_size):
@@ -286,25 +286,26 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
             plan.problems.append(FileProblem(found.path, found.problem, found.is_dir, name_bytes(found.fs_path)))
             continue
         summary.files_seen += 1
-        sf = found.source
         old = states.get(found.path)
-        if sf is None or not found.supported:
+        if found.kind is None or not found.supported:
             if getattr(old, "status", None) != "unsupported":
                 plan.unsupported.append(found.path)
             continue
-        if old and old.size == sf.size and old.mtime == sf.mtime and old.status in ("ok", "skipped"):
+        if old and old.size == found.size and old.mtime == found.mtime and old.status in ("ok", "skipped"):
             plan.unchanged.append(found.path)
             continue
-        if old and old.status in ("ok", "skipped"):
-            sf.known_sha1 = old.sha1 or ""
         if old and old.status != "gone":
             summary.files_changed += 1
         else:
             summary.files_new += 1
-        plan.todo.append(sf)
+        plan.todo.append(found.source)
+    if not reread_all:  # equal bytes need no extracting again (read_file); a full re-read compares none
+        known = store.file_hashes([sf.path for sf in plan.todo if sf.path in states])
+        for sf in plan.todo:
+            sf.known_sha1 = known.get(sf.path, "")
     # Files under a folder that could not be listed are kept as they are, not marked gone.
     folders = [p.path for p in plan.problems if p.is_dir]
-    plan.live = store.live_files()
+    plan.live = [p for p, st in states.items() if st.status != "gone"]
     plan.gone = [p for p in plan.live if p not in seen and not any(is_under(f, p) for f in folders)]
     return plan
 
@@ -352,7 +353,7 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
             docs = [d for d in res.items if isinstance(d, Document)]
             skipped = [s for s in res.items if isinstance(s, Skipped)]
             old = states.get(sf.path)
-            if old and old.sha1 == sf.sha1 and old.status in ("ok", "skipped"):
+            if sf.known_sha1 and sf.known_sha1 == sf.sha1:  # (known: stored, last read whole)
                 writer.submit(store.touch_files, [sf.path], summary.run_id, sf.mtime)  # touched, not changed
             else:
                 status = "ok" if docs else "skipped"
