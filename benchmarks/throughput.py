@@ -66,7 +66,16 @@ export_s / score_s); a failure of either is reported in place of the figures, ne
 
 The peer (--peer text-dedup, optional; any failure is reported as "not run: REASON", never fatal):
 text-dedup (PyPI; 0.4.0 resolved on 2026-12-02) is installed with pip into its own venv under /tmp
-(--peer-venv, kept between runs). After the three scans, the texts dedup extracted for all N + new
+(--peer-venv, kept between runs), with trafilatura, lxml_html_clean and rjieba when it reads the
+files. It is run one way or both (--peer-input, default both), and dedup's full scan is set
+against each:
+- files: right after dedup's full scan, on the same N files. benchmarks/peer_extract.py reads
+  every file of the crawl in J processes (HTML by trafilatura, TXT as text, JSON records by their
+  title and longest string), cuts the texts into words by rjieba and writes the JSONL described
+  below; then the MinHash below. Both are measured subprocesses; the peer's time is their sum.
+  This is the peer as a user would run it on a crawl, and as the issue measured its peers
+  (trafilatura + datasketch, text-dedup: their times included reading the pages).
+- texts: after the three scans, the texts dedup extracted for all N + new
 documents (documents.text of the database: the very texts it compared) are cut into words by dedup's own tokenizer
 (dedup.shingle.tokenize, rjieba) and written space-separated to a JSONL, one {"id", "text"} per
 document (text-dedup splits on non-word characters, so raw Chinese would give it one "word" per
@@ -647,13 +656,18 @@ def scan_run(dedup: list[str], crawl: Crawl, db: Path, jobs: int, name: str, log
 
 # --------------------------------------------------------------------------- the peer
 
-PEER_PACKAGES = {"text-dedup": "text-dedup"}
+PEER_PACKAGES = {"text-dedup": ["text-dedup"]}
+# What the peer needs to read the crawl's files itself (--peer-input files): benchmarks/peer_extract.py.
+# lxml_html_clean: lxml 5.2+ moved lxml.html.clean (which trafilatura's justext imports) out.
+FILE_PEER_PACKAGES = ["trafilatura", "lxml_html_clean", "rjieba"]
+PEER_EXTRACT = BENCH / "peer_extract.py"
 
 
-def peer_setup(name: str, venv: Path, logs: Path) -> tuple[Path | None, str]:
+def peer_setup(name: str, venv: Path, logs: Path, files: bool) -> tuple[Path | None, str]:
     """(the venv's python, "") when the peer is installed and imports; (None, reason) otherwise."""
     py = venv / "bin" / "python"
-    probe = [str(py), "-c", "import text_dedup, datasets; print(text_dedup.__file__)"]
+    packages = PEER_PACKAGES[name] + (FILE_PEER_PACKAGES if files else [])
+    probe = [str(py), "-c", "import text_dedup, datasets" + (", trafilatura, rjieba" if files else "")]
     if py.exists() and subprocess.run(probe, capture_output=True, timeout=300).returncode == 0:
         return py, ""
     logs.mkdir(parents=True, exist_ok=True)
@@ -661,11 +675,11 @@ def peer_setup(name: str, venv: Path, logs: Path) -> tuple[Path | None, str]:
         if not py.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
         with (logs / "peer-install.log").open("wb") as f:
-            r = subprocess.run([str(py), "-m", "pip", "install", PEER_PACKAGES[name]], stdout=f,
+            r = subprocess.run([str(py), "-m", "pip", "install", *packages], stdout=f,
                                stderr=subprocess.STDOUT, timeout=1800)  # fmt: skip
         if r.returncode != 0:
             tail = (logs / "peer-install.log").read_text(errors="replace").strip().splitlines()[-1:]
-            return None, f"pip install {PEER_PACKAGES[name]} failed: {' '.join(tail)[:200]}"
+            return None, f"pip install {' '.join(packages)} failed: {' '.join(tail)[:200]}"
         p = subprocess.run(probe, capture_output=True, timeout=300)
         if p.returncode != 0:
             return None, f"installed but does not import: {p.stderr.decode(errors='replace').strip()[-200:]}"
@@ -698,27 +712,64 @@ def peer_command(py: Path, data: Path, out: Path, cache: Path, jobs: int) -> lis
 
 PEER_LINE = re.compile(r"INFO\s+(Loading|MinHashing|Clustering|Filtering|Saving|Cleaning|Total|Before|After)\s*:\s*"
                        r"([0-9.]+)")  # fmt: skip
+PEER_ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "COLUMNS": "200"}
+
+
+def _measured_row(m: Measured) -> dict:
+    return {"ok": m.ok, "status": m.why(), "wall_s": round(m.wall, 2), "cpu_s": round(m.cpu_seconds, 1),
+            "peak_rss_tree_mb": round(m.peak_tree_mb), "peak_rss_single_mb": round(m.peak_single_mb),
+            "peak_pss_tree_mb": round(m.peak_pss_mb), "peak_pss_anon_mb": round(m.peak_pss_anon_mb),
+            "processes": m.max_processes}  # fmt: skip
+
+
+def _peer_minhash(py: Path, data: Path, work: Path, logs: Path, timeout: float, jobs: int, tag: str) -> dict:
+    """text-dedup's MinHash over a JSONL of space-separated words, as a measured subprocess."""
+    cmd = peer_command(py, data, work / f"{tag}-out", work / f"{tag}-cache", jobs)
+    m = run_measured(cmd, tag, logs, timeout, env=dict(os.environ, **PEER_ENV), cwd=work)
+    row = {"cmd": shlex.join(cmd), "input_mb": round(data.stat().st_size / MB, 1), **_measured_row(m)}
+    if m.ok:
+        logged = Path(m.stdout_path).read_text(errors="replace") + (logs / f"{tag}.err").read_text(errors="replace")
+        found = {k: float(v) for k, v in PEER_LINE.findall(logged)}
+        row["stage_seconds"] = {k: v for k, v in found.items() if k not in ("Before", "After")}
+        row["before"], row["after"] = found.get("Before"), found.get("After")
+    return row
 
 
 def run_peer(name: str, py: Path, db: Path, work: Path, logs: Path, timeout: float, jobs: int) -> dict:
+    """The peer on the texts dedup extracted (--peer-input texts): words prepared apart, not timed."""
     data = work / "texts.jsonl"
     t0 = time.perf_counter()
     n = export_texts(db, data)
     prep = time.perf_counter() - t0
-    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", COLUMNS="200")
-    cmd = peer_command(py, data, work / "peer-out", work / "peer-cache", jobs)
-    m = run_measured(cmd, "peer", logs, timeout, env=env, cwd=work)
-    row = {"peer": name, "cmd": shlex.join(cmd), "documents": n, "input_mb": round(data.stat().st_size / MB, 1),
-           "prep_s": round(prep, 2), "ok": m.ok, "status": m.why(), "wall_s": round(m.wall, 2),
-           "cpu_s": round(m.cpu_seconds, 1), "peak_rss_tree_mb": round(m.peak_tree_mb),
-           "peak_rss_single_mb": round(m.peak_single_mb), "peak_pss_tree_mb": round(m.peak_pss_mb),
-           "peak_pss_anon_mb": round(m.peak_pss_anon_mb), "processes": m.max_processes}  # fmt: skip
-    if m.ok:
-        row["docs_per_s"] = round(n / m.wall, 1)
-        logged = Path(m.stdout_path).read_text(errors="replace") + (logs / "peer.err").read_text(errors="replace")
-        found = {k: float(v) for k, v in PEER_LINE.findall(logged)}
-        row["stage_seconds"] = {k: v for k, v in found.items() if k not in ("Before", "After")}
-        row["before"], row["after"] = found.get("Before"), found.get("After")
+    row = {"peer": name, "input": "texts", "documents": n, "prep_s": round(prep, 2),
+           **_peer_minhash(py, data, work, logs, timeout, jobs, "peer")}  # fmt: skip
+    if row["ok"]:
+        row["docs_per_s"] = round(n / row["wall_s"], 1)
+    return row
+
+
+def run_peer_files(name: str, py: Path, crawl: Path, work: Path, logs: Path, timeout: float, jobs: int) -> dict:
+    """The peer from the crawl's files (--peer-input files): benchmarks/peer_extract.py (reading,
+    trafilatura, rjieba) then the peer's MinHash, both timed; its wall time is their sum."""
+    data = work / "peer-files.jsonl"
+    cmd = [str(py), str(PEER_EXTRACT), str(crawl), str(data), "--jobs", str(jobs)]
+    m = run_measured(cmd, "peer-extract", logs, timeout, cwd=work)
+    row: dict = {"peer": name, "input": "files", "extract": {"cmd": shlex.join(cmd), **_measured_row(m)}}
+    if not m.ok:
+        return {**row, "ok": False, "status": f"extraction: {m.why()}", "wall_s": round(m.wall, 2)}
+    row["extract_line"] = Path(m.stdout_path).read_text(errors="replace").strip()[-300:]
+    with data.open("rb") as f:
+        n = sum(1 for _ in f)
+    mh = _peer_minhash(py, data, work, logs, timeout, jobs, "peer-files")
+    row.update(mh, documents=n, minhash_wall_s=mh["wall_s"], extract_wall_s=round(m.wall, 2))
+    row["wall_s"] = round(m.wall + mh["wall_s"], 2)
+    row["cpu_s"] = round(m.cpu_seconds + mh["cpu_s"], 1)
+    for k in ("peak_rss_tree_mb", "peak_rss_single_mb", "peak_pss_tree_mb", "peak_pss_anon_mb", "processes"):
+        row[k] = max(row["extract"][k], mh[k])
+    if row["ok"]:
+        row["docs_per_s"] = round(n / row["wall_s"], 1)
+    else:
+        row["status"] = f"minhash: {row['status']}"
     return row
 
 
@@ -786,21 +837,50 @@ def print_size(res: dict) -> None:
     for run, q in quality_rows:
         times = f" (export {q['export_s']} s, scoring {q['score_s']} s: in no timed figure)" if q.get("ok") else ""
         print(f"   {quality_line(q).replace('quality:', f'quality after {run} scan:', 1)}{times}")
-    p = res.get("peer")
-    if p is None:
-        return
+    full = next((r for r in res["runs"] if r["run"] == "full" and r["ok"]), None)
+    for key in ("peer_files", "peer"):
+        if key in res:
+            print_peer(res[key], full, c["bytes"])
+
+
+def print_peer(p: dict, full: dict | None, crawl_bytes: int) -> None:
+    """A peer's row in the size's table, what it was given, and dedup's full scan against it."""
+    label = f"peer {p.get('peer')} ({'from the files' if p.get('input') == 'files' else 'on dedup texts'})"
     if not p.get("ok"):
-        print(f"peer {p.get('peer')}: not run: {p.get('reason') or p.get('status')}")
+        print(f"{label}: not run: {p.get('reason') or p.get('status')}")
         return
     st = ", ".join(f"{k} {v:g}" for k, v in (p.get("stage_seconds") or {}).items())
-    print(f"| peer {p['peer']} | {p['documents']} | - | {p['wall_s']:.1f} | - | {p['docs_per_s']:.0f} | "
-          f"{p['input_mb'] / p['wall_s']:.3g} | {st or '-'} | {mem(p)} "
-          f"| - | - |")  # fmt: skip
-    print(
-        f"   peer: {p['documents']} texts ({p['input_mb']} MB of JSONL, words prepared in {p['prep_s']} s, not "
-        f"counted), {p['processes']} processes at most; kept {p.get('after')} of {p.get('before')} documents"
-    )
-    print(f"   command: {p['cmd']}")
+    if p.get("input") == "files":
+        st = f"extract {p['extract_wall_s']:g}, MinHash {p['minhash_wall_s']:g} ({st or '-'})"
+    mb = crawl_bytes if p.get("input") == "files" else p["input_mb"] * MB
+    print(f"| {label} | {p['documents']} | - | {p['wall_s']:.1f} | - | {p['docs_per_s']:.0f} | "
+          f"{mb / MB / p['wall_s']:.3g} | {st or '-'} | {mem(p)} | - | - |")  # fmt: skip
+    if p.get("input") == "files":
+        print(f"   {label}: {p.get('extract_line')}; then {p['input_mb']} MB of JSONL to its MinHash; "
+              f"{p['processes']} processes at most; kept {p.get('after')} of {p.get('before')} documents")  # fmt: skip
+        print(f"   commands: {p['extract']['cmd']}; {p['cmd']}")
+    else:
+        print(f"   {label}: {p['documents']} texts ({p['input_mb']} MB of JSONL, words prepared in "
+              f"{p['prep_s']} s, not counted), {p['processes']} processes at most; kept {p.get('after')} of "
+              f"{p.get('before')} documents")  # fmt: skip
+        print(f"   command: {p['cmd']}")
+    if full:
+        print(f"   dedup's full scan took {full['wall_s'] / p['wall_s']:.2f} times this peer's wall time "
+              f"({full.get('cpu_s', '-')} against {p['cpu_s']} CPU-s)")  # fmt: skip
+
+
+def peer_run(n: int, a, run, peer_py: Path | None, peer_reason: str, full_ok: bool) -> dict:
+    """One peer run's row, or why it was not run (never fatal)."""
+    if peer_py is None:
+        return {"peer": a.peer, "ok": False, "reason": peer_reason}
+    if not full_ok:
+        return {"peer": a.peer, "ok": False, "reason": "the full scan failed: no texts to give it"}
+    print(f"  [{n}] peer {a.peer} ...", flush=True)
+    row = run()
+    if not row["ok"]:
+        row["reason"] = row["status"]
+    print(f"  [{n}] peer {a.peer} from {row.get('input')}: {row['status']}, {row.get('wall_s', 0):.1f} s", flush=True)
+    return row
 
 
 def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], peer_py: Path | None,
@@ -829,6 +909,11 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
     if full["ok"]:
         full["quality"] = quality(dedup, db, work / "labels.json", labels, work, "full", logs, a.scorer, a.timeout)
         print(f"  [{n}] full scan {quality_line(full['quality'])}", flush=True)
+        if a.peer != "none" and a.peer_input in ("files", "both"):  # the same N files dedup was given
+            res["peer_files"] = peer_run(
+                n, a, lambda: run_peer_files(a.peer, peer_py, crawl.root, work, logs, a.timeout, a.jobs),
+                peer_py, peer_reason, True,
+            )  # fmt: skip
         again = scan_run(dedup, crawl, db, a.jobs, "rescan", logs, a.timeout, 0)
         res["runs"].append(again)
         print(f"  [{n}] rescan: {again['status']}, {again['wall_s']:.1f} s", flush=True)
@@ -844,16 +929,9 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
             print(f"  [{n}] +new {quality_line(new['quality'])}", flush=True)
         for r in res["runs"][1:]:
             r["share_of_full"] = round(r["wall_s"] / full["wall_s"], 4)
-    if a.peer != "none":
-        if peer_py is None:
-            res["peer"] = {"peer": a.peer, "ok": False, "reason": peer_reason}
-        elif not full["ok"]:
-            res["peer"] = {"peer": a.peer, "ok": False, "reason": "the full scan failed: no texts to give it"}
-        else:
-            print(f"  [{n}] peer {a.peer} ...", flush=True)
-            res["peer"] = run_peer(a.peer, peer_py, db, work, logs, a.timeout, a.jobs)
-            if not res["peer"]["ok"]:
-                res["peer"]["reason"] = res["peer"]["status"]
+    if a.peer != "none" and a.peer_input in ("texts", "both"):
+        res["peer"] = peer_run(n, a, lambda: run_peer(a.peer, peer_py, db, work, logs, a.timeout, a.jobs),
+                               peer_py, peer_reason, full["ok"])  # fmt: skip
     c = asdict(crawl)
     c["root"] = str(crawl.root)
     res["crawl"] = c
@@ -866,6 +944,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000", help="comma-separated crawl sizes in documents")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--peer", choices=["text-dedup", "none"], default="none")
+    ap.add_argument("--peer-input", choices=["texts", "files", "both"], default="both",
+                    help="give the peer dedup's extracted texts, the crawl's files, or run it both ways")  # fmt: skip
     ap.add_argument("--peer-venv", default="/tmp/dedup-throughput-peer/venv", help="venv for the peer (kept)")
     ap.add_argument("--keep", default=None, help="build and keep everything under this directory")
     ap.add_argument("--new-share", type=float, default=0.01, help="new files added before the last rescan, x N")
@@ -893,7 +973,8 @@ def main() -> int:
     peer_py, peer_reason = None, ""
     if a.peer != "none":
         try:
-            peer_py, peer_reason = peer_setup(a.peer, Path(a.peer_venv), base / "peer-logs")
+            peer_py, peer_reason = peer_setup(a.peer, Path(a.peer_venv), base / "peer-logs",
+                                              files=a.peer_input != "texts")  # fmt: skip
         except Exception as exc:  # the peer is optional: never fatal
             peer_reason = f"setup failed: {exc!r}"
         print(f"peer {a.peer}: {'ready' if peer_py else 'not run: ' + peer_reason}", flush=True)
@@ -916,6 +997,7 @@ def main() -> int:
         "seed": a.seed,
         "dedup": shlex.join(dedup),
         "peer": a.peer,
+        "peer_input": a.peer_input,
         "load_start": load0,
         "load_end": load(),
         "sizes": results,
