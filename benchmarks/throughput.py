@@ -69,10 +69,11 @@ text-dedup (PyPI; 0.4.0 resolved on 2026-12-02) is installed with pip into its o
 (--peer-venv, kept between runs), with trafilatura, lxml_html_clean and rjieba when it reads the
 files. It is run one way or both (--peer-input, default both), and dedup's full scan is set
 against each:
-- files: right after dedup's full scan, on the same N files. benchmarks/peer_extract.py reads
-  every file of the crawl in J processes (HTML by trafilatura, TXT as text, JSON records by their
-  title and longest string), cuts the texts into words by rjieba and writes the JSONL described
-  below; then the MinHash below. Both are measured subprocesses; the peer's time is their sum.
+- files: after dedup's three runs, on the crawl they left (N + new files: the peer is given 1 %
+  more than dedup's full scan). benchmarks/peer_extract.py reads every file of the crawl in J
+  processes (HTML by trafilatura, TXT as text, JSON records by their title and longest string),
+  cuts the texts into words by rjieba and writes the JSONL described below; then the MinHash
+  below. Both are measured subprocesses; the peer's time is their sum.
   This is the peer as a user would run it on a crawl, and as the issue measured its peers
   (trafilatura + datasketch, text-dedup: their times included reading the pages).
 - texts: after the three scans, the texts dedup extracted for all N + new
@@ -909,11 +910,6 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
     if full["ok"]:
         full["quality"] = quality(dedup, db, work / "labels.json", labels, work, "full", logs, a.scorer, a.timeout)
         print(f"  [{n}] full scan {quality_line(full['quality'])}", flush=True)
-        if a.peer != "none" and a.peer_input in ("files", "both"):  # the same N files dedup was given
-            res["peer_files"] = peer_run(
-                n, a, lambda: run_peer_files(a.peer, peer_py, crawl.root, work, logs, a.timeout, a.jobs),
-                peer_py, peer_reason, True,
-            )  # fmt: skip
         again = scan_run(dedup, crawl, db, a.jobs, "rescan", logs, a.timeout, 0)
         res["runs"].append(again)
         print(f"  [{n}] rescan: {again['status']}, {again['wall_s']:.1f} s", flush=True)
@@ -929,6 +925,13 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
             print(f"  [{n}] +new {quality_line(new['quality'])}", flush=True)
         for r in res["runs"][1:]:
             r["share_of_full"] = round(r["wall_s"] / full["wall_s"], 4)
+    # The peers run after dedup's three runs, on the crawl as they left it (N + new files): dedup's
+    # runs follow each other as in earlier sessions' figures, with nothing else between them.
+    if a.peer != "none" and a.peer_input in ("files", "both"):
+        res["peer_files"] = peer_run(
+            n, a, lambda: run_peer_files(a.peer, peer_py, crawl.root, work, logs, a.timeout, a.jobs),
+            peer_py, peer_reason, full["ok"],
+        )  # fmt: skip
     if a.peer != "none" and a.peer_input in ("texts", "both"):
         res["peer"] = peer_run(n, a, lambda: run_peer(a.peer, peer_py, db, work, logs, a.timeout, a.jobs),
                                peer_py, peer_reason, full["ok"])  # fmt: skip
