@@ -916,6 +916,17 @@ def peer_run(n: int, a, run, peer_py: Path | None, peer_reason: str, full_ok: bo
     return row
 
 
+def repeat_new(dedup: list[str], crawl: Crawl, db: Path, before: Path, a, logs: Path, n: int, n_new: int) -> list:
+    """The +new run made again (#2 .. --new-repeats) from the database as the first found it."""
+    rows = []
+    for k in range(2, a.new_repeats + 1):
+        restore_db(before, db)  # the crawl is the same: the new files stay
+        row = scan_run(dedup, crawl, db, a.jobs, f"+new #{k}", logs, a.timeout, crawl.new_bytes)
+        rows.append(row)
+        print(f"  [{n}] +{n_new} files rescan #{k}: {row['status']}, {row['wall_s']:.1f} s", flush=True)
+    return rows
+
+
 def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], peer_py: Path | None,
                peer_reason: str) -> dict:  # fmt: skip
     rnd = random.Random(a.seed)
@@ -956,12 +967,7 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
             new["quality"] = quality(dedup, db, work / "labels-new.json", labels, work, "new", logs, a.scorer,
                                      a.timeout)  # fmt: skip
             print(f"  [{n}] +new {quality_line(new['quality'])}", flush=True)
-        for k in range(2, a.new_repeats + 1 if new["ok"] else 0):
-            restore_db(before, db)  # the database as the +new run found it; the crawl is the same
-            again_new = scan_run(dedup, crawl, db, a.jobs, f"+new #{k}", logs, a.timeout, crawl.new_bytes)
-            res["runs"].append(again_new)
-            print(f"  [{n}] +{n_new} files rescan #{k}: {again_new['status']}, {again_new['wall_s']:.1f} s",
-                  flush=True)  # fmt: skip
+            res["runs"] += repeat_new(dedup, crawl, db, before, a, logs, n, n_new)
         if before is not None:
             shutil.rmtree(before, ignore_errors=True)
         for r in res["runs"][1:]:
