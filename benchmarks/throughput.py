@@ -867,7 +867,7 @@ def print_size(res: dict) -> None:
         times = f" (export {q['export_s']} s, scoring {q['score_s']} s: in no timed figure)" if q.get("ok") else ""
         print(f"   {quality_line(q).replace('quality:', f'quality after {run} scan:', 1)}{times}")
     if "new_median_s" in res:
-        steps = [f"{r['wall_s']:.2f}" for r in res["runs"] if r["run"].startswith("+new") and r["ok"]]
+        steps = [f"{w:.2f}" for w in res["new_runs_s"]]
         print(f"   +new rescan, {len(steps)} runs from the same database: {' / '.join(steps)} s; median "
               f"{res['new_median_s']:.2f} s = {res['new_median_share']:.2%} of the full scan")  # fmt: skip
     full = next((r for r in res["runs"] if r["run"] == "full" and r["ok"]), None)
@@ -972,9 +972,9 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
             shutil.rmtree(before, ignore_errors=True)
         for r in res["runs"][1:]:
             r["share_of_full"] = round(r["wall_s"] / full["wall_s"], 4)
-        steps = sorted(r["wall_s"] for r in res["runs"] if r["run"].startswith("+new") and r["ok"])
-        if steps:
-            res["new_median_s"] = steps[len(steps) // 2]
+        res["new_runs_s"] = [r["wall_s"] for r in res["runs"] if r["run"].startswith("+new") and r["ok"]]
+        if res["new_runs_s"]:
+            res["new_median_s"] = sorted(res["new_runs_s"])[len(res["new_runs_s"]) // 2]
             res["new_median_share"] = round(res["new_median_s"] / full["wall_s"], 4)
     # The peers run after dedup's three runs, on the crawl as they left it (N + new files): dedup's
     # runs follow each other as in earlier sessions' figures, with nothing else between them.

@@ -287,7 +287,7 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
             continue
         summary.files_seen += 1
         old = states.get(found.path)
-        if found.kind is None or not found.supported:
+        if found.kind is None:  # a regular file no reader handles (problems were taken above)
             if getattr(old, "status", None) != "unsupported":
                 plan.unsupported.append(found.path)
             continue
