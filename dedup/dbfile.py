@@ -28,15 +28,6 @@ LEGACY_TABLES = frozenset({"runs", "settings", "files", "documents", "skipped", 
 BUSY_TIMEOUT_S = 30
 # How often `--wait` looks whether the scan lock was released.
 LOCK_POLL_S = 0.2
-# The write-ahead log is copied into the database (a checkpoint: two fsyncs, with synchronous=NORMAL)
-# once it holds this many pages. SQLite's default, 1,000 pages (4 MB), is less than one batch of a
-# scan's saves, so nearly every commit paid a checkpoint: saving 20,000 documents' signatures took
-# 1.8-2.0 s of the writing process with it and 1.4-1.5 s with 16,384 pages (64 MB), the final
-# checkpoint included (benchmarks/RESULTS.md, session 20).
-WAL_CHECKPOINT_PAGES = 16384
-# After a checkpoint the log file is cut back to this size, so a scan leaves at most this much beside
-# the database (SQLite keeps the file at its largest otherwise).
-WAL_SIZE_LIMIT = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -96,8 +87,6 @@ def connect(path: Path, writable: bool) -> sqlite3.Connection:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         else:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
         conn.execute("PRAGMA foreign_keys=ON")

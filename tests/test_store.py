@@ -4,7 +4,6 @@ from contextlib import closing
 
 import pytest
 
-from dedup.dbfile import WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT
 from dedup.errors import NotFoundError, StoreError
 from dedup.models import Document, Params
 from dedup.store import MIGRATIONS, FileOutcome, Store
@@ -19,22 +18,6 @@ def test_schema_is_created_once_and_versioned(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "settings", "files", "documents", "skipped", "sites", "clusters", "memberships"} <= tables
-
-
-def test_a_writer_checkpoints_its_log_in_large_steps_and_leaves_it_bounded(tmp_path):
-    # A checkpoint (two fsyncs) at SQLite's default 1,000 pages came on nearly every commit of a
-    # scan's saves; the log may grow to WAL_CHECKPOINT_PAGES, and is cut back after a checkpoint.
-    db = tmp_path / "d.db"
-    store = Store(db)
-    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINT_PAGES
-    assert store.conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_SIZE_LIMIT
-    with store.write():  # ~3,000 pages: past the old default, below the new step
-        store.conn.execute("CREATE TABLE filler (b BLOB)")
-        store.conn.executemany("INSERT INTO filler VALUES (randomblob(3000))", [()] * 4000)
-    wal = tmp_path / "d.db-wal"
-    assert wal.stat().st_size > 1000 * 4096  # not checkpointed at 1,000 pages
-    store.close()
-    assert not wal.exists() or wal.stat().st_size <= WAL_SIZE_LIMIT
 
 
 def test_missing_database_is_a_clear_error(tmp_path):
