@@ -1,3 +1,4 @@
+import gzip
 import zlib
 
 import numpy as np
@@ -93,13 +94,39 @@ def test_names_read_from_the_dictionary_file_are_those_jieba_posseg_tags_as_name
     import jieba
     import jieba.posseg
 
-    from dedup.shingle import ANCHOR_TAGS, _names, dictionary_text
+    from dedup.shingle import ANCHOR_TAGS, dictionary_text, names_in
 
     with jieba.dt.get_dict_file() as f:
         assert dictionary_text() == f.read().decode("utf-8")  # the file jieba itself reads
     tagged = jieba.posseg.dt.word_tag_tab  # a later line of the file wins, as in jieba
-    assert _names() == {w for w, tag in tagged.items() if tag in ANCHOR_TAGS and len(w) >= 2}
-    assert len(_names()) > 50_000 and "北京" in _names()
+    names = names_in(dictionary_text())
+    assert names == {w for w, tag in tagged.items() if tag in ANCHOR_TAGS and len(w) >= 2}
+    assert len(names) > 50_000 and "北京" in names
+
+
+def test_the_shipped_name_table_is_the_dictionarys_and_another_dictionary_is_read_itself(tmp_path, monkeypatch):
+    from dedup import shingle
+
+    size = shingle.dictionary_path().stat().st_size
+    from_dictionary = shingle.names_in(shingle.dictionary_text())
+    # If this fails, jieba's dictionary changed: remake the table with
+    # python -c "from dedup.shingle import write_name_table; write_name_table()"
+    assert shingle.read_name_table(shingle.NAME_TABLE, size) == from_dictionary
+    # A table made for a dictionary of another size, a damaged one and a missing one are not used.
+    assert shingle.read_name_table(shingle.NAME_TABLE, size + 1) is None
+    damaged = tmp_path / "names.txt.gz"
+    damaged.write_bytes(shingle.NAME_TABLE.read_bytes()[:1000])
+    assert shingle.read_name_table(damaged, size) is None
+    assert shingle.read_name_table(tmp_path / "none.txt.gz", size) is None
+    stale = tmp_path / "stale.txt.gz"
+    with gzip.open(stale, "wt", encoding="utf-8") as f:
+        f.write(f"# names of jieba's dict.txt of {size + 1} bytes\n北京\n上海")
+    monkeypatch.setattr(shingle, "NAME_TABLE", stale)
+    shingle._names.cache_clear()
+    try:
+        assert shingle._names() == from_dictionary
+    finally:
+        shingle._names.cache_clear()
 
 
 @pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
