@@ -18,7 +18,7 @@ def test_the_wheel_carries_the_data_files(tmp_path):
     )
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for data in ("boilerplate.txt", "sources.toml", "credits.toml"):
+    for data in ("boilerplate.txt", "sources.toml", "credits.toml", "names.txt.gz"):
         assert f"dedup/data/{data}" in names
     assert not any(n.startswith("data/") for n in names)  # the sample crawl stays in the checkout
 
