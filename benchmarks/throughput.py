@@ -28,7 +28,9 @@ exec from the forking process: a child of this harness reported the harness's ow
 (DB + DB-wal); the rescans' wall time as a share of the full scan's. Wall includes the interpreter
 start and imports (measured once per size as `dedup --version`; dedup runs with Python's bytecode
 cache allowed, as installed: `dedup_env`); "in-process s" is the summary's own
-`seconds`. The sampler costs the harness a few % of one core. A run longer than --timeout
+`seconds`. The host's speed is probed (`host_probe`: a Python loop on one core, ~1 s) before the
+full scan, after dedup's runs and after the peers: this VM's speed drifted by half within one
+session. The sampler costs the harness a few % of one core. A run longer than --timeout
 (default 2 h) is killed with its process group and reported as a timeout; the next sizes go on.
 
 The crawl. The source is ../shared/corpus/source/xwlb_articles.jsonl.gz (18,186 stories). Stories at
@@ -814,6 +816,32 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+# The host's speed at a moment: a fresh interpreter adding up 10 million integers on one core
+# (~1 s). The VM these figures come from drifted within one session: the same full scan of the
+# same 100k crawl took 70 to 116 s in 90 minutes, its CPU seconds rising with it (RESULTS.md,
+# "A slow and drifting machine"), and the load average does not show it. Taken before a size's
+# full scan, after dedup's runs and after the peers, so that two figures of a run can be set
+# against each other only when the host kept its speed between them.
+HOST_PROBE = (
+    "import time\nt = time.perf_counter()\ns = 0\n"
+    "for i in range(10_000_000):\n    s += i\nprint(time.perf_counter() - t)"
+)
+
+
+PROBE_WHEN = {"before_full": "before the full scan", "after_dedup": "after dedup's runs",
+              "after_peers": "after the peers"}  # fmt: skip
+
+
+def host_probe() -> float | None:
+    """Seconds of HOST_PROBE in a new interpreter (None if it could not run)."""
+    try:
+        out = subprocess.run([sys.executable, "-c", HOST_PROBE], capture_output=True, text=True, timeout=120,
+                             check=True).stdout  # fmt: skip
+        return round(float(out), 2)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
 def fmt_stages(st: dict | None) -> str:
     if not st:
         return "-"
@@ -850,6 +878,9 @@ def print_size(res: dict) -> None:
           f"({c['how']}); built in {c['build_seconds']:.1f} s; +new: {c['new_how']}")  # fmt: skip
     print(f"   load average at start {res['load_start']}, at end {res['load_end']}; "
           f"`dedup --version` takes {res['startup_s']} s (paid by every run)")  # fmt: skip
+    probe = res.get("host_probe_s", {})
+    print("   host speed (a Python loop of 10 M additions on one core, s): "
+          + ", ".join(f"{v} {PROBE_WHEN.get(k, k)}" for k, v in probe.items()))  # fmt: skip
     quality_rows = [(r["run"], r["quality"]) for r in res["runs"] if "quality" in r]
     print("| run | docs | files read | wall s | in-process s | docs/s | MB/s read | stages (s) "
           "| peak RSS tree / largest / PSS tree (anon) MB | DB MB | wall / full |")  # fmt: skip
@@ -947,6 +978,7 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
 
     labels = write_labels(crawl.root, story_at, work / "labels.json")  # not timed
     db = work / "d.db"
+    res["host_probe_s"] = {"before_full": host_probe()}
     full = scan_run(dedup, crawl, db, a.jobs, "full", logs, a.timeout, crawl.bytes)
     res["runs"].append(full)
     print(f"  [{n}] full scan: {full['status']}, {full['wall_s']:.1f} s", flush=True)
@@ -976,6 +1008,7 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
         if res["new_runs_s"]:
             res["new_median_s"] = sorted(res["new_runs_s"])[len(res["new_runs_s"]) // 2]
             res["new_median_share"] = round(res["new_median_s"] / full["wall_s"], 4)
+    res["host_probe_s"]["after_dedup"] = host_probe()
     # The peers run after dedup's three runs, on the crawl as they left it (N + new files): dedup's
     # runs follow each other as in earlier sessions' figures, with nothing else between them.
     if a.peer != "none" and a.peer_input in ("files", "both"):
@@ -986,6 +1019,8 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
     if a.peer != "none" and a.peer_input in ("texts", "both"):
         res["peer"] = peer_run(n, a, lambda: run_peer(a.peer, peer_py, db, work, logs, a.timeout, a.jobs),
                                peer_py, peer_reason, full["ok"])  # fmt: skip
+    if "peer" in res or "peer_files" in res:
+        res["host_probe_s"]["after_peers"] = host_probe()
     c = asdict(crawl)
     c["root"] = str(crawl.root)
     res["crawl"] = c
