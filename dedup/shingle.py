@@ -166,10 +166,10 @@ def _table_header(dictionary_size: int) -> str:
 
 
 def write_name_table(path: Path = NAME_TABLE) -> None:
-    names = names_in(dictionary_text())
-    header = _table_header(dictionary_path().stat().st_size)
+    dictionary = dictionary_path()
+    names = names_in(dictionary.read_text("utf-8"))
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as f:
-        f.write(header + "\n".join(sorted(names)))
+        f.write(_table_header(dictionary.stat().st_size) + "\n".join(sorted(names)))
 
 
 def read_name_table(path: Path, dictionary_size: int) -> frozenset[str] | None:

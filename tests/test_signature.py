@@ -120,7 +120,7 @@ def test_the_shipped_name_table_is_the_dictionarys_and_another_dictionary_is_rea
     assert shingle.read_name_table(tmp_path / "none.txt.gz", size) is None
     stale = tmp_path / "stale.txt.gz"
     with gzip.open(stale, "wt", encoding="utf-8") as f:
-        f.write(f"# names of jieba's dict.txt of {size + 1} bytes\n北京\n上海")
+        f.write(shingle._table_header(size + 1) + "北京\n上海")
     monkeypatch.setattr(shingle, "NAME_TABLE", stale)
     shingle._names.cache_clear()
     try:
