@@ -70,6 +70,15 @@ SIGN_CHUNK = 128
 SAVE_BATCH = 2000
 # Signed documents saved per transaction (their rows are small: texts were saved when read).
 SAVE_SIGNED = 500
+# A site with at least this many stored pages (not gone) before a scan has the pages the scan
+# reads of it signed as they are read, with the lines learned for it so far, instead of in a
+# second pass after learning (their texts read back from the database, folded and scanned for
+# credits again, their rows rewritten: a nightly rescan's sign stage was ~12 % of its time).
+# What learning then changes is put right as it is today: documents that carry a line whose
+# learned state changed are signed again (SigningMixin.docs_to_sign), so the signatures are those
+# of the lines learned at the end either way. A smaller or new site (every site of a first scan)
+# waits for learning: a few pages can move its 20 % share, and its pages would be signed twice.
+SIGN_AT_READ_MIN_PAGES = 20
 # Documents signed per round of worker processes: their texts are held in memory meanwhile, so a
 # first scan of a million pages does not hold them all (a round costs ~1 s to start its workers).
 SIGN_BATCH = 50_000
@@ -81,12 +90,19 @@ def permutations_key(params: Params) -> str:
 
 
 def init_worker(
-    params: Params, boilerplate_path: str | None, learned: dict | None = None, db_path: str | None = None
+    params: Params,
+    boilerplate_path: str | None,
+    learned: dict | None = None,
+    db_path: str | None = None,
+    sign_sites: dict | None = None,
 ) -> None:
     worker_state["params"] = params
     worker_state["patterns"] = load_patterns(Path(boilerplate_path) if boilerplate_path else None)
     worker_state["learned"] = learned or {}
     worker_state["db"] = db_path  # signing reads the documents' texts from it
+    # Reading: the sites whose documents are signed as they are read, each with its learned lines
+    # (SIGN_AT_READ_MIN_PAGES); the others' wait for the sign stage.
+    worker_state["sign_sites"] = sign_sites or {}
 
 
 def prepare_document(doc: Document, params: Params, patterns, learned: frozenset[str] = frozenset()) -> Document:
@@ -143,8 +159,21 @@ class ReadResult:
     problem: str | None = None  # the file could not be read at all (kept as it was, retried next run)
 
 
+def read_chunk(root: str, max_file_size: int, files: list[SourceFile]) -> list[ReadResult]:
+    """Worker: some files -> their documents and skips (read_file), those of the sites given to
+    sign as they are read signed too (sign_read)."""
+    results = [read_file(root, max_file_size, sf) for sf in files]
+    sign_read([d for r in results for d in r.items if isinstance(d, Document)])
+    return results
+
+
+def read_one(root: str, max_file_size: int, sf: SourceFile) -> ReadResult:
+    """Worker: read_chunk of one file (a chunk that failed is run again one file per task)."""
+    return read_chunk(root, max_file_size, [sf])[0]
+
+
 def read_file(root: str, max_file_size: int, sf: SourceFile) -> ReadResult:
-    """Worker: one file -> its documents (text and metadata, not yet signed) and skips."""
+    """One file -> its documents (text and metadata, not yet signed: status pending) and skips."""
     try:
         read_source(Path(root), sf, max_file_size)
     except ReadRefused as exc:
@@ -185,6 +214,42 @@ def sign_chunk(ids: list[int]) -> list[SignedRow | Skipped]:
         del rows
         known = store.signed_texts({t.doc.content_hash for t in tokenized if isinstance(t, _Tokenized)})
     return [t if isinstance(t, Skipped) else _sign_tokenized(t, known) for t in tokenized]
+
+
+def sign_read(docs: list[Document]) -> None:
+    """Worker: sign, in place, the documents just read of the sites given to sign as they are read
+    (worker_state["sign_sites"], with their learned lines), taking what signing made of the same
+    words from the stored documents (store.signed_texts) or from one signed before in the chunk,
+    as sign_chunk does. A document that cannot be signed here stays pending for the sign stage,
+    which says why if it fails there too."""
+    sites = worker_state.get("sign_sites")
+    if not sites:
+        return
+    tokenized: list[tuple[Document, list[str]]] = []
+    for doc in docs:
+        learned = sites.get(doc.site)
+        if learned is None:
+            continue
+        try:
+            tokenized.append((doc, tokenize_document(doc, worker_state["patterns"], learned)))
+        except Exception:  # noqa: BLE001 - left for the sign stage
+            log.debug("%s: not signed as read", doc.path, exc_info=True)
+    if not tokenized:
+        return
+    from dedup.store import Store
+
+    with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
+        known = store.signed_texts({doc.content_hash for doc, _ in tokenized})
+    for doc, tokens in tokenized:
+        text = known.get(doc.content_hash)
+        try:
+            if text is None:
+                text = known[doc.content_hash] = SignedText.of(sign_tokens(doc, tokens, worker_state["params"]))
+            else:
+                text.apply_to(doc)
+        except Exception:  # noqa: BLE001 - left for the sign stage
+            log.debug("%s: not signed as read", doc.path, exc_info=True)
+            doc.status = "pending"
 
 
 def sign_one(doc_id: int) -> SignedRow | Skipped:
@@ -332,15 +397,21 @@ def note_skip(summary: RunSummary, s: Skipped) -> None:
 
 def read_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, options: ScanOptions,
                 sign_stamp: str, todo: list[SourceFile], states: dict, touched_sites: set[str],
-                engine: Engine = LOCAL) -> None:  # fmt: skip
-    """Read and extract the files to do in the workers; their documents saved by a thread of this
-    process (WriteBehind) while it goes on handing out files and taking results."""
-    reader = partial(read_file, str(root), options.max_file_size)
+                engine: Engine = LOCAL, boilerplate: Path | None = None) -> None:  # fmt: skip
+    """Read and extract the files to do in the workers, signing the documents of settled sites as
+    they are read (SIGN_AT_READ_MIN_PAGES); their documents saved by a thread of this process
+    (WriteBehind) while it goes on handing out files and taking results."""
+    reader = partial(read_one, str(root), options.max_file_size)
     t_read = time.perf_counter()
+    sign_sites = store.settled_sites(SIGN_AT_READ_MIN_PAGES) if todo else {}
+    if sign_sites:  # before the workers start: they share these
+        _load_signing(store, params)
+    initargs = (params, str(boilerplate) if boilerplate else None, None, str(store.path), sign_sites)
     batch: list[FileOutcome] = []
     batch_docs = 0
-    with WriteBehind() as writer, _pool(reader, todo, jobs, (params, None), options.file_timeout, READ_CHUNK,
-                                        engine=engine) as results:  # fmt: skip
+    chunk_reader = partial(read_chunk, str(root), options.max_file_size)
+    with WriteBehind() as writer, _pool(reader, todo, jobs, initargs, options.file_timeout, READ_CHUNK, engine=engine,
+                                        chunk_fn=chunk_reader) as results:  # fmt: skip
         for done, (sf, res) in enumerate(zip(todo, results, strict=True), 1):
             problem = res.reason if isinstance(res, TaskFailure) else res.problem
             if problem:
@@ -364,6 +435,7 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
                 batch.append(FileOutcome(sf.path, sf.kind, sf.size, sf.mtime, sf.sha1, status, reason, docs,
                                          skipped, sf.name_bytes))  # fmt: skip
                 summary.documents_new += len(docs)
+                summary.documents_signed_read += sum(d.status != "pending" for d in docs)
                 batch_docs += len(docs)
             if len(batch) >= SAVE_BATCH or batch_docs >= SAVE_BATCH:
                 writer.submit(store.save_files, batch, summary.run_id, sign_stamp)
@@ -394,6 +466,18 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
     store.skip_document(doc_id, res)
 
 
+def _load_signing(store, params: Params) -> None:
+    """What signing needs loaded before its workers start (they share it): the tokenizer, the
+    name table and the MinHash permutations (stored in the database the first time)."""
+    load_tokenizer()
+    load_names()
+    key = permutations_key(params)
+    stored = store.stamp(key)
+    made = load_permutations(params.num_perm, params.seed, params.scheme, stored)
+    if made != stored:
+        store.set_stamp(key, made)
+
+
 def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boilerplate, options: ScanOptions,
                   sign_stamp: str, touched_sites: set[str], engine: Engine = LOCAL) -> None:  # fmt: skip
     """Learn boilerplate for the sites that changed, then sign what is new or carries changed lines."""
@@ -404,13 +488,7 @@ def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boi
     learned = store.learned()
     todo = store.docs_to_sign(changed)
     if todo:  # before the workers start: they share these
-        load_tokenizer()
-        load_names()
-        key = permutations_key(params)
-        stored = store.stamp(key)
-        made = load_permutations(params.num_perm, params.seed, params.scheme, stored)
-        if made != stored:
-            store.set_stamp(key, made)
+        _load_signing(store, params)
     initargs = (params, str(boilerplate) if boilerplate else None, learned, str(store.path))
     done = 0
     for k in range(0, len(todo), SIGN_BATCH):
@@ -434,4 +512,5 @@ def sign_pending(store, params: Params, summary: RunSummary, progress, jobs, boi
             if batch:
                 writer.submit(store.save_signatures, batch)
     summary.boilerplate_sites_changed = len(changed)
+    summary.documents_signed = len(todo)
     summary.stage_seconds["sign"] = round(time.perf_counter() - t0, 2)

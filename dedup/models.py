@@ -176,6 +176,8 @@ class RunSummary:
     compilations: int = 0
     boilerplate_sites_changed: int = 0  # sites whose learned boilerplate changed in this run
     documents_resigned: int = 0  # signed again because what shapes signatures changed
+    documents_signed_read: int = 0  # new or changed documents of settled sites, signed as they were read
+    documents_signed: int = 0  # documents signed by the sign stage (the rest of the new, and those learning changed)
     clusters_new: int = 0
     clusters_grown: int = 0
     clusters_merged: int = 0

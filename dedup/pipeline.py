@@ -233,7 +233,7 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
         note_skip(summary, Skipped(p.path, p.reason))
     touched_sites: set[str] = store.mark_gone(plan.gone, summary.run_id)
     read_files(store, root, params, summary, progress, jobs, options, stamps.sign, plan.todo, plan.states,
-               touched_sites, engine)  # fmt: skip
+               touched_sites, engine, boilerplate)  # fmt: skip
     sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps.sign, touched_sites, engine)
 
 

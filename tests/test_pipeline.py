@@ -111,6 +111,77 @@ def test_boilerplate_learned_from_the_crawl(tmp_path):
     store.close()
 
 
+PROMO = "【活动】本站读者节期间订阅电子版，即可参加抽奖赢取本地景区年票一张！"
+
+
+def _portal_page(i: int, extra: str = "") -> str:
+    # Two of the six stories, in an order of their own: 30 pages that are not all copies.
+    a, b = STORIES[i % 6], STORIES[(i // 6 + i + 1) % 6]
+    return f"标题{i}\n\n{a}{b}\n{extra}{AD}\n"
+
+
+def test_pages_of_a_settled_site_are_signed_as_they_are_read(tmp_path):
+    """A rescan signs the new pages of a site with enough stored pages as it reads them, with its
+    learned lines; pages that carry a line learned only after the read are signed again. Either
+    way the stored words and signatures are those of a single scan of the whole crawl."""
+    from dedup.ingest import SIGN_AT_READ_MIN_PAGES
+    from dedup.normalize import load_patterns
+    from dedup.pipeline import compared_words
+    from dedup.shingle import unpack_words
+
+    crawl = tmp_path / "c"
+    site = crawl / "www.some-portal.cn"
+    site.mkdir(parents=True)
+    first = SIGN_AT_READ_MIN_PAGES + 2
+    for i in range(first):
+        (site / f"{i}.txt").write_text(_portal_page(i), encoding="utf-8")
+    (crawl / "www.small.cn").mkdir()
+    (crawl / "www.small.cn/0.txt").write_text(_portal_page(0), encoding="utf-8")
+    db = tmp_path / "d.db"
+    night1 = scan(crawl, db, Params(), jobs=1)
+    assert night1.documents_signed_read == 0 and night1.documents_signed == first + 1  # a first scan waits
+
+    # Night 2: two pages with the learned ad only (one long enough for windows), six with a
+    # promotion that six pages of 30 make learned (20 %), one page of the small site (too few
+    # pages: it waits for learning).
+    roundup = "".join(f"{k}、{story}\n" for k, story in enumerate(STORIES * 3))
+    (site / f"{first}.txt").write_text(_portal_page(first, roundup), encoding="utf-8")
+    (site / f"{first + 1}.txt").write_text(_portal_page(first + 1), encoding="utf-8")
+    for i in range(first + 2, first + 8):
+        (site / f"{i}.txt").write_text(_portal_page(i, PROMO + "\n"), encoding="utf-8")
+    (crawl / "www.small.cn/1.txt").write_text(_portal_page(1), encoding="utf-8")
+    night2 = scan(crawl, db, Params(), jobs=2)
+    assert night2.documents_signed_read == 8
+    assert night2.documents_signed == 1 + 6  # the small site's page; the six that carry the new line
+
+    store = Store(db, readonly=True)
+    learned = store.learned()
+    assert len(learned["www.some-portal.cn"]) == 2
+    rows = store.db.execute("SELECT path, site, text, words, boilerplate, status FROM documents").fetchall()
+    for path, site_name, text, words, boilerplate, status in rows:
+        assert status == "ok", path
+        assert unpack_words(words) == compared_words(site_name, text, load_patterns(None), learned), path
+        assert ("活动" in boilerplate) == ("活动" in text), path
+    store.close()
+
+    # A single scan of the whole crawl stores the same words, signatures and windows.
+    def signed(path):
+        with sqlite3.connect(path) as conn:
+            return {
+                r[0]: r[1:]
+                for r in conn.execute(
+                    "SELECT d.path, d.words, d.signature, d.samples, d.anchors, d.numbers, d.credits, "
+                    "(SELECT group_concat(hex(w.signature)) FROM windows w WHERE w.document_id = d.id) "
+                    "FROM documents d"
+                )
+            }
+
+    once = tmp_path / "once.db"
+    scan(crawl, once, Params(), jobs=1)
+    assert signed(db) == signed(once)
+    assert signed(db)[f"www.some-portal.cn/{first}.txt"][-1]  # its windows were compared too
+
+
 def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatch):
     import dedup.pipeline as pl
 

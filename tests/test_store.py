@@ -335,3 +335,12 @@ def test_the_regroup_scope_reads_pairs_from_indexes_and_as_arrays(tmp_path):
     with pytest.raises(ValueError, match="not in store.index.PAIR_KINDS"), s.write():
         s._insert_verdicts({(6, 7): (6, 7, 0.9, 0.9, "paraphrase")})
     s.close()
+
+
+def test_packed_anchors_unpack_to_the_hashes_that_pack_the_same():
+    from dedup.store.files import pack_anchors, unpack_anchors
+
+    anchors = [(5, 7), (2**32 - 1, 2**32 - 2), (5, 7), (0, 1)]
+    blob = pack_anchors(anchors)
+    assert unpack_anchors(blob) == sorted(set(anchors))
+    assert pack_anchors(unpack_anchors(blob)) == blob

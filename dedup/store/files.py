@@ -33,6 +33,11 @@ def pack_anchors(anchors: list[tuple[int, int]]) -> bytes:
     return array("Q", sorted({(ctx << 32) | word for ctx, word in anchors})).tobytes()
 
 
+def unpack_anchors(blob: bytes) -> list[tuple[int, int]]:
+    """pack_anchors' codes back as (context, word) hashes (packing them again gives the same bytes)."""
+    return [(code >> 32, code & 0xFFFFFFFF) for code in array("Q", blob)]
+
+
 class FileState(NamedTuple):
     """What the store knows of a file from the last scan that read it, as a scan compares it with
     what discovery finds (its SHA-1 is asked for apart, for the files to read: `file_hashes`)."""
@@ -183,8 +188,10 @@ class FilesMixin:
                 (d.site, line, +1) for f in batch for d in f.documents for line in self._lines(d.text, d.lines)
             )
             c.executemany("DELETE FROM skipped WHERE file_path = ?", [(f.path,) for f in batch])
+            # A document is saved pending, or signed as it was read (ingest.sign_read): then with
+            # all that signing makes (save_signatures' columns) and its windows, below.
             cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
-                    "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
+                    "samples", "words", "original_title", "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
             rows = [
                 (
                     *(getattr(d, k) for k in DOC_COLUMNS),
@@ -194,6 +201,9 @@ class FilesMixin:
                     pack_anchors(d.anchors),
                     json_text(d.boilerplate),
                     d.signature or None,
+                    d.samples or None,
+                    d.words or None,
+                    d.original_title or None,
                     sig_fp,
                     run_id,
                     run_id,
@@ -211,10 +221,25 @@ class FilesMixin:
                 rows,
             )
             self._book_inserted(last_id)
+            self._save_read_windows([d for f in batch for d in f.documents if d.status != "pending"])
             c.executemany(
                 "INSERT OR REPLACE INTO skipped (path, file_path, reason, run_id) VALUES (?, ?, ?, ?)",
                 [(s.path, f.path, s.reason, run_id) for f in batch for s in f.skipped],
             )
+
+    def _save_read_windows(self, signed: list[Document]) -> None:
+        """The windows of documents signed as they were read, in place of any their rows had."""
+        if not signed:
+            return
+        c = self.conn
+        ids: dict[str, int] = {}
+        for part, marks in in_chunks([d.path for d in signed]):
+            ids.update(c.execute(f"SELECT path, id FROM documents WHERE path IN ({marks})", part).fetchall())
+        c.executemany("DELETE FROM windows WHERE document_id = ?", [(ids[d.path],) for d in signed])
+        c.executemany(
+            "INSERT INTO windows (document_id, seq, n_shingles, signature) VALUES (?, ?, ?, ?)",
+            [(ids[d.path], k, n, blob) for d in signed for k, (n, blob) in enumerate(d.windows)],
+        )
 
     def _book_inserted(self, last_id: int) -> None:
         """The documents inserted after `last_id`: their titles indexed (documents_fts), each

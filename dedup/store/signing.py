@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
-from dedup.store.files import json_text, pack_anchors
+from dedup.store.files import json_text, pack_anchors, unpack_anchors
 from dedup.store.index import windows_of
 
 # A site's pages, and its gone pages (SigningMixin._live_pages): each query read from an index.
@@ -83,6 +84,14 @@ class SignedText(NamedTuple):
         return cls(d.n_tokens, d.n_shingles, d.signature or None, d.samples or None, d.words or None,
                    pack_anchors(d.anchors), d.status, d.windows)  # fmt: skip
 
+    def apply_to(self, d: Document) -> Document:
+        """Give a document what signing made of the same words (it has been tokenized: its own
+        content hash, credits and numbers are set), as if ingest.sign_tokens had run on it."""
+        d.n_tokens, d.n_shingles, d.status, d.windows = self.n_tokens, self.n_shingles, self.status, self.windows
+        d.signature, d.samples, d.words = self.signature or b"", self.samples or b"", self.words or b""
+        d.anchors = unpack_anchors(self.anchors)
+        return d
+
 
 class SigningMixin:
     """Learning and signing; needs self.conn, self.db, self.write() and self._set() from Connection."""
@@ -134,6 +143,20 @@ class SigningMixin:
             sql += " WHERE site = ?"
             args.append(site)
         return list(self.db.query(sql + " ORDER BY site, n_docs DESC, line", args))
+
+    def settled_sites(self, min_pages: int) -> dict[str, frozenset[str]]:
+        """The sites with at least `min_pages` stored pages that are not gone, each with its
+        learned lines (ingest.SIGN_AT_READ_MIN_PAGES): counted from the site index and the index
+        of documents not ok, as _live_pages counts them."""
+        pages: Counter[str] = Counter()
+        for site, n in self.db.execute("SELECT site, count(*) FROM documents GROUP BY site"):
+            pages[site or ""] += n
+        for site, n in self.db.execute(
+            "SELECT site, count(*) FROM documents WHERE status != 'ok' AND status = 'gone' GROUP BY site"
+        ):
+            pages[site or ""] -= n
+        learned = self.learned()
+        return {site: learned.get(site, frozenset()) for site, n in pages.items() if n >= min_pages}
 
     def sites_with_pending(self) -> set[str]:
         # `status != 'ok'` names the partial index documents_not_ok (schema migration 17), which
