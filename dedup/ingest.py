@@ -79,6 +79,10 @@ SAVE_SIGNED = 500
 # of the lines learned at the end either way. A smaller or new site (every site of a first scan)
 # waits for learning: a few pages can move its 20 % share, and its pages would be signed twice.
 SIGN_AT_READ_MIN_PAGES = 20
+# At most this many documents of one task (a chunk of files, or one file) are signed as read; the
+# rest wait for the sign stage. A chunk of web pages holds ~32, a large .jsonl or WARC file tens of
+# thousands, whose signing (~0.5 ms each) would add minutes to a task that has FILE_TIMEOUT_S.
+SIGN_AT_READ_MAX_DOCS = 2_000
 # Documents signed per round of worker processes: their texts are held in memory meanwhile, so a
 # first scan of a million pages does not hold them all (a round costs ~1 s to start its workers).
 SIGN_BATCH = 50_000
@@ -226,10 +230,8 @@ def sign_read(docs: list[Document]) -> None:
     if not sites:
         return
     tokenized: list[tuple[Document, list[str]]] = []
-    for doc in docs:
+    for doc in [d for d in docs if sites.get(d.site) is not None][:SIGN_AT_READ_MAX_DOCS]:
         learned = sites.get(doc.site)
-        if learned is None:
-            continue
         try:
             tokenized.append((doc, tokenize_document(doc, worker_state["patterns"], learned)))
         except Exception:  # noqa: BLE001 - left for the sign stage
@@ -238,8 +240,12 @@ def sign_read(docs: list[Document]) -> None:
         return
     from dedup.store import Store
 
-    with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
-        known = store.signed_texts({doc.content_hash for doc, _ in tokenized})
+    try:
+        with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
+            known = store.signed_texts({doc.content_hash for doc, _ in tokenized})
+    except Exception:  # noqa: BLE001 - a database that cannot be read here costs the reuse, not the files
+        log.warning("signing as read without the stored signatures: %s", worker_state["db"], exc_info=True)
+        known = {}
     for doc, tokens in tokenized:
         text = known.get(doc.content_hash)
         try:

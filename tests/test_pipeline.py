@@ -182,6 +182,36 @@ def test_pages_of_a_settled_site_are_signed_as_they_are_read(tmp_path):
     assert signed(db)[f"www.some-portal.cn/{first}.txt"][-1]  # its windows were compared too
 
 
+def test_a_large_file_signs_only_part_of_its_records_as_it_is_read(tmp_path, monkeypatch):
+    """A crawler's .jsonl file can hold tens of thousands of records: a task signs at most
+    SIGN_AT_READ_MAX_DOCS of them as read, the rest in the sign stage, with the same result."""
+    import dedup.ingest as ingest
+
+    monkeypatch.setattr(ingest, "SIGN_AT_READ_MAX_DOCS", 3)  # the workers are forked: they see it
+    crawl = tmp_path / "c"
+    (crawl / "www.some-portal.cn").mkdir(parents=True)
+    for i in range(ingest.SIGN_AT_READ_MIN_PAGES):
+        (crawl / f"www.some-portal.cn/{i}.txt").write_text(_portal_page(i), encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    records = [
+        {"url": f"https://www.some-portal.cn/feed/{i}.html", "title": f"要闻{i}",
+         "content": _portal_page(i + 40).split("\n", 2)[2]}
+        for i in range(7)
+    ]  # fmt: skip
+    (crawl / "feed.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                      encoding="utf-8")  # fmt: skip
+    night2 = scan(crawl, db, Params(), jobs=2)
+    assert night2.documents_new == 7 and night2.documents_signed_read == 3 and night2.documents_signed == 4
+
+    with sqlite3.connect(db) as conn:
+        grown = dict(conn.execute("SELECT path, words FROM documents"))
+    once = tmp_path / "once.db"
+    scan(crawl, once, Params(), jobs=1)
+    with sqlite3.connect(once) as conn:
+        assert dict(conn.execute("SELECT path, words FROM documents")) == grown
+
+
 def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatch):
     import dedup.pipeline as pl
 
