@@ -117,6 +117,12 @@ class Formats:
     first_chars: re.Pattern | None = None
     by_char: dict[str, tuple[int, ...]] = field(default_factory=dict, hash=False, compare=False)
     ungated: tuple[int, ...] = ()
+    # The formats of credit lines (LINE_KINDS) as one alternation, their groups made plain: a line
+    # that is only credits has a credit at its start (after leading marks, `LEADING`), so a line
+    # where this matches at none of those places is not one, without the scan of every format
+    # over the whole line (most story lines: is_credit_line went from ~72 to ~50 us a story).
+    # None when a pattern cannot be joined so (a back reference or a global flag).
+    line_start: re.Pattern | None = None
 
 
 @dataclass(frozen=True)
@@ -225,7 +231,22 @@ def load_formats(path: Path | None = None) -> Formats:
             by_char.setdefault(c, []).append(i)
     first = re.compile("[" + "".join(map(re.escape, sorted(by_char))) + "]") if by_char else None
     ungated = tuple(i for i, f in enumerate(formats) if not f.gate_chars)
-    return Formats(tuple(formats), vague, gate, first, {c: tuple(v) for c, v in by_char.items()}, ungated)
+    return Formats(tuple(formats), vague, gate, first, {c: tuple(v) for c, v in by_char.items()}, ungated,
+                   _line_start([f.regex.pattern for f in formats if f.kind in LINE_KINDS]))  # fmt: skip
+
+
+_UNJOINABLE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(|^\(\?[aiLmsux]+\)")
+
+
+def _line_start(patterns: list[str]) -> re.Pattern | None:
+    """Formats.line_start: the patterns joined, named groups made non-capturing."""
+    if not patterns or any(_UNJOINABLE.search(p) for p in patterns):
+        return None
+    try:
+        plain = (re.sub(r"(?<!\\)\(\?P<\w+>", "(?:", p) for p in patterns)
+        return re.compile("|".join(f"(?:{p})" for p in plain))
+    except re.error:  # a data file's pattern that does not join: every line is scanned
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -334,8 +355,17 @@ def is_credit_line(line: str, kinds: Iterable[str] | None = None) -> bool:
     `kinds` narrows it to lines whose first credit is of those kinds (a vague `来源:网络` line
     is a source line although it names nobody).
     """
+    return credit_line_in(line, kinds, _formats())
+
+
+def credit_line_in(line: str, kinds: Iterable[str] | None, formats: Formats) -> bool:
+    """is_credit_line with these formats (compiled from a data file by load_formats)."""
     prepared = _prepare(line).strip()
-    matches = [m for m in _scan(prepared, _formats()) if m.kind in LINE_KINDS]
+    if formats.line_start is not None:
+        lead = LEADING.match(prepared).end()
+        if not any(formats.line_start.match(prepared, pos) for pos in range(lead + 1)):
+            return False
+    matches = [m for m in _scan(prepared, formats) if m.kind in LINE_KINDS]
     if not matches:
         return False
     first = matches[0]

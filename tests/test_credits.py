@@ -5,7 +5,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from dedup.credits import Credit, add_sources, clean_name, is_credit_line, load_formats, parse_credits, source_names
@@ -471,3 +471,37 @@ def test_credits_imports_only_the_stdlib_and_the_plain_modules():
     modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert {m for m in modules if m.startswith("dedup")} <= {"dedup.models", "dedup.errors"}
     assert not modules & {"jieba", "rjieba", "click", "sqlite_utils", "rich", "opencc"}
+
+
+# Fragments of credit lines and of story lines, joined at random: the quick test at a line's start
+# (Formats.line_start) must never call a credit line something else.
+_FRAGMENTS = [
+    "来源", "來源", "稿源", "记者", "記者", "编辑", "责任编辑", "图", "文", "摄", "原标题", "据", "本报", "新华社",
+    "人民日报", "上饶日报", "央视网消息", "通讯员", ":", "：", " ", "(", ")", "【", "】", "|", "/", "·", "——",
+    "张三", "李小明", "王", "青川市", "今天", "举行", "。", "，", "、", "12月3日", "2023年", "电", "讯", "网络",
+    "Copyright", "©", "版权所有", "图片来源", "数据来源", "作者", "校对", "审核",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=12).map("".join))
+@example("·编辑:张三")  # a credit after leading marks its pattern does not take itself
+@example("| 责任编辑:王 校对:李小明")
+@example("——来源:新华社")
+@example("【记者 李小明】青川市今天举行")
+@example("(图/新华社)")
+@example("据新华社电 青川市今天举行")
+def test_the_quick_test_at_a_line_start_changes_no_answer(line):
+    from dedup.credits import _formats, credit_line_in
+
+    formats = _formats()
+    assert formats.line_start is not None  # the shipped formats join
+    scanned = dataclasses.replace(formats, line_start=None)
+    for kinds in (None, ("source",)):
+        assert credit_line_in(line, kinds, formats) == credit_line_in(line, kinds, scanned), line
+
+
+def test_formats_that_do_not_join_are_scanned_whole(tmp_path):
+    from dedup.credits import _line_start
+
+    assert _line_start([r"(?P<name>\w+)\s*(?P=name)"]) is None  # a back reference
+    assert _line_start([r"来源:(?P<name>\w+)", r"记者(?P<name>\w+)"]).match("记者张三")
