@@ -766,17 +766,15 @@ class _Searched(NamedTuple):
     pairs: set[tuple[int, int]]
 
 
-def _search_parts(search: PairSearch, parts: SearchParts, db_path: str) -> np.ndarray:
-    """Forked: the candidate pairs of the parts of a batch this process claims from the front
-    (SearchParts), as codes lo << 32 | hi; the content hashes of oversized buckets are read with
-    its own read-only connection (one must not be used across a fork)."""
+def _search_codes(search: PairSearch, db_path: str) -> np.ndarray:
+    """A batch's candidate pairs as codes lo << 32 | hi, found in a forked process: the content
+    hashes of oversized buckets are read with its own read-only connection (one must not be used
+    across a fork)."""
     from dedup.store import Store
 
-    found: set[tuple[int, int]] = set()
     with closing(Store(Path(db_path), readonly=True)) as store:
-        mine = replace(search, sizes=replace(search.sizes, content_hash=store.content_hashes))
-        for part in parts.claim_front():
-            found |= find_batch_pairs(replace(mine, batch=part))
+        sizes = replace(search.sizes, content_hash=store.content_hashes)
+        found = find_batch_pairs(replace(search, sizes=sizes))
     return pair_codes(found)
 
 
@@ -809,41 +807,10 @@ def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, 
 
 
 # A batch with no batch before it to verify (a first scan's first, a nightly run's only one) is
-# searched by two processes at once, one of them forked, when it has at least this many texts: at
-# 100k documents the first batch's search was ~4.5 s with one core idle. The pairs are the same
+# searched in two halves at once, one in a forked process, when it has at least this many texts:
+# at 100k documents the first batch's search was ~4.5 s with one core idle. The pairs are the same
 # however a batch's texts are split (find_batch_pairs looks them up some at a time anyway).
 SPLIT_SEARCH_MIN = 2_000
-# A batch's search is cut in parts of this many texts, taken from the front by the forked process
-# and from the back by this one once it has verified the batch before (SearchParts): whichever
-# is free takes what is left. With the forked process searching the whole batch, this one, done
-# verifying, waited for it: ~4 s of one batch of the 100k first scan with a core idle.
-SEARCH_PART = 1_000
-
-
-class SearchParts:
-    """The parts of a batch's texts, claimed from the front by a forked process and from the back
-    by this one, through two counters in shared memory that each side alone writes (no lock that
-    a process killed inside it would leave held). When both read the other's counter at the same
-    moment they may both take the last part: searched twice, the same pairs. Every part is taken
-    by one side or both: each stops only once the two counters have met."""
-
-    def __init__(self, batch: list[int], size: int) -> None:
-        import multiprocessing
-
-        self.parts = [batch[i : i + size] for i in range(0, len(batch), size)]
-        ctx = multiprocessing.get_context("fork")
-        self._front = ctx.RawValue("q", 0)  # parts [0, front) are taken by the forked process
-        self._back = ctx.RawValue("q", len(self.parts))  # parts [back, n) by this one
-
-    def claim_front(self) -> Iterable[list[int]]:
-        while (i := self._front.value) < self._back.value:
-            self._front.value = i + 1
-            yield self.parts[i]
-
-    def claim_back(self) -> Iterable[tuple[int, list[int]]]:
-        while (j := self._back.value - 1) >= self._front.value:
-            self._back.value = j
-            yield j, self.parts[j]
 
 
 def _search_beside(
@@ -852,26 +819,19 @@ def _search_beside(
 ) -> set[tuple[int, int]]:  # fmt: skip
     """A batch's candidate pairs found in a forked process while this one verifies the batch
     before (the workers verify, this process waits: a 1M first scan spent ~12 s a batch searching
-    with the workers idle, then verified with the search idle), and by this one too once it is
-    done verifying (or at once, with no batch before): the two share the batch's parts
-    (SearchParts). A forked search that fails has the parts this process did not search searched
-    here."""
-    parts = SearchParts(search.batch, SEARCH_PART)
-    pairs: set[tuple[int, int]] = set()
-    searched_here: set[int] = set()
-    with Background(partial(_search_parts, search, parts, str(store.path))) as job:
+    with the workers idle, then verified with the search idle), or, with none before, while this
+    one searches half of the batch."""
+    split = ahead is None
+    half = len(search.batch) // 2
+    there = replace(search, batch=search.batch[:half]) if split else search
+    with Background(partial(_search_codes, there, str(store.path))) as job:
         if ahead is not None:
             _verify_and_store(store, ahead, verifier, run_id, report)
-        for j, part in parts.claim_back():
-            pairs |= find_pairs(replace(search, batch=part))
-            searched_here.add(j)
+        pairs = find_pairs(replace(search, batch=search.batch[half:])) if split else set()
         codes = job.result()
     if isinstance(codes, TaskFailure):
         log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
-        for j, part in enumerate(parts.parts):
-            if j not in searched_here:
-                pairs |= find_pairs(replace(search, batch=part))
-        return pairs
+        return pairs | find_pairs(there)
     return pairs | code_pairs(codes)
 
 

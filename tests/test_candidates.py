@@ -434,7 +434,6 @@ def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
 
     monkeypatch.setattr(candidates, "INDEX_BATCH", batch)
     monkeypatch.setattr(candidates, "SPLIT_SEARCH_MIN", 2)
-    monkeypatch.setattr(candidates, "SEARCH_PART", 2)  # a batch's texts shared out two at a time
     monkeypatch.setattr(pipeline, "VERIFY_IN_WORKERS", 1)  # verified in workers too
     one = scan(crawl, tmp_path / "one.db", P, jobs=1)
     started = []
@@ -446,7 +445,7 @@ def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
 
     monkeypatch.setattr(candidates, "Background", Counted)
     if search_dies:
-        monkeypatch.setattr(candidates, "_search_parts", lambda search, parts, db: os._exit(3))
+        monkeypatch.setattr(candidates, "_search_codes", lambda search, db: os._exit(3))
     two = scan(crawl, tmp_path / "two.db", P, jobs=2)
     assert len(started) >= (2 if batch == 3 else 1)
     assert two.pairs_verified == one.pairs_verified > 3
@@ -486,25 +485,3 @@ def test_a_lookup_in_key_ranges_returns_the_rows_of_one_piece(tmp_path, monkeypa
         assert np.array_equal(k1[o1], k2[o2]) and np.array_equal(v1[o1], v2[o2])
     assert len(cut[1][0]) < len(cut[0][0])  # over-held samples were left out
     assert np.isin(popular, cut[0][0]).all()
-
-
-def test_search_parts_are_each_taken_by_one_side_or_both():
-    """The parts of a batch's search, taken from the front by a forked process and from the back
-    by this one: together they take every part, and at most the last one twice."""
-    from dedup.candidates import SearchParts
-    from dedup.workers import Background
-
-    parts = SearchParts(list(range(10)), 3)  # [0,1,2] [3,4,5] [6,7,8] [9]
-    front = parts.claim_front()
-    assert next(front) == [0, 1, 2]
-    assert [j for j, _ in parts.claim_back()] == [3, 2, 1]
-    assert list(front) == []
-
-    for _ in range(20):
-        parts = SearchParts(list(range(4_000)), 7)
-        with Background(lambda parts=parts: [p[0] for p in parts.claim_front()]) as job:
-            here = [part[0] for _, part in parts.claim_back()]
-            there = job.result()
-        taken = here + there
-        assert set(taken) == set(range(0, 4_000, 7))
-        assert len(taken) - len(set(taken)) <= 1
