@@ -505,3 +505,29 @@ def test_formats_that_do_not_join_are_scanned_whole(tmp_path):
 
     assert _line_start([r"(?P<name>\w+)\s*(?P=name)"]) is None  # a back reference
     assert _line_start([r"来源:(?P<name>\w+)", r"记者(?P<name>\w+)"]).match("记者张三")
+
+
+def test_lines_parsed_again_come_from_the_cache_which_stays_bounded(monkeypatch):
+    import dedup.credits as credits
+
+    page = f"来源：青川日报\n{BODY}\n（记者 李小明）\n责任编辑：张三"
+    expected = [("source", "青川日报"), ("byline", "李小明"), ("editor", "张三")]
+    credits._recent_line_credits.cache_clear()
+    assert kinds(page) == expected
+    first = credits._recent_line_credits.cache_info()
+    assert first.misses == 4 and first.hits == 0
+    assert kinds(page) == expected  # every line again, from the cache
+    assert credits._recent_line_credits.cache_info().hits == 4
+
+    # A line longer than CACHED_LINE_MAX is parsed each time and not kept.
+    monkeypatch.setattr(credits, "CACHED_LINE_MAX", 40)
+    long_line = "来源：上饶日报 " + BODY
+    assert len(long_line) > 40
+    assert kinds(long_line) == [("source", "上饶日报")]
+    assert credits._recent_line_credits.cache_info().currsize == 4
+
+    # Kept lines are at most LINE_CACHE (the oldest go first) and still parsed right.
+    for n in range(credits.LINE_CACHE + 5):
+        assert kinds(f"第{n}段") == []
+    assert credits._recent_line_credits.cache_info().currsize == credits.LINE_CACHE
+    assert kinds("责任编辑：张三") == [("editor", "张三")]
