@@ -338,7 +338,8 @@ def parse_credits(text: str) -> list[Credit]:
 
 
 def _line_credits(line: str) -> tuple[tuple[str, str | None], ...]:
-    """The credits of one line, in order: (kind, cleaned name, None where nothing is left of it)."""
+    """The credits of one line, in order, as (kind, name) pairs: the name cleaned, None where
+    cleaning leaves nothing of it (parse_credits drops those)."""
     found: list[tuple[str, str | None]] = []
     for m in _scan(_prepare(line), _formats()):
         found.extend(("source", clean_name(raw)) for raw in m.sources)
