@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py --sizes 10000,100000 [--jobs 2] [--peer text-dedup|none] [--keep DIR]
                                     [--peer-input both|files|texts] [--new-share 0.01] [--new-repeats 3]
-                                    [--timeout 7200] [--seed 0] [--dedup CMD] [--scorer FILE]
+                                    [--peer-pairs 0] [--timeout 7200] [--seed 0] [--dedup CMD] [--scorer FILE]
 
 For each size N (documents) it builds a crawl, then runs `dedup scan CRAWL --db DB --jobs J --json` as a
 subprocess three times on the same database, and measures each run from outside, so the whole process
@@ -82,6 +82,10 @@ against each:
   below. Both are measured subprocesses; the peer's time is their sum.
   This is the peer as a user would run it on a crawl, and as the issue measured its peers
   (trafilatura + datasketch, text-dedup: their times included reading the pages).
+  --peer-pairs K then runs K pairs side by side: a full scan of the crawl as the peer got it into a
+  new database (removed after it), straight followed by the peer from the files; each pair's ratio
+  of wall times and their median are reported. This machine's speed drifts (the same full scan took
+  72 and 99 s an hour apart): the one full scan and one peer run above are ~20 min apart.
 - texts: after the three scans, the texts dedup extracted for all N + new
 documents (documents.text of the database: the very texts it compared) are cut into words by dedup's own tokenizer
 (dedup.shingle.tokenize, rjieba) and written space-separated to a JSONL, one {"id", "text"} per
@@ -905,6 +909,12 @@ def print_size(res: dict) -> None:
     for key in ("peer_files", "peer"):
         if key in res:
             print_peer(res[key], full, c["bytes"])
+    ratios = sorted(p["ratio"] for p in res.get("pairs", []) if "ratio" in p)
+    if ratios:
+        print(f"   dedup's full scan against the peer from the files, {len(ratios)} pairs side by side (N + new "
+              f"files each): " + "; ".join(f"{p['dedup_wall_s']:.1f} / {p['peer_wall_s']:.1f} s" for p in res["pairs"]
+              if "ratio" in p) + f"; ratios {' / '.join(f'{r:.2f}' for r in ratios)}, median "
+              f"{ratios[len(ratios) // 2]:.2f}")  # fmt: skip
 
 
 def print_peer(p: dict, full: dict | None, crawl_bytes: int) -> None:
@@ -945,6 +955,29 @@ def peer_run(n: int, a, run, peer_py: Path | None, peer_reason: str, full_ok: bo
         row["reason"] = row["status"]
     print(f"  [{n}] peer {a.peer} from {row.get('input')}: {row['status']}, {row.get('wall_s', 0):.1f} s", flush=True)
     return row
+
+
+def peer_pairs(n: int, a, crawl: Crawl, work: Path, logs: Path, dedup: list[str], peer_py: Path) -> list[dict]:
+    """--peer-pairs K: K more full scans, each straight before a run of the peer from the files, on
+    the crawl as the peer gets it (N + new files) and into a new database each time. This machine's
+    speed drifts by up to 2x within an hour: a ratio of two runs minutes apart moves with it, the
+    median of K ratios of runs side by side much less."""
+    rows = []
+    for k in range(1, a.peer_pairs + 1):
+        db = work / f"pair-{k}.db"
+        full = scan_run(dedup, crawl, db, a.jobs, f"pair {k} full", logs, a.timeout, crawl.bytes + crawl.new_bytes)
+        for extra in (db, *db.parent.glob(db.name + "[-.]*")):  # the database, its WAL, index and lock
+            shutil.rmtree(extra, ignore_errors=True) if extra.is_dir() else extra.unlink(missing_ok=True)
+        peer = run_peer_files(a.peer, peer_py, crawl.root, work, logs, a.timeout, a.jobs)
+        row = {"pair": k, "dedup_wall_s": full["wall_s"], "dedup_ok": full["ok"], "dedup_cpu_s": full["cpu_s"],
+               "stage_seconds": full.get("stage_seconds"), "peer_wall_s": peer.get("wall_s"),
+               "peer_ok": peer["ok"], "peer_cpu_s": peer.get("cpu_s")}  # fmt: skip
+        if full["ok"] and peer["ok"]:
+            row["ratio"] = round(full["wall_s"] / peer["wall_s"], 3)
+        rows.append(row)
+        print(f"  [{n}] pair {k}: dedup {full['status']} {full['wall_s']:.1f} s, peer {peer['status']} "
+              f"{peer.get('wall_s', 0):.1f} s, ratio {row.get('ratio', '-')}", flush=True)  # fmt: skip
+    return rows
 
 
 def repeat_new(dedup: list[str], crawl: Crawl, db: Path, before: Path, a, logs: Path, n: int, n_new: int) -> list:
@@ -1019,6 +1052,8 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
     if a.peer != "none" and a.peer_input in ("texts", "both"):
         res["peer"] = peer_run(n, a, lambda: run_peer(a.peer, peer_py, db, work, logs, a.timeout, a.jobs),
                                peer_py, peer_reason, full["ok"])  # fmt: skip
+    if a.peer_pairs and res.get("peer_files", {}).get("ok"):
+        res["pairs"] = peer_pairs(n, a, crawl, work, logs, dedup, peer_py)
     if "peer" in res or "peer_files" in res:
         res["host_probe_s"]["after_peers"] = host_probe()
     c = asdict(crawl)
@@ -1042,6 +1077,12 @@ def main() -> int:
         type=int,
         default=3,
         help="run the +new rescan this many times from the same database (the median is the figure)",
+    )
+    ap.add_argument(
+        "--peer-pairs",
+        type=int,
+        default=0,
+        help="then K full scans each beside a run of the peer from the files (the median ratio)",
     )
     ap.add_argument("--new-share", type=float, default=0.01, help="new files added before the last rescan, x N")
     ap.add_argument("--timeout", type=float, default=7200, help="seconds before one run is killed")
