@@ -351,8 +351,8 @@ def _line_credits(line: str) -> tuple[tuple[str, str | None], ...]:
 # lines on each of its copies. parse_credits keeps what it found in the last LINE_CACHE lines it
 # parsed (per process): on the generated 100k crawl, in the order a read worker gets its files,
 # a third of the lines were among its last 16,384 (source_names was ~30 % of read_file's time;
-# read_file's CPU a page 416-805 -> 344-517 us in six alternating pairs, no gain seen end to end
-# beyond this machine's noise: benchmarks/RESULTS.md). A longer line than CACHED_LINE_MAX is
+# read_file's CPU a page 416-805 -> 344-517 us in six alternating pairs; not shown end to end,
+# where this machine's noise is larger: benchmarks/RESULTS.md). A longer line than CACHED_LINE_MAX is
 # parsed each time, so the cache holds at most ~32 MB of lines (two bytes a CJK character).
 LINE_CACHE = 16_384
 CACHED_LINE_MAX = 1_000
