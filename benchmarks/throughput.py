@@ -650,11 +650,16 @@ def snapshot_db(db: Path, folder: Path) -> Path:
     return folder
 
 
-def restore_db(folder: Path, db: Path) -> None:
-    """Put back the database snapshot_db copied into `folder` (what the scan since left removed)."""
-    for part in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+def remove_db(db: Path) -> None:
+    """A database with its WAL, shared memory, index folder and lock file."""
+    for part in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}.lock")):
         part.unlink(missing_ok=True)
     shutil.rmtree(f"{db}.index", ignore_errors=True)
+
+
+def restore_db(folder: Path, db: Path) -> None:
+    """Put back the database snapshot_db copied into `folder` (what the scan since left removed)."""
+    remove_db(db)
     for part in folder.iterdir():
         if part.is_dir():
             shutil.copytree(part, db.parent / part.name)
@@ -966,8 +971,7 @@ def peer_pairs(n: int, a, crawl: Crawl, work: Path, logs: Path, dedup: list[str]
     for k in range(1, a.peer_pairs + 1):
         db = work / f"pair-{k}.db"
         full = scan_run(dedup, crawl, db, a.jobs, f"pair {k} full", logs, a.timeout, crawl.bytes + crawl.new_bytes)
-        for extra in (db, *db.parent.glob(db.name + "[-.]*")):  # the database, its WAL, index and lock
-            shutil.rmtree(extra, ignore_errors=True) if extra.is_dir() else extra.unlink(missing_ok=True)
+        remove_db(db)
         peer = run_peer_files(a.peer, peer_py, crawl.root, work, logs, a.timeout, a.jobs)
         row = {"pair": k, "dedup_wall_s": full["wall_s"], "dedup_ok": full["ok"], "dedup_cpu_s": full["cpu_s"],
                "stage_seconds": full.get("stage_seconds"), "peer_wall_s": peer.get("wall_s"),
