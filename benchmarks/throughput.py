@@ -26,7 +26,8 @@ only a peak in a run's last 0.2 s can be missed; not wait4's ru_maxrss, which Li
 exec from the forking process: a child of this harness reported the harness's own high-water mark,
 1.9 GB for a rescan whose tree never passed 0.8 GB); the database size on disk after the run
 (DB + DB-wal); the rescans' wall time as a share of the full scan's. Wall includes the interpreter
-start and imports (measured once per size as `dedup --version`; dedup runs with Python's bytecode
+start and imports (measured once per size as `dedup --version`, whose output, printed, names the
+folder dedup's code was imported from; dedup runs with Python's bytecode
 cache allowed, as installed: `dedup_env`); "in-process s" is the summary's own
 `seconds`. The host's speed is probed (`host_probe`: a Python loop on one core, ~1 s) before the
 full scan, after dedup's runs and after the peers: this VM's speed drifted by half within one
@@ -813,9 +814,12 @@ def run_peer_files(name: str, py: Path, crawl: Path, work: Path, logs: Path, tim
     return row
 
 
-def startup_seconds(dedup: list[str], logs: Path) -> float:
-    """Wall time of `dedup --version`: the interpreter and imports every run pays."""
-    return round(run_measured(dedup + ["--version"], "startup", logs, 120, env=dedup_env()).wall, 2)
+def startup(dedup: list[str], logs: Path) -> tuple[float, str]:
+    """Wall time of `dedup --version` (the interpreter and imports every run pays) and what it
+    printed: the version and where its code was imported from (which checkout the runs measure)."""
+    m = run_measured(dedup + ["--version"], "startup", logs, 120, env=dedup_env())
+    said = Path(m.stdout_path).read_text(encoding="utf-8", errors="replace").strip() if m.stdout_path else ""
+    return round(m.wall, 2), said or m.why()
 
 
 # --------------------------------------------------------------------------- report
@@ -886,7 +890,8 @@ def print_size(res: dict) -> None:
     print(f"\n== N = {res['size']}: {c['documents']} documents in {c['files']} files, {c['bytes'] / MB:.1f} MB "
           f"({c['how']}); built in {c['build_seconds']:.1f} s; +new: {c['new_how']}")  # fmt: skip
     print(f"   load average at start {res['load_start']}, at end {res['load_end']}; "
-          f"`dedup --version` takes {res['startup_s']} s (paid by every run)")  # fmt: skip
+          f"`dedup --version` takes {res['startup_s']} s (paid by every run) and says: "
+          f"{res.get('dedup_version')}")  # fmt: skip
     probe = res.get("host_probe_s", {})
     print("   host speed (a Python loop of 10 M additions on one core, s): "
           + ", ".join(f"{v} {PROBE_WHEN.get(k, k)}" for k, v in probe.items()))  # fmt: skip
@@ -1006,7 +1011,8 @@ def bench_size(n: int, a, stories: list[dict], base: Path, dedup: list[str], pee
     n_new = max(2, round(n * a.new_share))
     _, n_new_stories = split_new(n_new)
     pool, fresh = stories[: len(stories) - n_new_stories], stories[len(stories) - n_new_stories :]
-    res: dict = {"size": n, "load_start": load(), "runs": [], "startup_s": startup_seconds(dedup, logs)}
+    startup_s, version = startup(dedup, logs)
+    res: dict = {"size": n, "load_start": load(), "runs": [], "startup_s": startup_s, "dedup_version": version}
     crawl = build_crawl(work / "crawl", n, pool, rnd)
     crawled = pool[: crawl.stories]
 

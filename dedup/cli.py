@@ -118,7 +118,13 @@ def _stop_on_signals() -> Iterator[None]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dedup")
+# The version with where it was imported from: a benchmark's command can run another checkout's
+# dedup (PYTHONPATH), and `python -m dedup` started in a checkout imports that one first.
+@click.version_option(
+    __version__,
+    prog_name="dedup",
+    message=f"%(prog)s, version %(version)s (from {Path(__file__).resolve().parent}, Python {sys.version.split()[0]})",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug) to stderr.")
 def cli(verbose: int) -> None:
     """Find the copies of the same bulletin in a crawl and the probable original source.

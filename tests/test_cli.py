@@ -317,3 +317,13 @@ def test_many_bad_files_are_summed_up(tmp_path):
     assert len([x for x in lines if x.startswith("skipped bad")]) == 20
     assert lines[-1] == f"skipped 5 more files or records in this run: `dedup skipped --db {db}` lists them all"
     assert len(run("skipped", "--db", db).output.splitlines()) == 25
+
+
+def test_version_names_the_code_it_runs():
+    """A benchmark can run another checkout's dedup: --version says which one was imported."""
+    import dedup
+
+    r = run("--version")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"dedup, version {dedup.__version__} (from ")
+    assert f"from {Path(dedup.__file__).resolve().parent}, Python 3." in r.output
