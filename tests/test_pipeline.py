@@ -462,3 +462,28 @@ def test_copies_with_the_same_words_are_signed_once(tmp_path, monkeypatch):
     rows = ingest.sign_chunk([ids["a.cn/1.txt"], ids["b.com/1.txt"]])
     assert signed == ["a.cn/1.txt"]
     assert rows[0][5:] == rows[1][5:] and rows[0].boilerplate == rows[1].boilerplate == "[]"
+
+
+def test_a_scan_sets_the_garbage_collector_back_as_it_found_it(crawl, tmp_path):
+    """A scan collects less often while it runs (pipeline.SCAN_GC_THRESHOLD), and gives the
+    calling process its own settings back, after a scan and after one that failed."""
+    import gc
+
+    from dedup.pipeline import SCAN_GC_THRESHOLD
+
+    before = gc.get_threshold()
+    seen = []
+
+    def note(stage, done, total):
+        seen.append((gc.get_threshold(), gc.get_freeze_count() > 0))
+
+    scan(crawl, tmp_path / "d.db", progress=note, jobs=1)
+    assert seen and set(seen) == {(SCAN_GC_THRESHOLD, True)}
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+    def fail(stage, done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        scan(crawl, tmp_path / "e.db", progress=fail, jobs=1)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
