@@ -919,11 +919,12 @@ def print_size(res: dict) -> None:
     for key in ("peer_files", "peer"):
         if key in res:
             print_peer(res[key], full, c["bytes"])
-    ratios = sorted(p["ratio"] for p in res.get("pairs", []) if "ratio" in p)
-    if ratios:
+    measured = [p for p in res.get("pairs", []) if "ratio" in p]  # both runs of the pair ok
+    if measured:
+        walls = "; ".join(f"{p['dedup_wall_s']:.1f} / {p['peer_wall_s']:.1f} s" for p in measured)
+        ratios = sorted(p["ratio"] for p in measured)
         print(f"   dedup's full scan against the peer from the files, {len(ratios)} pairs side by side (N + new "
-              f"files each): " + "; ".join(f"{p['dedup_wall_s']:.1f} / {p['peer_wall_s']:.1f} s" for p in res["pairs"]
-              if "ratio" in p) + f"; ratios {' / '.join(f'{r:.2f}' for r in ratios)}, median "
+              f"files each): {walls}; ratios {' / '.join(f'{r:.2f}' for r in ratios)}, median "
               f"{ratios[len(ratios) // 2]:.2f}")  # fmt: skip
 
 

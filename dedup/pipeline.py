@@ -9,6 +9,7 @@ changed attributed; results stored.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import time
@@ -122,8 +123,6 @@ SCAN_GC_THRESHOLD = (20_000, 20, 20)
 
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
-    import gc
-
     before = gc.get_threshold()
     freeze = gc.get_freeze_count() == 0  # a caller's own frozen objects are left to it
     if freeze:
