@@ -18,8 +18,11 @@ from contextlib import closing
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from dedup.attribute import DocInfo, SiteProfile, pick_original
 from dedup.cluster import ROLE_COMPILATION, Group
+from dedup.edges import PAIR_KINDS
 from dedup.workers import TaskFailure
 
 log = logging.getLogger(__name__)
@@ -126,12 +129,16 @@ def cluster_rows(store, groups: list[Group], picking: Picking) -> list[dict]:
 def overlaps(g: Group) -> dict[tuple[int, int], float]:
     """Share of one member's text inside another, from the verified pairs: (a, b) -> the share of
     b inside a; both ways for near-equal texts."""
-    out = {}
-    for e in g.edges:
-        out[(e.a, e.b)] = e.containment
-        if e.kind in ("similar", "exact") and e.jaccard >= 0.9:
-            out[(e.b, e.a)] = e.containment
+    e = g.edges
+    a, b, share = e["a"].tolist(), e["b"].tolist(), e["containment"].tolist()
+    out = dict(zip(zip(a, b, strict=True), share, strict=True))
+    both = (np.isin(e["kind"], BOTH_WAYS) & (e["jaccard"] >= 0.9)).tolist()
+    out.update(((y, x), c) for x, y, c, twice in zip(a, b, share, both, strict=True) if twice)
     return out
+
+
+# The kinds of pair whose texts are near-equal both ways (at a Jaccard of 0.9 or more).
+BOTH_WAYS = [PAIR_KINDS.index("similar"), PAIR_KINDS.index("exact")]
 
 
 def doc_infos(store, ids: list[int]) -> dict[int, DocInfo]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dedup.align import align, numerals, shared_any_order
+from dedup.edges import EDGE_DTYPE, EXACT, PAIR_KINDS
 from dedup.models import ROLE_COMPILATION, ROLE_COPY, Params
 from dedup.shingle import is_name
 from dedup.signature import containment, jaccard
@@ -149,13 +150,40 @@ class Edge:
     kind: str  # similar | contained (b inside a)
 
 
-@dataclass
+@dataclass(eq=False)
 class Group:
     """A cluster before attribution: members with roles and the verified edges between them."""
 
     members: dict[int, str] = field(default_factory=dict)  # doc_id -> role
     similarity: dict[int, float] = field(default_factory=dict)  # doc_id -> best similarity to a member
-    edges: list[Edge] = field(default_factory=list)
+    # The edges as rows of EDGE_DTYPE: a cluster of 64 copies carries ~2,000, which the attribute
+    # stage's workers get pickled (as Edge objects, most of what handing out clusters cost).
+    edges: np.ndarray = field(default_factory=lambda: np.empty(0, EDGE_DTYPE))
+
+    def edge_list(self) -> list[Edge]:
+        return edges_of(self.edges)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Group):
+            return NotImplemented
+        return (
+            self.members == other.members
+            and self.similarity == other.similarity
+            and np.array_equal(self.edges, other.edges)
+        )
+
+    __hash__ = None  # mutable, as a dataclass with eq is
+
+
+def edges_array(edges: list[Edge]) -> np.ndarray:
+    """Edges as rows of EDGE_DTYPE (the kind as its index in PAIR_KINDS)."""
+    code = {k: n for n, k in enumerate(PAIR_KINDS)}
+    return np.array([(e.a, e.b, e.jaccard, e.containment, code[e.kind]) for e in edges], EDGE_DTYPE)
+
+
+def edges_of(pairs: np.ndarray) -> list[Edge]:
+    """Rows of EDGE_DTYPE as Edge records."""
+    return [Edge(a, b, j, c, PAIR_KINDS[k]) for a, b, j, c, k in pairs.tolist()]
 
 
 class UnionFind:
@@ -440,7 +468,7 @@ Overlap = Callable[[int, int], float]  # (doc, doc) -> estimated share of the sm
 
 
 def find_compilations(
-    edges: list[Edge], sizes: dict[int, int], params: Params, copies: dict[int, int], overlap: Overlap
+    pairs: np.ndarray, sizes: dict[int, int], params: Params, copies: dict[int, int], overlap: Overlap
 ) -> dict[int, set[int]]:
     """Documents that wholly contain two or more different stories -> the documents they contain.
 
@@ -448,29 +476,33 @@ def find_compilations(
     those documents fall into two or more clusters of the graph without the candidates' own edges,
     and those clusters are different texts: two truncations of one story that the graph failed to
     link still overlap each other, two stories of a compilation do not.
-    `sizes`: shingles of every representative; `copies`: how many documents each stands for
-    (itself and its exact copies).
+    `pairs`: the verified edges (rows of EDGE_DTYPE); `sizes`: shingles of every representative;
+    `copies`: how many documents each stands for (itself and its exact copies).
     """
+    if not len(pairs):
+        return {}
+    a, b = pairs["a"], pairs["b"]
+    size = _values_of(sizes, np.concatenate([a, b]))
+    held = (pairs["containment"] >= params.containment_threshold) & (
+        size[len(a) :] <= params.compilation_part * size[: len(a)]
+    )
     inside: dict[int, set[int]] = defaultdict(set)
-    for e in edges:
-        if e.containment >= params.containment_threshold and (sizes[e.b] <= params.compilation_part * sizes[e.a]):
-            inside[e.a].add(e.b)
+    for x, y in zip(a[held].tolist(), b[held].tolist(), strict=True):
+        inside[x].add(y)
     candidates = {x for x, ys in inside.items() if len(ys) >= 2}
     if not candidates:
         return {}
-    uf = UnionFind()
-    for e in edges:
-        if e.a not in candidates and e.b not in candidates:
-            uf.union(e.a, e.b)
+    apart = ~_isin_sorted(np.array(sorted(candidates), np.int64), a, b)
+    find = _root_finder(a[apart], b[apart])
     weight: dict[int, int] = defaultdict(int)  # documents per component, exact copies included
     for d in sizes:
         if d not in candidates:
-            weight[uf.find(d)] += copies.get(d, 1)
+            weight[find(d)] += copies.get(d, 1)
     out = {}
     for x in sorted(candidates):  # by id, not set order: groups made a component at a time match
         parts: dict[int, list[int]] = defaultdict(list)
         for y in inside[x] - candidates:
-            parts[uf.find(y)].append(y)
+            parts[find(y)].append(y)
         # Merge parts that overlap: they are pieces of one story, not two stories.
         stories: list[list[int]] = []
         spread: list[int] = []  # documents in the graph that carry each story
@@ -479,11 +511,11 @@ def find_compilations(
             for k, st in enumerate(stories):
                 if any(overlap(a, b) >= 0.5 for a in reps for b in st[:3]):
                     st.extend(reps)
-                    spread[k] += weight[uf.find(root)]
+                    spread[k] += weight[find(root)]
                     break
             else:
                 stories.append(reps)
-                spread.append(weight[uf.find(root)])
+                spread.append(weight[find(root)])
         # A story of a compilation was published on its own somewhere: at least one of the
         # stories has copies of its own. A page split in two (part 1 and part 2 reposted as
         # pages of their own, nothing else) makes its full copies look like compilations of the
@@ -498,6 +530,44 @@ def find_compilations(
             if total <= 1.1 * sizes[x]:
                 out[x] = inside[x] - candidates
     return out
+
+
+def _values_of(table: dict[int, int], ids: np.ndarray) -> np.ndarray:
+    """table[i] for each of `ids` (all keys of it), as an array."""
+    keys = np.fromiter(table.keys(), np.int64, len(table))
+    values = np.fromiter(table.values(), np.int64, len(table))
+    order = np.argsort(keys)
+    return values[order][np.searchsorted(keys[order], ids)]
+
+
+def _isin_sorted(sorted_ids: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which edges (a[i], b[i]) have an end in `sorted_ids`."""
+    hit = np.zeros(len(a), bool)
+    if not len(sorted_ids):
+        return hit
+    for ends in (a, b):
+        at = np.minimum(np.searchsorted(sorted_ids, ends), len(sorted_ids) - 1)
+        hit |= sorted_ids[at] == ends
+    return hit
+
+
+def _components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """component_roots over the ids renumbered 0..n-1 first (its arrays as long as the ids that
+    appear, not as the largest id): (the ids that appear, sorted; the smallest id of each one's
+    component)."""
+    if not len(a):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ids, at = np.unique(np.concatenate([a, b]), return_inverse=True)
+    _, roots = component_roots(at[: len(a)], at[len(a) :])
+    return ids, ids[roots]
+
+
+def _root_finder(a: np.ndarray, b: np.ndarray) -> Callable[[int], int]:
+    """d -> the smallest id of d's connected component of the edges (a[i], b[i]) (d itself when it
+    is on none): what a union-find over them would say, from a dict."""
+    ids, roots = _components(a, b)
+    root = dict(zip(ids.tolist(), roots.tolist(), strict=True))
+    return lambda d: root.get(d, d)
 
 
 UNKNOWN = object()  # a pair no earlier run verified
@@ -530,7 +600,7 @@ def edge_forest(edges: list[Edge]) -> list[tuple[int, int]]:
 
 
 def in_grouping_order(groups: list[Group], sizes: dict[int, int]) -> list[Group]:
-    """Groups made a connected component at a time (group_edges on each), in the order group_edges
+    """Groups made a connected component at a time (group_edges on each), in the order group_pairs
     gives them for all the edges at once: by the first of their representatives (not compilations)
     in `sizes`. Everything group_edges decides, compilations included, depends only on the edges of
     one component, so the groups are the same; their order names new clusters (store.save_clusters)."""
@@ -542,55 +612,112 @@ def in_grouping_order(groups: list[Group], sizes: dict[int, int]) -> list[Group]
 def group_edges(
     sizes: dict[int, int], copies: dict[int, list[int]], edges: list[Edge], params: Params, overlap: Overlap
 ) -> list[Group]:
-    """Clusters from the verified edges between representatives.
+    """group_pairs of a list of Edge records (documents clustered in memory, the Ray engine)."""
+    return group_pairs(sizes, copies, edges_array(edges), params, overlap)
+
+
+def group_pairs(
+    sizes: dict[int, int], copies: dict[int, list[int]], pairs: np.ndarray, params: Params, overlap: Overlap
+) -> list[Group]:
+    """Clusters from the verified edges between representatives (`pairs`, rows of EDGE_DTYPE,
+    which each group gets in their order).
 
     `sizes`: shingles of every representative (of each distinct content); `copies`: a
     representative -> the other documents with its content (exact copies, joined without
     verification); `overlap`: for the few pairs compilation detection compares.
-    """
-    compilations = find_compilations(edges, sizes, params, {r: 1 + len(c) for r, c in copies.items()}, overlap)
 
+    The edges stay in arrays: the connected components come from component_roots, each edge goes
+    to its component's group by a sort, and only the few edges that touch a compilation are looked
+    at one by one. As Edge records, the 2.8 million pairs of a nightly scope at 1M documents took
+    ~40 s of one core to make and group, and handing their clusters to the attribute stage's
+    workers (pickled, unpickled there) more than that.
+    """
+    compilations = find_compilations(pairs, sizes, params, {r: 1 + len(c) for r, c in copies.items()}, overlap)
+    a, b = pairs["a"], pairs["b"]
     # Only representatives with an edge or an exact copy can be in a cluster: a crawl's many
-    # singletons get no union-find entry and no Group (at a million pages those were ~0.5 GB).
-    involved = {x for e in edges for x in (e.a, e.b)} | copies.keys()
-    # Copies of one compilation page are compilations too: they join nothing.
-    uf = UnionFind()
-    for e in edges:
-        if e.a not in compilations and e.b not in compilations:
-            uf.union(e.a, e.b)
+    # singletons get no Group (at a million pages those were ~0.5 GB).
+    involved = set(a.tolist()) | set(b.tolist()) | copies.keys()
+    touching = _isin_sorted(np.array(sorted(compilations), np.int64), a, b)
+    # Compilations join nothing (copies of one compilation page are compilations too).
+    ids, roots = _components(a[~touching], b[~touching])
+    root = dict(zip(ids.tolist(), roots.tolist(), strict=True))
+    find = lambda d: root.get(d, d)  # noqa: E731
     comp_uf = UnionFind()
-    for e in edges:
-        if e.a in compilations and e.b in compilations:
-            comp_uf.union(e.a, e.b)
+    for x, y in zip(a[touching].tolist(), b[touching].tolist(), strict=True):
+        if x in compilations and y in compilations:
+            comp_uf.union(x, y)
 
     groups: dict[int, Group] = defaultdict(Group)
     for r in sizes:
         if r in involved and r not in compilations:
-            groups[uf.find(r)].members[r] = ROLE_COPY
+            groups[find(r)].members[r] = ROLE_COPY
     # A compilation is a member of every story it carries (and of those its copies carry).
     carried: dict[int, set[int]] = defaultdict(set)
     for x, inner in compilations.items():
-        carried[comp_uf.find(x)].update(uf.find(y) for y in inner)
+        carried[comp_uf.find(x)].update(find(y) for y in inner)
     for x in sorted(compilations):  # by id (see find_compilations)
-        for root in carried[comp_uf.find(x)]:
-            groups[root].members[x] = ROLE_COMPILATION
-    for e in edges:
-        for root in {uf.find(e.a), uf.find(e.b)}:
-            g = groups.get(root)
-            if g is not None and e.a in g.members and e.b in g.members:
-                g.edges.append(e)
-                for x in (e.a, e.b):
-                    g.similarity[x] = max(g.similarity.get(x, 0.0), e.jaccard)
-    out = []
-    for g in groups.values():
-        # Exact copies join their representative's groups.
+        for r in carried[comp_uf.find(x)]:
+            groups[r].members[x] = ROLE_COMPILATION
+    listed = list(groups.values())
+
+    # Each edge's group (its place in `listed`): an edge between two stories' documents is its
+    # component's; one that touches a compilation is each group's that holds both its ends.
+    place = {r: n for n, r in enumerate(groups)}
+    plain = np.flatnonzero(~touching)
+    owners = [_places(place, roots[np.searchsorted(ids, a[plain])])]
+    taken = [plain]
+    for k in np.flatnonzero(touching).tolist():
+        x, y = int(a[k]), int(b[k])
+        for r in {find(x), find(y)}:
+            g = groups.get(r)
+            if g is not None and x in g.members and y in g.members:
+                owners.append(np.array([place[r]], np.int64))
+                taken.append(np.array([k], np.int64))
+    owner, taken_at = np.concatenate(owners), np.concatenate(taken)
+    _best_similarity(listed, owner, pairs[taken_at])
+
+    # Exact copies join their representative's groups, each by an edge after the verified ones.
+    exact: list[tuple[int, int, int, float, float, int]] = []  # (group's place, EDGE_DTYPE's fields)
+    for n, g in enumerate(listed):
         for rep in list(g.members):
             for d in copies.get(rep, ()):
                 g.members[d] = g.members[rep]
                 g.similarity[d] = 1.0
                 g.similarity[rep] = 1.0
-                g.edges.append(Edge(rep, d, 1.0, 1.0, "exact"))
+                exact.append((n, rep, d, 1.0, 1.0, EXACT))
+    rows = np.concatenate([pairs[taken_at], np.array([e[1:] for e in exact], EDGE_DTYPE)])
+    owner = np.concatenate([owner, np.array([e[0] for e in exact], np.int64)])
+    order = np.lexsort((np.concatenate([taken_at, len(pairs) + np.arange(len(exact))]), owner))
+    rows, owner = rows[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).tolist()
+    for s, e in zip(starts, [*starts[1:], len(rows)], strict=False) if len(rows) else ():
+        listed[int(owner[s])].edges = rows[s:e]
+
+    out = []
+    for g in listed:
         stories = sum(1 for r in g.members.values() if r != ROLE_COMPILATION)
         if stories >= 2 or (stories == 1 and len(g.members) >= 2):
             out.append(g)
     return out
+
+
+def _places(place: dict[int, int], roots: np.ndarray) -> np.ndarray:
+    """place[r] of each of `roots`, as an array (a dict lookup per distinct root)."""
+    distinct, at = np.unique(roots, return_inverse=True)
+    return np.array([place[r] for r in distinct.tolist()], np.int64)[at].reshape(-1)
+
+
+def _best_similarity(groups: list[Group], owner: np.ndarray, rows: np.ndarray) -> None:
+    """Each group's similarity: for each end of its edges (`rows`, of the group at `owner` in
+    `groups`), the highest Jaccard of those edges."""
+    if not len(rows):
+        return
+    who = np.concatenate([owner, owner])
+    end = np.concatenate([rows["a"], rows["b"]])
+    j = np.concatenate([rows["jaccard"], rows["jaccard"]])
+    order = np.lexsort((end, who))
+    who, end, j = who[order], end[order], j[order]
+    starts = np.flatnonzero(np.r_[True, (who[1:] != who[:-1]) | (end[1:] != end[:-1])])
+    best = np.maximum.reduceat(j, starts)
+    for n, d, v in zip(who[starts].tolist(), end[starts].tolist(), best.tolist(), strict=True):
+        groups[n].similarity[d] = v

@@ -17,8 +17,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+import numpy as np
+
 from dedup.candidates import PairSearch, find_batch_pairs, overlap_of
-from dedup.cluster import Edge, Group, group_edges
+from dedup.cluster import Group, group_pairs
 from dedup.errors import DedupError
 from dedup.workers import TaskFailure, WorkerPool, run_tasks
 
@@ -75,10 +77,10 @@ class Engine(Protocol):
         ...
 
     def group(
-        self, sizes: dict[int, int], copies: dict[int, list[int]], edges: list[Edge], params, store
+        self, sizes: dict[int, int], copies: dict[int, list[int]], pairs: np.ndarray, params, store
     ) -> list[Group]:
-        """The clusters of the verified edges between representatives (cluster.group_edges gives
-        them here), in group_edges' order."""
+        """The clusters of the verified edges between representatives (`pairs`, rows of
+        edges.EDGE_DTYPE; cluster.group_pairs gives them here), in group_pairs' order."""
         ...
 
     def close(self) -> None:
@@ -103,8 +105,8 @@ class LocalEngine:
     def find_pairs(self, search: PairSearch) -> set[tuple[int, int]]:
         return find_batch_pairs(search)
 
-    def group(self, sizes, copies, edges, params, store) -> list[Group]:
-        return group_edges(sizes, copies, edges, params, overlap_of(store, params))
+    def group(self, sizes, copies, pairs, params, store) -> list[Group]:
+        return group_pairs(sizes, copies, pairs, params, overlap_of(store, params))
 
     def close(self) -> None:
         pass

@@ -52,7 +52,7 @@ from dedup.candidates import (
     pair_codes,
     sample_pairs,
 )
-from dedup.cluster import Edge, Group, UnionFind, edge_forest, group_edges, in_grouping_order
+from dedup.cluster import Edge, Group, UnionFind, edge_forest, edges_of, group_edges, in_grouping_order
 from dedup.engine import EngineUnavailable
 from dedup.errors import DedupError
 from dedup.workers import MAX_BUFFERED, MAX_REASON, MAX_START_FAILURES, TaskFailure, run_tasks
@@ -442,11 +442,13 @@ class RayEngine:
             raise DedupError(f"the candidate search on Ray failed: {_describe(cause)}") from None
         return code_pairs(codes)
 
-    def group(self, sizes, copies, edges, params, store) -> list[Group]:
-        """The clusters of the verified edges, by connected component on Ray: a union-find forest
-        for each part of the edges (tasks), united here from their (document, root) pairs; then the
-        components, whole, spread over tasks that group them (cluster.group_edges); the groups put
-        back in group_edges' own order (cluster.in_grouping_order): the clusters of the local engine."""
+    def group(self, sizes, copies, pairs, params, store) -> list[Group]:
+        """The clusters of the verified edges (`pairs`, rows of edges.EDGE_DTYPE), by connected
+        component on Ray: a union-find forest for each part of the edges (tasks), united here from
+        their (document, root) pairs; then the components, whole, spread over tasks that group them
+        (cluster.group_edges); the groups put back in group_pairs' own order
+        (cluster.in_grouping_order): the clusters of the local engine."""
+        edges = edges_of(pairs)
         if not edges and not copies:
             return []
         p = self.partitions()

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dedup.edges import EDGE_DTYPE, PAIR_KINDS
 from dedup.store.base import in_chunks
 
 # What matching new texts reads of every document (IndexMixin.index_rows). Every column it names is
@@ -22,17 +23,14 @@ INDEX_ROWS_SQL = (
 )
 
 
-# The kinds of verified copy pairs the verdicts table holds (cluster.verify and cluster.aligned_edge
-# make them; "exact" is kept for pairs of equal texts): regrouping reads them as codes, an index in
-# this tuple, and a kind not in it is refused when pairs are saved.
-PAIR_KINDS = ("similar", "contained", "aligned", "exact")
+# The verdicts table holds pairs of the kinds edges.PAIR_KINDS names (cluster.verify and
+# cluster.aligned_edge make them; "exact" is kept for pairs of equal texts): regrouping reads them as
+# codes, an index in that tuple, and a kind not in it is refused when pairs are saved.
 _KIND_CODE = "CASE kind " + " ".join(f"WHEN '{k}' THEN {n}" for n, k in enumerate(PAIR_KINDS)) + " ELSE -1 END"
 # A verified copy pair as regrouping reads it (cluster.Edge's fields, the kind as its code), from
 # its lower end. Rows as Python tuples, then columns, cost ~2.5 us a pair more than rows made into
 # one structured array: ~7 s of the 2.8 million pairs of a nightly scope at 1M documents.
 EDGE_ROWS_SQL = f"SELECT a, b, jaccard, containment, {_KIND_CODE} FROM verdicts WHERE kind IS NOT NULL"
-EDGE_DTYPE = np.dtype([("a", np.int64), ("b", np.int64), ("jaccard", np.float64), ("containment", np.float64),
-                       ("kind", np.int8)])  # fmt: skip
 
 
 class EdgeTable(NamedTuple):
@@ -61,10 +59,13 @@ class EdgeTable(NamedTuple):
     def b(self) -> np.ndarray:
         return self.pairs["b"]
 
+    def among(self, ids: np.ndarray) -> np.ndarray:
+        """The pairs with both ends in `ids` (sorted), in their order."""
+        return self.pairs[_found_sorted(ids, self.pairs["a"]) & _found_sorted(ids, self.pairs["b"])]
+
     def rows_among(self, ids: np.ndarray) -> Iterator[tuple[int, int, float, float, str]]:
         """(a, b, jaccard, containment, kind) of the pairs with both ends in `ids` (sorted)."""
-        inside = self.pairs[_found_sorted(ids, self.pairs["a"]) & _found_sorted(ids, self.pairs["b"])]
-        for a, b, j, c, k in inside.tolist():
+        for a, b, j, c, k in self.among(ids).tolist():
             yield a, b, j, c, PAIR_KINDS[k]
 
 
@@ -248,6 +249,13 @@ class IndexMixin:
             return
         for part, marks in in_chunks(sorted(scope)):  # a closed scope (regroup_scope) holds both ends
             yield from self.db.execute(f"{cols} AND lo IN ({marks})", part)
+
+    def copy_edge_pairs(self, scope: set[int]) -> EdgeTable:
+        """copy_edges of the pairs with a document in `scope`, as an array (EDGE_DTYPE)."""
+        return EdgeTable.of([
+            EdgeTable.from_rows(self.db.execute(f"{EDGE_ROWS_SQL} AND lo IN ({marks})", part).fetchall())
+            for part, marks in in_chunks(sorted(scope))
+        ])  # fmt: skip
 
     def copy_edge_ends(self) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) of every stored pair verified to be copies, as two arrays of ids: what slicing a
