@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dedup.align import align, numerals, shared_any_order
-from dedup.edges import EDGE_DTYPE, EXACT, PAIR_KINDS
+from dedup.edges import EDGE_DTYPE, EXACT, PAIR_KINDS, found_in
 from dedup.models import ROLE_COMPILATION, ROLE_COPY, Params
 from dedup.shingle import is_name
 from dedup.signature import containment, jaccard
@@ -492,8 +492,8 @@ def find_compilations(
     candidates = {x for x, ys in inside.items() if len(ys) >= 2}
     if not candidates:
         return {}
-    apart = ~_isin_sorted(np.array(sorted(candidates), np.int64), a, b)
-    find = _root_finder(a[apart], b[apart])
+    apart = ~_touching(candidates, a, b)
+    _, _, find = _root_finder(a[apart], b[apart])
     weight: dict[int, int] = defaultdict(int)  # documents per component, exact copies included
     for d in sizes:
         if d not in candidates:
@@ -540,15 +540,10 @@ def _values_of(table: dict[int, int], ids: np.ndarray) -> np.ndarray:
     return values[order][np.searchsorted(keys[order], ids)]
 
 
-def _isin_sorted(sorted_ids: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Which edges (a[i], b[i]) have an end in `sorted_ids`."""
-    hit = np.zeros(len(a), bool)
-    if not len(sorted_ids):
-        return hit
-    for ends in (a, b):
-        at = np.minimum(np.searchsorted(sorted_ids, ends), len(sorted_ids) - 1)
-        hit |= sorted_ids[at] == ends
-    return hit
+def _touching(ids: Iterable[int], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which edges (a[i], b[i]) have an end in `ids`."""
+    sorted_ids = np.array(sorted(ids), np.int64)
+    return found_in(sorted_ids, a) | found_in(sorted_ids, b)
 
 
 def _components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -562,12 +557,13 @@ def _components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids, ids[roots]
 
 
-def _root_finder(a: np.ndarray, b: np.ndarray) -> Callable[[int], int]:
-    """d -> the smallest id of d's connected component of the edges (a[i], b[i]) (d itself when it
-    is on none): what a union-find over them would say, from a dict."""
+def _root_finder(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[int], int]]:
+    """The connected components of the edges (a[i], b[i]): _components' (ids, roots), and
+    d -> the smallest id of d's component (d itself when it is on no edge), what a union-find
+    over them would say, from a dict."""
     ids, roots = _components(a, b)
     root = dict(zip(ids.tolist(), roots.tolist(), strict=True))
-    return lambda d: root.get(d, d)
+    return ids, roots, lambda d: root.get(d, d)
 
 
 UNKNOWN = object()  # a pair no earlier run verified
@@ -637,11 +633,9 @@ def group_pairs(
     # Only representatives with an edge or an exact copy can be in a cluster: a crawl's many
     # singletons get no Group (at a million pages those were ~0.5 GB).
     involved = set(a.tolist()) | set(b.tolist()) | copies.keys()
-    touching = _isin_sorted(np.array(sorted(compilations), np.int64), a, b)
+    touching = _touching(compilations.keys(), a, b)
     # Compilations join nothing (copies of one compilation page are compilations too).
-    ids, roots = _components(a[~touching], b[~touching])
-    root = dict(zip(ids.tolist(), roots.tolist(), strict=True))
-    find = lambda d: root.get(d, d)  # noqa: E731
+    ids, roots, find = _root_finder(a[~touching], b[~touching])
     comp_uf = UnionFind()
     for x, y in zip(a[touching].tolist(), b[touching].tolist(), strict=True):
         if x in compilations and y in compilations:
@@ -674,7 +668,8 @@ def group_pairs(
                 owners.append(np.array([place[r]], np.int64))
                 taken.append(np.array([k], np.int64))
     owner, taken_at = np.concatenate(owners), np.concatenate(taken)
-    _best_similarity(listed, owner, pairs[taken_at])
+    verified = pairs[taken_at]
+    _best_similarity(listed, owner, verified)
 
     # Exact copies join their representative's groups, each by an edge after the verified ones.
     exact: list[tuple[int, int, int, float, float, int]] = []  # (group's place, EDGE_DTYPE's fields)
@@ -685,13 +680,14 @@ def group_pairs(
                 g.similarity[d] = 1.0
                 g.similarity[rep] = 1.0
                 exact.append((n, rep, d, 1.0, 1.0, EXACT))
-    rows = np.concatenate([pairs[taken_at], np.array([e[1:] for e in exact], EDGE_DTYPE)])
+    rows = np.concatenate([verified, np.array([e[1:] for e in exact], EDGE_DTYPE)])
     owner = np.concatenate([owner, np.array([e[0] for e in exact], np.int64)])
     order = np.lexsort((np.concatenate([taken_at, len(pairs) + np.arange(len(exact))]), owner))
     rows, owner = rows[order], owner[order]
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).tolist()
-    for s, e in zip(starts, [*starts[1:], len(rows)], strict=False) if len(rows) else ():
-        listed[int(owner[s])].edges = rows[s:e]
+    if len(rows):
+        bounds = [*np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).tolist(), len(rows)]
+        for s, e in zip(bounds, bounds[1:], strict=False):
+            listed[int(owner[s])].edges = rows[s:e]
 
     out = []
     for g in listed:

@@ -16,3 +16,12 @@ PAIR_KINDS = ("similar", "contained", "aligned", "exact")
 EXACT = PAIR_KINDS.index("exact")
 EDGE_DTYPE = np.dtype([("a", np.int64), ("b", np.int64), ("jaccard", np.float64), ("containment", np.float64),
                        ("kind", np.int8)])  # fmt: skip
+
+
+def found_in(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which of `values` are in `sorted_ids` (sorted ascending)."""
+    if not len(sorted_ids):
+        return np.zeros(len(values), bool)
+    at = np.searchsorted(sorted_ids, values)
+    at[at == len(sorted_ids)] = 0
+    return sorted_ids[at] == values

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dedup.edges import EDGE_DTYPE, PAIR_KINDS
+from dedup.edges import EDGE_DTYPE, PAIR_KINDS, found_in
 from dedup.store.base import in_chunks
 
 # What matching new texts reads of every document (IndexMixin.index_rows). Every column it names is
@@ -61,21 +61,12 @@ class EdgeTable(NamedTuple):
 
     def among(self, ids: np.ndarray) -> np.ndarray:
         """The pairs with both ends in `ids` (sorted), in their order."""
-        return self.pairs[_found_sorted(ids, self.pairs["a"]) & _found_sorted(ids, self.pairs["b"])]
+        return self.pairs[found_in(ids, self.pairs["a"]) & found_in(ids, self.pairs["b"])]
 
     def rows_among(self, ids: np.ndarray) -> Iterator[tuple[int, int, float, float, str]]:
         """(a, b, jaccard, containment, kind) of the pairs with both ends in `ids` (sorted)."""
         for a, b, j, c, k in self.among(ids).tolist():
             yield a, b, j, c, PAIR_KINDS[k]
-
-
-def _found_sorted(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which of `values` are in `sorted_ids`."""
-    if not len(sorted_ids):
-        return np.zeros(len(values), bool)
-    at = np.searchsorted(sorted_ids, values)
-    at[at == len(sorted_ids)] = 0
-    return sorted_ids[at] == values
 
 
 class RegroupScope(NamedTuple):
