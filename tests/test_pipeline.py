@@ -4,6 +4,7 @@ import json
 import os
 import random
 import sqlite3
+from contextlib import closing
 
 import pytest
 from click.testing import CliRunner
@@ -462,6 +463,65 @@ def test_copies_with_the_same_words_are_signed_once(tmp_path, monkeypatch):
     rows = ingest.sign_chunk([ids["a.cn/1.txt"], ids["b.com/1.txt"]])
     assert signed == ["a.cn/1.txt"]
     assert rows[0][5:] == rows[1][5:] and rows[0].boilerplate == rows[1].boilerplate == "[]"
+
+
+def test_equal_texts_are_signed_together_and_tokenized_once(tmp_path, monkeypatch):
+    """The sign stage takes the documents in the order of their ids, but a text equal to an earlier
+    one's (by its stored key, schema migration 23) right after that one; a worker normalizes and
+    tokenizes such a text once, and each document keeps its own credits."""
+    from dedup import ingest
+
+    x, y = "\n".join(STORIES[:3]), "\n".join(STORIES[3:])
+    crawl = tmp_path / "c"
+    pages = {  # in the order of their paths, the order they are saved in
+        "a.cn/1.txt": f"市里部署春季工作\n\n{x}\n",
+        "b.cn/1.txt": f"全市一季度生态环境通报\n\n{y}\n",
+        "c.org/1.txt": f"春季工作部署(转载)\n来源：青川日报\n\n{x}\n",
+        "d.net/1.txt": f"生态环境通报\n\n{y}\n",
+    }
+    for path, text in pages.items():
+        (crawl / path).parent.mkdir(parents=True, exist_ok=True)
+        (crawl / path).write_text(text, encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    conn = sqlite3.connect(db)
+    ids = dict(conn.execute("SELECT path, id FROM documents"))
+    stored = {p: _signed_columns(db, p) for p in pages}
+    assert stored["a.cn/1.txt"] == stored["c.org/1.txt"] and stored["b.cn/1.txt"] == stored["d.net/1.txt"]
+    keys = dict(conn.execute("SELECT path, text_key FROM documents"))
+    assert keys["a.cn/1.txt"] == keys["c.org/1.txt"] != keys["b.cn/1.txt"] == keys["d.net/1.txt"]
+
+    conn.execute("UPDATE documents SET status = 'pending'")
+    conn.commit()
+    with closing(Store(db)) as store:
+        order = store.docs_to_sign({})
+    assert order == [ids[p] for p in ("a.cn/1.txt", "c.org/1.txt", "b.cn/1.txt", "d.net/1.txt")]
+    # A document saved before there were keys (NULL) keeps its place by id.
+    conn.execute("UPDATE documents SET text_key = NULL WHERE path = 'c.org/1.txt'")
+    conn.commit()
+    with closing(Store(db)) as store:
+        assert store.docs_to_sign({}) == [ids[p] for p in ("a.cn/1.txt", "b.cn/1.txt", "d.net/1.txt", "c.org/1.txt")]
+
+    normalized = []
+    real = ingest.normalize_text
+    monkeypatch.setattr(ingest, "normalize_text", lambda text, *a: normalized.append(text) or real(text, *a))
+    monkeypatch.setattr(ingest, "_PREPARED", {})
+    ingest.init_worker(Params(), None, {}, str(db))
+    rows = dict(zip(order, ingest.sign_chunk(order), strict=True))
+    assert normalized == [x, y]  # each text once: the copies took what their first gave
+    for path in pages:
+        row = rows[ids[path]]
+        got = (row.content_hash, row.n_tokens, row.n_shingles, row.signature, row.samples, row.words,
+               row.anchors, row.status)  # fmt: skip
+        assert got == stored[path][0], path  # what signing it alone stored
+    assert json.loads(rows[ids["c.org/1.txt"]].credits) == ["青川日报"]
+    assert json.loads(rows[ids["a.cn/1.txt"]].credits) == []  # not the copy's credit
+    # A site with other learned lines: its copy of the text is normalized with them, not taken
+    # from the other site's; the other site's is still known.
+    normalized.clear()
+    monkeypatch.setitem(ingest.worker_state, "learned", {"c.org": frozenset({"某行"})})
+    ingest.sign_chunk([ids["a.cn/1.txt"], ids["c.org/1.txt"]])
+    assert normalized == [x]
 
 
 def test_a_scan_sets_the_garbage_collector_back_as_it_found_it(crawl, tmp_path):

@@ -181,11 +181,14 @@ def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_pat
         indexed = store.indexed()
         clusters = {r["path"]: r["cluster"] for r in store.export_rows()}
     assert indexed and len(set(clusters.values()) - {None}) >= 3
-    # The database as schema 18 left it: two columns of `documents` and their partial index, and
-    # the insert triggers that migration 20 drops.
+    # The database as schema 18 left it: two columns of `documents` and their partial index, the
+    # insert triggers that migration 20 drops, and no text keys (migration 23).
     conn = sqlite3.connect(db, isolation_level=None)
     conn.executescript("""
         BEGIN;
+        DROP INDEX documents_not_ok;
+        ALTER TABLE documents DROP COLUMN text_key;
+        CREATE INDEX documents_not_ok ON documents(status, id) WHERE status != 'ok';
         DROP INDEX verdicts_hi_kind;
         CREATE INDEX verdicts_hi ON verdicts(hi);
         CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -84,6 +85,13 @@ def line_key(site: str, line: str) -> int:
     """A short line of a site as a signed 64-bit integer (site_lines_once)."""
     digest = hashlib.blake2b(f"{site}\n{line}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def text_key(text: str) -> int:
+    """A key of a document's text (its CRC-32): equal texts have equal keys, so that the sign
+    stage, which takes documents in key order, gives equal texts to a worker together (schema
+    migration 23). Unequal texts may share a key: it orders, it does not decide."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 class FilesMixin:
@@ -191,7 +199,8 @@ class FilesMixin:
             # A document is saved pending, or signed as it was read (ingest.sign_read): then with
             # all that signing makes (save_signatures' columns) and its windows, below.
             cols = [*DOC_COLUMNS, "credits", "site_names", "numbers", "anchors", "boilerplate", "signature",
-                    "samples", "words", "original_title", "signature_fingerprint", "first_run", "last_run"]  # fmt: skip
+                    "samples", "words", "original_title", "signature_fingerprint", "first_run", "last_run",
+                    "text_key"]  # fmt: skip
             rows = [
                 (
                     *(getattr(d, k) for k in DOC_COLUMNS),
@@ -207,6 +216,7 @@ class FilesMixin:
                     sig_fp,
                     run_id,
                     run_id,
+                    text_key(d.text),
                 )
                 for f in batch
                 for d in f.documents

@@ -363,6 +363,16 @@ MIGRATIONS: list[str] = [
     DROP INDEX verdicts_hi;
     CREATE INDEX verdicts_hi_kind ON verdicts(hi, kind);
     """,
+    # 23: a key of each document's text (store.files.text_key), so that the sign stage hands out
+    # equal texts together and a worker tokenizes each once (ingest.tokenize_document): on the
+    # generated 100k crawl a third of the pages' texts equal another page's. The documents not
+    # 'ok' (those signing waits for among them) are indexed with it, so that their order is read
+    # from the index alone; those saved before have none (NULL: ordered first, by id).
+    """
+    ALTER TABLE documents ADD COLUMN text_key INTEGER;
+    DROP INDEX documents_not_ok;
+    CREATE INDEX documents_not_ok ON documents(status, id, text_key) WHERE status != 'ok';
+    """,
 ]
 
 

@@ -168,12 +168,15 @@ class SigningMixin:
         """Documents without a signature (new, or whose signing failed in an earlier run: tried
         again, as an unreadable file is read again), and those of sites whose learned lines they
         carry changed."""
-        ids = [
-            r[0]
-            for r in self.db.execute(
-                "SELECT id FROM documents WHERE status != 'ok' AND status IN ('pending', 'skipped') ORDER BY id"
-            )
-        ]
+        # Equal texts together (the same key: schema migration 23, read from the index
+        # documents_not_ok), each tokenized once by the worker that gets them, at the place of the
+        # first of them: otherwise in the order of the ids, the order of the rows on disk.
+        rows = self.db.execute(
+            "SELECT id, text_key FROM documents WHERE status != 'ok' AND status IN ('pending', 'skipped') ORDER BY id"
+        ).fetchall()
+        first: dict[int, int] = {}  # key -> the first id with it
+        placed = sorted((doc_id if key is None else first.setdefault(key, doc_id), doc_id) for doc_id, key in rows)
+        ids = [doc_id for _, doc_id in placed]
         for site, lines in changed.items():
             for doc_id, text in self.db.execute(
                 "SELECT id, text FROM documents WHERE site = ? AND status IN ('ok', 'too_short')", [site]
