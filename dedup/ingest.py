@@ -122,6 +122,7 @@ def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozens
     What a text gives depends on the text, the boilerplate patterns and its site's learned lines
     alone: a text equal to one of the last few tokenized here (a page saved under two addresses, a
     story copied whole) takes what that one gave (_PREPARED)."""
+    learned = frozenset(learned)  # (itself when it is one: the sites' learned lines are)
     key = (doc.text, learned)
     got = _PREPARED.get(key)
     if got is None or got.patterns is not patterns:
@@ -164,7 +165,8 @@ def _prepare_text(text: str, patterns, learned: frozenset[str]) -> _Prepared:
 # What the last texts tokenized gave, per process (tokenize_document). The sign stage hands out
 # a text equal to an earlier one's right after it (store.SigningMixin.docs_to_sign), so the last
 # task's worth (SIGN_CHUNK) suffices: on the generated 100k crawl, where a third of the texts equal
-# another's, a full scan's CPU time fell ~4 % (benchmarks/RESULTS.md).
+# another's, a full scan's CPU time fell ~4 %; at 1M, where equal texts lie far apart in the
+# file, no gain was shown (benchmarks/RESULTS.md, "Equal texts signed together").
 PREPARED_MAX = 128
 _PREPARED: dict[tuple[str, frozenset[str]], _Prepared] = {}
 

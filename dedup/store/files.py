@@ -89,8 +89,8 @@ def line_key(site: str, line: str) -> int:
 
 def text_key(text: str) -> int:
     """A key of a document's text (its CRC-32): equal texts have equal keys, so that the sign
-    stage, which takes documents in key order, gives equal texts to a worker together (schema
-    migration 23). Unequal texts may share a key: it orders, it does not decide."""
+    stage can hand a text equal to an earlier one's to a worker right after it (schema migration
+    23, SigningMixin.docs_to_sign). Unequal texts may share a key: it orders, it does not decide."""
     return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
