@@ -123,9 +123,12 @@ def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozens
     alone: a text equal to one of the last few tokenized here (a page saved under two addresses, a
     story copied whole) takes what that one gave (_PREPARED)."""
     learned = frozenset(learned)  # (itself when it is one: the sites' learned lines are)
+    if _PREPARED_WITH[0] is not patterns:  # other boilerplate patterns: what was kept no longer holds
+        _PREPARED.clear()
+        _PREPARED_WITH[0] = patterns
     key = (doc.text, learned)
     got = _PREPARED.get(key)
-    if got is None or got.patterns is not patterns:
+    if got is None:
         got = _prepare_text(doc.text, patterns, learned)
         if len(_PREPARED) >= PREPARED_MAX:
             del _PREPARED[next(iter(_PREPARED))]
@@ -145,7 +148,6 @@ def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozens
 class _Prepared(NamedTuple):
     """What tokenize_document makes of one text (with given patterns and learned lines)."""
 
-    patterns: object  # the boilerplate patterns it was made with (compared by identity)
     boilerplate: tuple[str, ...]
     credits: tuple[tuple[str, str], ...]  # (kind, name) of the credit lines normalizing took out
     tokens: tuple[str, ...]
@@ -158,8 +160,7 @@ def _prepare_text(text: str, patterns, learned: frozenset[str]) -> _Prepared:
     # The credit lines normalize took out (folded to Simplified), and the agencies of datelines.
     credits = tuple((c.kind, c.name) for c in parse_credits("\n".join(norm.credits)))
     tokens = tokenize(norm.text)
-    return _Prepared(patterns, tuple(norm.boilerplate), credits, tuple(tokens), content_hash(tokens),
-                     tuple(numbers(norm.text)))  # fmt: skip
+    return _Prepared(tuple(norm.boilerplate), credits, tuple(tokens), content_hash(tokens), tuple(numbers(norm.text)))
 
 
 # What the last texts tokenized gave, per process (tokenize_document). The sign stage hands out
@@ -169,6 +170,7 @@ def _prepare_text(text: str, patterns, learned: frozenset[str]) -> _Prepared:
 # file, no gain was shown (benchmarks/RESULTS.md, "Equal texts signed together").
 PREPARED_MAX = 128
 _PREPARED: dict[tuple[str, frozenset[str]], _Prepared] = {}
+_PREPARED_WITH: list = [None]  # the boilerplate patterns _PREPARED was made with (by identity)
 
 
 def sign_tokens(doc: Document, tokens: list[str], params: Params) -> Document:

@@ -367,7 +367,7 @@ MIGRATIONS: list[str] = [
     # equal texts together and a worker tokenizes each once (ingest.tokenize_document): on the
     # generated 100k crawl a third of the pages' texts equal another page's. The documents not
     # 'ok' (those signing waits for among them) are indexed with it, so that their order is read
-    # from the index alone; those saved before have none (NULL: ordered first, by id).
+    # from the index alone; those saved before have none (NULL: each keeps its place by id).
     """
     ALTER TABLE documents ADD COLUMN text_key INTEGER;
     DROP INDEX documents_not_ok;
