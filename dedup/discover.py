@@ -13,7 +13,7 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -179,7 +179,12 @@ def _readlink(full: str) -> str:
         return "?"
 
 
-def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int = MAX_FILE_SIZE) -> Iterator[Found]:
+def discover_files(
+    root: Path,
+    follow_symlinks: bool = False,
+    max_file_size: int = MAX_FILE_SIZE,
+    unchanged: Callable[[str, int, float], bool] | None = None,
+) -> Iterator[Found]:
     """Every entry of the crawl, one `Found` each, in a stable order (names sorted, a directory's files first).
 
     Hidden files and directories (a crawler's state, `.git`) are not part of the crawl. Nothing is opened:
@@ -190,6 +195,10 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
     A symbolic link to a file inside the root is read as that file under its own path. Links to
     directories are only descended with `follow_symlinks`, and then only into a directory (by device and
     inode) not walked yet and not among the real directories listed so far, so link loops end.
+
+    `unchanged(path, size, mtime)`, when given, is asked about each regular file (not a link, not over
+    the cap) as soon as it is stat'ed: a file it says is unchanged (the caller keeps count of it) is
+    not yielded, nor made into a `Found`. A nightly rescan compares 100,000 files and reads a few.
     """
     root_str = os.fspath(root)
     root_real = os.path.realpath(root_str)
@@ -263,6 +272,8 @@ def discover_files(root: Path, follow_symlinks: bool = False, max_file_size: int
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
+            if unchanged is not None and _unchanged(here + name, prefix + name, max_file_size, unchanged):
+                continue
             found = _file(here + name, name, prefix + name, root_real, follow_symlinks, max_file_size)
             if found is not None:
                 yield found
@@ -312,6 +323,18 @@ def _is_link(entry: os.DirEntry) -> bool:
         return entry.is_symlink()
     except OSError:
         return False
+
+
+def _unchanged(full: str, rel: str, cap: int, unchanged: Callable[[str, int, float], bool]) -> bool:
+    """discover_files' question about one file: a regular file within the cap that `unchanged`
+    says is as it was. Anything else (a link, a special file, one that cannot be stat'ed) goes the
+    way of every file (_file), which stats it again: no `Found` is made for the files kept (~1.5 us
+    a file of the ~9 the walk spent on each)."""
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= cap and unchanged(display_path(rel), st.st_size, st.st_mtime)
 
 
 def _file(full: str, name: str, rel: str, root_real: str, follow: bool, cap: int) -> Found | None:

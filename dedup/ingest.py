@@ -372,6 +372,11 @@ def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None,
                     yield from again
 
 
+# The stored states of a file read whole: its documents (ok) or the finding that it holds none
+# (skipped) stand while its size and mtime do.
+READ_WHOLE = ("ok", "skipped")
+
+
 @dataclass
 class ScanPlan:
     """What discovery found against what the store holds; nothing written yet."""
@@ -390,8 +395,21 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
     if reread_all:  # extraction changed: every file is read and extracted again
         states = {p: st._replace(size=None, mtime=None) for p, st in states.items()}
     plan = ScanPlan(states)
+    unchanged = plan.unchanged
+
+    def same(path: str, size: int, mtime: float) -> bool:
+        """A file read whole before (ok, or skipped: nothing readable in it) with the same size and mtime."""
+        old = states.get(path)
+        if old is not None and old.size == size and old.mtime == mtime and old.status in READ_WHOLE:
+            unchanged.append(path)
+            summary.files_seen += 1
+            return True
+        return False
+
+    # (A first scan, or one that reads every file again, has none to keep: no lstat twice.)
+    keep = same if any(st.size is not None for st in states.values()) else None
     seen: set[str] = set()
-    for found in discover_files(root, options.follow_symlinks, options.max_file_size):
+    for found in discover_files(root, options.follow_symlinks, options.max_file_size, keep):
         seen.add(found.path)
         if found.problem:
             plan.problems.append(FileProblem(found.path, found.problem, found.is_dir, name_bytes(found.fs_path)))
@@ -402,8 +420,8 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
             if getattr(old, "status", None) != "unsupported":
                 plan.unsupported.append(found.path)
             continue
-        if old and old.size == found.size and old.mtime == found.mtime and old.status in ("ok", "skipped"):
-            plan.unchanged.append(found.path)
+        if old and old.size == found.size and old.mtime == found.mtime and old.status in READ_WHOLE:
+            unchanged.append(found.path)  # (a link to an unchanged file, say)
             continue
         if old and old.status != "gone":
             summary.files_changed += 1
@@ -416,6 +434,7 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
             sf.known_sha1 = known.get(sf.path, "")
     # Files under a folder that could not be listed are kept as they are, not marked gone.
     folders = [p.path for p in plan.problems if p.is_dir]
+    seen.update(unchanged)
     plan.live = [p for p, st in states.items() if st.status != "gone"]
     plan.gone = [p for p in plan.live if p not in seen and not any(is_under(f, p) for f in folders)]
     return plan

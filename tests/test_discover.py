@@ -211,6 +211,36 @@ def test_a_name_that_is_not_utf8(tmp_path):
     assert utf8.fs_path == "" and utf8.name_bytes is None
 
 
+def test_files_said_unchanged_are_not_yielded_and_the_rest_go_the_usual_way(tmp_path):
+    """A rescan asks, of each regular file as it is stat'ed, whether it is as stored: those are
+    kept by the caller, not yielded; links, files over the cap and odd names are asked with their
+    display key or not at all, and go through the usual checks."""
+    write(tmp_path / "a" / "kept.html")
+    write(tmp_path / "a" / "new.html")
+    write(tmp_path / "big.html", "x" * 2000)
+    os.symlink("a/kept.html", tmp_path / "alias.html")
+    raw = b"\xb2\xe2.html"  # not UTF-8
+    fd = os.open(os.path.join(os.fsencode(tmp_path), raw), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"<html><body><p>x</p></body></html>")
+    os.close(fd)
+    kept_stat = (tmp_path / "a" / "kept.html").stat()
+    asked: list[tuple[str, int, float]] = []
+
+    def unchanged(path: str, size: int, mtime: float) -> bool:
+        asked.append((path, size, mtime))
+        return path in ("a/kept.html", "big.html", "\\xb2\\xe2.html")
+
+    found = found_all(tmp_path, max_file_size=1000, unchanged=unchanged)
+    assert sorted(found) == ["a/new.html", "alias.html", "big.html"]
+    # Asked about the two readable regular files and the odd name (by its display key), never
+    # about the link or the file over the cap, which are found and checked as ever.
+    assert sorted(p for p, _, _ in asked) == ["\\xb2\\xe2.html", "a/kept.html", "a/new.html"]
+    assert ("a/kept.html", kept_stat.st_size, kept_stat.st_mtime) in asked
+    assert found["big.html"].problem == "file too large: 2 KB > 1000 bytes cap"
+    assert found["alias.html"].source is not None and found["alias.html"].source.follow_link
+    assert found["a/new.html"].source is not None
+
+
 def test_is_under():
     assert is_under("a/b", "a/b/c.html") and not is_under("a/b", "a/bc.html") and not is_under("a/b", "a/b")
     assert is_under(ROOT_KEY, "x.html")

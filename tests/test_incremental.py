@@ -84,6 +84,9 @@ def test_a_rescan_verifies_only_the_new_pairs(crawl, tmp_path):
     repost.write_bytes(kept)
     again = scan(crawl, db, Params(), jobs=1)
     assert 0 < again.pairs_verified < first.pairs_verified
+    # Every file seen: those as stored kept without being read, the new one read.
+    assert again.files_seen == first.files_seen + 1 and again.files_unchanged == first.files_seen
+    assert again.files_new == again.files_read == 1 and again.files_changed == again.files_gone == 0
     with closing(sqlite3.connect(db)) as conn:
         (new_id,) = conn.execute(
             "SELECT id FROM documents WHERE path = 'www.163.com/2023/0312/HVQ3K9QF05149C8E.html'"
