@@ -328,8 +328,8 @@ def _is_link(entry: os.DirEntry) -> bool:
 def _unchanged(full: str, rel: str, cap: int, unchanged: Callable[[str, int, float], bool]) -> bool:
     """discover_files' question about one file: a regular file within the cap that `unchanged`
     says is as it was. Anything else (a link, a special file, one that cannot be stat'ed) goes the
-    way of every file (_file), which stats it again: no `Found` is made for the files kept (~1.5 us
-    a file of the ~9 the walk spent on each)."""
+    way of every file (_file), which stats it again. No `Found` is made for the files kept: ~1.2 us
+    less a file of the ~8.6 a rescan's walk spent on each at 100k."""
     try:
         st = os.lstat(full)
     except OSError:

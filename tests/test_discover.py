@@ -213,8 +213,8 @@ def test_a_name_that_is_not_utf8(tmp_path):
 
 def test_files_said_unchanged_are_not_yielded_and_the_rest_go_the_usual_way(tmp_path):
     """A rescan asks, of each regular file as it is stat'ed, whether it is as stored: those are
-    kept by the caller, not yielded; links, files over the cap and odd names are asked with their
-    display key or not at all, and go through the usual checks."""
+    kept by the caller, not yielded. A name that is not UTF-8 is asked by its display key; a link
+    or a file over the cap is never asked and goes through the usual checks."""
     write(tmp_path / "a" / "kept.html")
     write(tmp_path / "a" / "new.html")
     write(tmp_path / "big.html", "x" * 2000)
