@@ -272,9 +272,10 @@ def discover_files(
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
-            if unchanged is not None and _unchanged(here + name, prefix + name, max_file_size, unchanged):
+            full, rel = here + name, prefix + name
+            if unchanged is not None and _unchanged(full, rel, max_file_size, unchanged):
                 continue
-            found = _file(here + name, name, prefix + name, root_real, follow_symlinks, max_file_size)
+            found = _file(full, name, rel, root_real, follow_symlinks, max_file_size)
             if found is not None:
                 yield found
         yield from link_problems

@@ -377,6 +377,11 @@ def _chunked(fn, items: list, jobs: int, initargs: tuple, timeout: float | None,
 READ_WHOLE = ("ok", "skipped")
 
 
+def _as_stored(old, size: int, mtime: float) -> bool:
+    """Whether a file's stored state (a FileState, or None) says it was read whole with this size and mtime."""
+    return old is not None and old.size == size and old.mtime == mtime and old.status in READ_WHOLE
+
+
 @dataclass
 class ScanPlan:
     """What discovery found against what the store holds; nothing written yet."""
@@ -398,16 +403,14 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
     unchanged = plan.unchanged
 
     def same(path: str, size: int, mtime: float) -> bool:
-        """A file read whole before (ok, or skipped: nothing readable in it) with the same size and mtime."""
-        old = states.get(path)
-        if old is not None and old.size == size and old.mtime == mtime and old.status in READ_WHOLE:
+        if _as_stored(states.get(path), size, mtime):
             unchanged.append(path)
             summary.files_seen += 1
             return True
         return False
 
     # (A first scan, or one that reads every file again, has none to keep: no lstat twice.)
-    keep = same if any(st.size is not None for st in states.values()) else None
+    keep = same if states and not reread_all else None
     seen: set[str] = set()
     for found in discover_files(root, options.follow_symlinks, options.max_file_size, keep):
         seen.add(found.path)
@@ -420,7 +423,7 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
             if getattr(old, "status", None) != "unsupported":
                 plan.unsupported.append(found.path)
             continue
-        if old and old.size == found.size and old.mtime == found.mtime and old.status in READ_WHOLE:
+        if _as_stored(old, found.size, found.mtime):
             unchanged.append(found.path)  # (a link to an unchanged file, say)
             continue
         if old and old.status != "gone":
