@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import opencc
 
@@ -39,6 +40,7 @@ class Normalized:
     text: str  # what is shingled
     credits: list[str] = field(default_factory=list)  # credit/byline lines taken out
     boilerplate: list[str] = field(default_factory=list)  # boilerplate lines taken out
+    kept: list[int] = field(default_factory=list)  # which lines (normalize_parts' parts) make up `text`
 
 
 def load_patterns(path: Path | None = None) -> list[re.Pattern]:
@@ -261,30 +263,69 @@ def boilerplate_matcher(patterns: list[re.Pattern]) -> _Matcher:
     return matcher
 
 
-def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str] = frozenset()) -> Normalized:
-    """Fold the text and take out credit lines, known boilerplate and lines learned as boilerplate."""
+class LineParts(NamedTuple):
+    """What normalizing makes of one line of a text, whatever the site (a site's learned lines are
+    tested by the caller: the same line is boilerplate on one site and story text on another).
+    Everything here depends on the line and the boilerplate patterns alone, so that a sign worker
+    can keep it for the lines it meets again (the copies of a story share most of their lines)."""
+
+    line: str  # folded and stripped ("" for an empty line)
+    credit: bool  # a credit, byline or editor line (dedup.credits): taken out as evidence
+    boiler: bool  # known boilerplate (the patterns) or a line of keyword spam
+    kept: str  # what is compared of it: lowercased, a trailing call and an opening dateline out
+    dateline: tuple[str, ...]  # "来源:NAME" for the agencies an opening dateline credits
+
+
+def line_parts(raws: list[str], patterns: list[re.Pattern]) -> list[LineParts]:
+    """LineParts of some lines (without "\n"), in order. They are folded as one text: each rule
+    of fold stays within a line, and one call per text costs less than one per line."""
+    folded = fold("\n".join(raws)).split("\n")
+    if len(folded) != len(raws):  # never seen: a rule made or removed a line break
+        folded = [fold(raw).replace("\n", " ") for raw in raws]
+    boiler = boilerplate_matcher(patterns)
+    return [_line_parts(raw.strip(), boiler) for raw in folded]
+
+
+def _line_parts(line: str, boiler: _Matcher) -> LineParts:
+    if not line:
+        return LineParts("", False, False, "", ())
+    # Credit, byline and editor lines (dedup.credits): evidence for attribution, not story text.
+    if is_credit_line(line):
+        return LineParts(line, True, False, "", ())
+    if boiler(line) or is_keyword_spam(line):
+        return LineParts(line, False, True, "", ())
+    kept = line
+    if "全文" in kept:  # TRAILING needs it; its pattern has no literal start to search for
+        kept = TRAILING.sub("", kept)
+    dateline: tuple[str, ...] = ()
+    m = DATELINE.match(kept)
+    if m:
+        # An agency's dateline credits it as surely as a 来源 line does.
+        dateline = tuple(f"来源:{name}" for name in source_names(m.group(0)))
+        kept = kept[m.end() :]
+    return LineParts(line, False, False, kept.lower(), dateline)
+
+
+def normalize_parts(parts: list[LineParts], learned: frozenset[str] = frozenset()) -> Normalized:
+    """A text's LineParts put together with its site's learned lines: what normalize_text gives."""
     out = Normalized(text="")
     kept: list[str] = []
-    boiler = boilerplate_matcher(patterns)
-    for raw in fold(text).split("\n"):
-        line = raw.strip()
-        if not line:
+    for i, p in enumerate(parts):
+        if not p.line:
             continue
-        # Credit, byline and editor lines (dedup.credits): evidence for attribution, not story text.
-        if is_credit_line(line):
-            out.credits.append(line)
-            continue
-        if line in learned or boiler(line) or is_keyword_spam(line):
-            out.boilerplate.append(line)
-            continue
-        if "全文" in line:  # TRAILING needs it; its pattern has no literal start to search for
-            line = TRAILING.sub("", line)
-        m = DATELINE.match(line)
-        if m:
-            # An agency's dateline credits it as surely as a 来源 line does.
-            out.credits.extend(f"来源:{name}" for name in source_names(m.group(0)))
-            line = line[m.end() :]
-        if line:
-            kept.append(line.lower())
+        if p.credit:
+            out.credits.append(p.line)
+        elif p.boiler or p.line in learned:
+            out.boilerplate.append(p.line)
+        else:
+            out.credits.extend(p.dateline)
+            if p.kept:
+                kept.append(p.kept)
+                out.kept.append(i)
     out.text = "\n".join(kept)
     return out
+
+
+def normalize_text(text: str, patterns: list[re.Pattern], learned: frozenset[str] = frozenset()) -> Normalized:
+    """Fold the text and take out credit lines, known boilerplate and lines learned as boilerplate."""
+    return normalize_parts(line_parts(text.split("\n"), patterns), learned)

@@ -62,7 +62,28 @@ def load_tokenizer() -> None:
 
 def tokenize(text: str) -> list[str]:
     """Word tokens of normalized text; punctuation and whitespace dropped."""
-    raw = _cut()(text)
+    return _words(_cut()(text))
+
+
+def tokenize_lines(lines: list[str]) -> list[list[str]]:
+    """tokenize of each of some lines (without "\n"), cut as one text: jieba cuts a text into
+    blocks at whitespace and punctuation, so a line break is a token of its own and no word spans
+    two lines; one call per text costs less than one per line."""
+    if len(lines) < 2:
+        return [tokenize(line) for line in lines]
+    cuts: list[list[str]] = [[]]
+    for token in _cut()("\n".join(lines)):
+        if token == "\n":
+            cuts.append([])
+        else:
+            cuts[-1].append(token)
+    if len(cuts) != len(lines):  # never seen: the tokenizer kept a break inside a token
+        return [tokenize(line) for line in lines]
+    return [_words(raw) for raw in cuts]
+
+
+def _words(raw: list[str]) -> list[str]:
+    """The word tokens of a tokenizer's output."""
     known = _is_word
     if len(known) > WORD_CACHE_MAX:
         known.clear()
@@ -228,3 +249,8 @@ MIN_NUMBER_LINE = 20
 def numbers(text: str) -> list[str]:
     """The numbers a text states in its sentences, in order: the facts a template sibling changes."""
     return [n for line in text.split("\n") if len(line) >= MIN_NUMBER_LINE for n in NUMBER.findall(line)]
+
+
+def line_numbers(line: str) -> list[str]:
+    """numbers of one line (without "\n")."""
+    return NUMBER.findall(line) if len(line) >= MIN_NUMBER_LINE else []

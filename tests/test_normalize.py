@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup.normalize import fold, load_patterns, normalize_text
+from dedup.normalize import fold, line_parts, load_patterns, normalize_text
 
 PATTERNS = load_patterns()
 
@@ -171,3 +171,16 @@ FARM_PIECES = [
 def test_normalization_with_farm_junk_is_idempotent(s):
     once = normalize_text(s, PATTERNS).text
     assert normalize_text(once, PATTERNS).text == once
+
+
+TRADITIONAL_PIECES = ["臨溪縣", "發佈", "預警", "數據", "一目瞭然", "反覆", "時", "點"]
+SPACES = ["\u3000", "\u00a0", "\r", "\u2028", "\t"]
+
+
+@given(st.lists(st.sampled_from(FARM_PIECES + TRADITIONAL_PIECES + SPACES), max_size=80).map("".join))
+def test_folding_stays_within_lines(s):
+    """Every rule of fold keeps to its line: a sign worker folds only the lines it has not met
+    (ingest._LINES), and what they give must be what folding the whole text gives."""
+    lines = s.split("\n")
+    assert fold(s).split("\n") == [fold(line) for line in lines]
+    assert line_parts(lines, PATTERNS) == [line_parts([line], PATTERNS)[0] for line in lines]

@@ -503,8 +503,8 @@ def test_equal_texts_are_signed_together_and_tokenized_once(tmp_path, monkeypatc
         assert store.docs_to_sign({}) == [ids[p] for p in ("a.cn/1.txt", "b.cn/1.txt", "d.net/1.txt", "c.org/1.txt")]
 
     normalized = []
-    real = ingest.normalize_text
-    monkeypatch.setattr(ingest, "normalize_text", lambda text, *a: normalized.append(text) or real(text, *a))
+    real = ingest._prepare_text
+    monkeypatch.setattr(ingest, "_prepare_text", lambda text, *a: normalized.append(text) or real(text, *a))
     monkeypatch.setattr(ingest, "_PREPARED", {})
     ingest.init_worker(Params(), None, {}, str(db))
     rows = dict(zip(order, ingest.sign_chunk(order), strict=True))
@@ -522,6 +522,65 @@ def test_equal_texts_are_signed_together_and_tokenized_once(tmp_path, monkeypatc
     monkeypatch.setitem(ingest.worker_state, "learned", {"c.org": frozenset({"某行"})})
     ingest.sign_chunk([ids["a.cn/1.txt"], ids["c.org/1.txt"]])
     assert normalized == [x]
+
+
+def test_copies_that_share_lines_are_signed_together_and_their_lines_normalized_once(tmp_path, monkeypatch):
+    """Two copies of a story whose texts differ in short lines (a wrapper) share their key (the
+    least CRC of their long lines): the sign stage hands them out together, and a worker folds
+    and tokenizes a line it met in the last texts only once. What each document gets is what
+    signing it alone gives, its site's learned lines included."""
+    from dedup import ingest
+
+    x, y = "\n".join(STORIES[:3]), "\n".join(STORIES[3:])
+    crawl = tmp_path / "c"
+    pages = {
+        "a.cn/1.txt": f"市里部署春季工作\n\n{x}\n",
+        "b.cn/1.txt": f"全市一季度生态环境通报\n\n{y}\n",
+        "c.org/1.txt": f"春季工作部署(转载)\n\n编者按：春季工作\n{x}\n图片来自网络\n",
+    }
+    for path, text in pages.items():
+        (crawl / path).parent.mkdir(parents=True, exist_ok=True)
+        (crawl / path).write_text(text, encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    conn = sqlite3.connect(db)
+    ids = dict(conn.execute("SELECT path, id FROM documents"))
+    texts = dict(conn.execute("SELECT path, text FROM documents"))
+    assert texts["a.cn/1.txt"] != texts["c.org/1.txt"]
+    keys = dict(conn.execute("SELECT path, text_key FROM documents"))
+    assert keys["a.cn/1.txt"] == keys["c.org/1.txt"] != keys["b.cn/1.txt"]
+    stored = {p: _signed_columns(db, p) for p in pages}
+    conn.execute("UPDATE documents SET status = 'pending'")
+    conn.commit()
+    with closing(Store(db)) as store:
+        order = store.docs_to_sign({})
+    assert order == [ids[p] for p in ("a.cn/1.txt", "c.org/1.txt", "b.cn/1.txt")]
+
+    folded: list[list[str]] = []
+    real = ingest.line_parts
+    monkeypatch.setattr(ingest, "line_parts", lambda raws, *a: folded.append(list(raws)) or real(raws, *a))
+    monkeypatch.setattr(ingest, "_PREPARED", {})
+    monkeypatch.setattr(ingest, "_LINES", ingest.OrderedDict())
+    ingest.init_worker(Params(), None, {}, str(db))
+    rows = dict(zip(order, ingest.sign_chunk(order), strict=True))
+    assert folded[0] == texts["a.cn/1.txt"].split("\n")
+    assert folded[1] == ["编者按：春季工作", "图片来自网络"]  # only the lines a.cn's text had not
+    assert not set(folded[2]) & set(folded[0])
+    for path in pages:
+        row = rows[ids[path]]
+        got = (row.content_hash, row.n_tokens, row.n_shingles, row.signature, row.samples, row.words,
+               row.anchors, row.status)  # fmt: skip
+        assert got == stored[path][0], path
+
+    # A line c.org learned as boilerplate is taken out of its text only, though met on a.cn first.
+    learned = {"c.org": frozenset({STORIES[1].replace("，", ",").replace("。", "。")})}
+    monkeypatch.setitem(ingest.worker_state, "learned", learned)
+    warm = ingest.sign_chunk([ids["a.cn/1.txt"], ids["c.org/1.txt"]])
+    ingest._LINES.clear()
+    ingest._PREPARED.clear()
+    alone = [ingest.sign_chunk([ids[p]])[0] for p in ("a.cn/1.txt", "c.org/1.txt")]
+    assert warm == alone
+    assert warm[1].n_tokens < warm[0].n_tokens and json.loads(warm[1].boilerplate)
 
 
 def test_a_scan_sets_the_garbage_collector_back_as_it_found_it(crawl, tmp_path):

@@ -3,8 +3,10 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dedup.shingle import content_hash, numbers, shingles, tokenize
+from dedup.shingle import content_hash, line_numbers, numbers, shingles, tokenize, tokenize_lines
 from dedup.signature import SAMPLE_MOD, containment, from_bytes, jaccard, make_signature, to_bytes
 from tests.conftest import SAMPLE
 
@@ -48,6 +50,19 @@ def test_fast_tokenizer_gives_jiebas_tokens():
     for path in SAMPLE.rglob("*.html"):
         text = path.read_bytes().decode("utf-8", errors="ignore")
         assert tokenize(text) == tokenize_jieba(text), path
+
+
+LINE_PIECES = ["青川市", "发布", "暴雨预警", "2023年", "8月", "6日", "12.5", "毫米", "abc", "CPI", "，", "。", "、"]
+LINE_PIECES += [" ", "\u3000", "\r", "\t", "-", "_", "#", "+", "%", "（", "）", "\u2028", "\x1f"]
+
+
+@given(st.lists(st.lists(st.sampled_from(LINE_PIECES), max_size=12).map("".join), max_size=8))
+def test_lines_cut_together_give_the_tokens_of_each_line(lines):
+    """A sign worker tokenizes a text's new lines in one call (ingest._lines_of): each line's
+    tokens are those it has alone, and a text's tokens those of its lines one after another."""
+    assert tokenize_lines(lines) == [tokenize(line) for line in lines]
+    assert [t for line in lines for t in tokenize(line)] == tokenize("\n".join(lines))
+    assert [n for line in lines for n in line_numbers(line)] == numbers("\n".join(lines))
 
 
 @pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])

@@ -168,9 +168,10 @@ class SigningMixin:
         """Documents without a signature (new, or whose signing failed in an earlier run: tried
         again, as an unreadable file is read again), and those of sites whose learned lines they
         carry changed."""
-        # Equal texts together (the same key: schema migration 23, read from the index
-        # documents_not_ok), each tokenized once by the worker that gets them, at the place of the
-        # first of them: otherwise in the order of the ids, the order of the rows on disk.
+        # Texts with the same key together (store.files.text_key: equal texts, and copies of a
+        # story that share their long lines; schema migration 23, read from the index
+        # documents_not_ok), so that the worker that gets them tokenizes each text and each line
+        # once, at the place of the first of them: otherwise in the order of the ids.
         rows = self.db.execute(
             "SELECT id, text_key FROM documents WHERE status != 'ok' AND status IN ('pending', 'skipped') ORDER BY id"
         ).fetchall()
@@ -214,6 +215,9 @@ class SigningMixin:
         }
 
     def save_signatures(self, rows: list[SignedRow]) -> None:
+        # In the order of the rows on disk: the sign stage hands out copies of a story together,
+        # wherever their ids lie (docs_to_sign).
+        rows = sorted(rows, key=lambda r: r.doc_id)
         ids = [r.doc_id for r in rows]
         with self.write():
             self._set("documents_changed", "1")
