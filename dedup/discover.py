@@ -184,6 +184,8 @@ def discover_files(
     follow_symlinks: bool = False,
     max_file_size: int = MAX_FILE_SIZE,
     unchanged: Callable[[str, int, float], bool] | None = None,
+    top: str | None = None,
+    subdirs: list[str] | None = None,
 ) -> Iterator[Found]:
     """Every entry of the crawl, one `Found` each, in a stable order (names sorted, a directory's files first).
 
@@ -199,7 +201,15 @@ def discover_files(
     `unchanged(path, size, mtime)`, when given, is asked about each regular file (not a link, not over
     the cap) as soon as it is stat'ed: a file it says is unchanged (the caller keeps count of it) is
     not yielded, nor made into a `Found`. A nightly rescan compares 100,000 files and reads a few.
+
+    A walk in parts (ingest.plan_files walks them in two processes): with `subdirs` (a list to
+    fill), only the root's own entries, the directories it would descend into appended to it in
+    walk order; with `top`, one of those, all below it. The root's part, then each directory's in
+    that order, give what one walk gives. Not with `follow_symlinks` (its loop check is the whole
+    walk's).
     """
+    if (top is not None or subdirs is not None) and follow_symlinks:
+        raise ValueError("a walk in parts does not follow symbolic links")
     root_str = os.fspath(root)
     root_real = os.path.realpath(root_str)
     unlisted: list[OSError] = []
@@ -228,7 +238,8 @@ def discover_files(
         rel = rel_of(where)
         yield problem(ROOT_KEY if rel == "." else rel, f"cannot list directory: {exc.strerror}", is_dir=True)
 
-    walk = _walk(root_str, onerror=unlisted.append, followlinks=follow_symlinks)
+    start = root_str if top is None else os.path.join(root_str, top)
+    walk = _walk(start, onerror=unlisted.append, followlinks=follow_symlinks)
     for dirpath, dirnames, filenames, dir_links in walk:
         # os.walk calls onerror before it moves on, so an error is reported in walk order.
         while unlisted:
@@ -268,6 +279,9 @@ def discover_files(
             visited.add(key)
             keep.add(d)
         dirnames[:] = [d for d in sorted(dirnames) if d in keep]
+        if subdirs is not None:  # the root's part: its directories are walked as parts of their own
+            subdirs.extend(dirnames)
+            dirnames[:] = []
         here = os.path.join(dirpath, "")  # joined once per folder, not once per file
         for name in sorted(filenames):
             if name.startswith("."):

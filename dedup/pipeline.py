@@ -246,7 +246,8 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
 def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
                 options: ScanOptions, stamps: Stamps, engine: Engine = LOCAL) -> None:  # fmt: skip
     """Discover, refuse a mass removal before writing anything, then record and read what changed."""
-    plan = plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract)
+    plan = plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract,
+                      walk_in_two=_forks_beside(engine, jobs))  # fmt: skip
     guard_mass_removal(root, plan.live, plan.gone, summary, options)
     _apply_stamps(store, stamps, summary)
     store.clear_folder_problems()

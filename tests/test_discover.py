@@ -241,6 +241,45 @@ def test_files_said_unchanged_are_not_yielded_and_the_rest_go_the_usual_way(tmp_
     assert found["a/new.html"].source is not None
 
 
+def _in_parts(root: Path, **kw) -> list[Found]:
+    """discover_files as plan_files walks it in two processes: the root's part, then each of its
+    directories' (here one after the other)."""
+    parts: list[str] = []
+    found = list(discover_files(root, subdirs=parts, **kw))
+    for part in parts:
+        found += discover_files(root, top=part, **kw)
+    return found
+
+
+def test_a_walk_in_parts_gives_what_one_walk_gives(tmp_path):
+    """The root's own entries, then each directory it would descend into walked alone, give the
+    same findings in the same order as one walk: files at the root, nested folders, hidden ones,
+    links in and out, a FIFO, a file over the cap, a file no reader handles, files kept as stored."""
+    for rel in ("index.html", "a.cn/2023/1.html", "a.cn/2023/2.txt", "a.cn/x.json", "b.com/1.html", "c.org/d/e/f.html"):
+        write(tmp_path / rel)
+    write(tmp_path / "b.com/big.html", "x" * 3000)
+    write(tmp_path / ".state/seen.html")
+    write(tmp_path / "b.com/.hidden.html")
+    (tmp_path / "b.com/logo.png").write_bytes(b"\x89PNG")
+    os.mkfifo(tmp_path / "c.org/pipe.html")
+    os.symlink(tmp_path / "a.cn", tmp_path / "mirror")  # a folder inside: not descended
+    os.symlink("/etc", tmp_path / "out")  # leaves the root: reported
+    os.symlink("../a.cn/2023/1.html", tmp_path / "b.com/alias.html")
+    asked: list[list[str]] = [[], []]
+
+    def kept(k: int):
+        return lambda path, size, mtime: asked[k].append(path) or path.endswith("2.txt")
+
+    whole = list(discover_files(tmp_path, max_file_size=2000, unchanged=kept(0)))
+    parts = _in_parts(tmp_path, max_file_size=2000, unchanged=kept(1))
+    assert parts == whole
+    assert asked[1] == asked[0] and "a.cn/2023/2.txt" in asked[0]
+    assert [f.path for f in whole][:2] == ["index.html", "out"]  # the root's files, then its links
+    assert {"mirror", "b.com/.hidden.html", ".state/seen.html", "a.cn/2023/2.txt"}.isdisjoint(f.path for f in whole)
+    with pytest.raises(ValueError):
+        next(discover_files(tmp_path, follow_symlinks=True, top="a.cn"))
+
+
 def test_is_under():
     assert is_under("a/b", "a/b/c.html") and not is_under("a/b", "a/bc.html") and not is_under("a/b", "a/b")
     assert is_under(ROOT_KEY, "x.html")
@@ -252,13 +291,19 @@ sys.path.insert(0, sys.argv[1])
 from dedup.discover import discover_files
 os.setgid(65534)
 os.setuid(65534)
-print(json.dumps([[f.path, f.problem, f.is_dir, f.source is not None] for f in discover_files(sys.argv[2])]))
+found = list(discover_files(sys.argv[2]))
+parts = []
+in_parts = list(discover_files(sys.argv[2], subdirs=parts))
+for part in parts:
+    in_parts += discover_files(sys.argv[2], top=part)
+print(json.dumps([[[f.path, f.problem, f.is_dir, f.source is not None] for f in walk] for walk in (found, in_parts)]))
 """
 
 
 def _list_unprivileged(root: Path) -> list:
     """Discovery as a user the permissions apply to: this process, or (as root) a child that drops to nobody."""
     if os.geteuid() != 0:
+        assert _in_parts(root) == list(discover_files(root))
         return [[f.path, f.problem, f.is_dir, f.source is not None] for f in discover_files(root)]
     # The child imports everything before it drops privileges (the interpreter's own files may be
     # readable by root only), then walks as nobody.
@@ -267,7 +312,9 @@ def _list_unprivileged(root: Path) -> list:
     )
     if done.returncode != 0:
         pytest.skip(f"cannot run discovery as an unprivileged user here: {done.stderr.strip()[-300:]}")
-    return json.loads(done.stdout)
+    found, in_parts = json.loads(done.stdout)
+    assert in_parts == found  # a walk in parts (ingest.plan_files) finds the same
+    return found
 
 
 def test_a_folder_that_cannot_be_listed_is_reported(tmp_path):

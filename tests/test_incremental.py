@@ -99,6 +99,60 @@ def test_a_rescan_verifies_only_the_new_pairs(crawl, tmp_path):
     assert canonical(db) == canonical(fresh)
 
 
+def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_path, monkeypatch, caplog):
+    """A rescan walks the crawl's folders in this process and a forked helper at once
+    (ingest._walk_in_two): its plan (files to read, kept, gone, problems, counts) is the one a
+    single walk makes, and when the helper fails the folders it took are walked here."""
+    import os
+    import time
+
+    from dedup import ingest
+    from dedup.models import RunSummary, ScanOptions
+
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    (crawl / "www.163.com/2023/0312/HVQ3K9QF05149C8E.html").unlink()  # gone
+    changed = next((crawl / "www.sohu.com").rglob("*.html"))
+    changed.write_text(changed.read_text(encoding="utf-8") + "<p>更正</p>", encoding="utf-8")
+    (crawl / "www.qcnews.cn/new.html").write_text("<html><body><p>新的一页</p></body></html>", encoding="utf-8")
+    (crawl / "www.qcnews.cn/logo.png").write_bytes(b"\x89PNG")
+    os.mkfifo(crawl / "mp.weixin.qq.com/pipe.html")
+
+    def plan(split: bool):
+        summary = RunSummary(run_id=0, root=str(crawl))
+        with closing(Store(db)) as store:
+            got = ingest.plan_files(store, crawl, ScanOptions(), summary, reread_all=False, walk_in_two=split)
+        return (sorted(sf.path for sf in got.todo), sorted(got.unchanged), got.unsupported, got.problems,
+                sorted(got.gone), summary.files_seen, summary.files_new, summary.files_changed)  # fmt: skip
+
+    one = plan(False)
+    assert one[0] == sorted([changed.relative_to(crawl).as_posix(), "www.qcnews.cn/new.html"])
+    assert one[4] == ["www.163.com/2023/0312/HVQ3K9QF05149C8E.html"] and len(one[3]) == 1 and one[2]
+    parts: list[str] = []
+    list(ingest.discover_files(crawl, subdirs=parts))
+    assert len(parts) >= ingest.SPLIT_WALK_MIN_DIRS
+    here, real, walked_here = os.getpid(), ingest._walk_part, []
+    helper_fails = False
+
+    def walk_part(root, part, *a):
+        if os.getpid() != here:
+            if helper_fails:
+                raise OSError("the helper's walk failed")
+        else:
+            walked_here.append(part)
+            time.sleep(0.05)  # slower here: the helper takes some folders even of a small crawl
+        return real(root, part, *a)
+
+    monkeypatch.setattr(ingest, "_walk_part", walk_part)
+    assert plan(True) == one
+    assert 0 < len(walked_here) < len(parts)  # the helper walked the others
+    walked_here.clear()
+    helper_fails = True
+    assert plan(True) == one
+    assert len(walked_here) == len(parts)  # its folders walked here after it failed
+    assert "walking the crawl in a second process failed" in caplog.text
+
+
 def test_cluster_history_records_what_each_run_did(crawl, tmp_path):
     import json
     import sqlite3
