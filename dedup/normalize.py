@@ -283,7 +283,7 @@ def line_parts(raws: list[str], patterns: list[re.Pattern]) -> list[LineParts]:
     if len(folded) != len(raws):  # never seen: a rule made or removed a line break
         folded = [fold(raw).replace("\n", " ") for raw in raws]
     boiler = boilerplate_matcher(patterns)
-    return [_line_parts(raw.strip(), boiler) for raw in folded]
+    return [_line_parts(line.strip(), boiler) for line in folded]
 
 
 def _line_parts(line: str, boiler: _Matcher) -> LineParts:
