@@ -465,6 +465,18 @@ def test_copies_with_the_same_words_are_signed_once(tmp_path, monkeypatch):
     assert rows[0][5:] == rows[1][5:] and rows[0].boilerplate == rows[1].boilerplate == "[]"
 
 
+def _scanned(tmp_path, pages: dict[str, str]):
+    """The pages written as .txt files of a crawl and scanned: (database, a connection, ids by path)."""
+    crawl = tmp_path / "c"
+    for path, text in pages.items():
+        (crawl / path).parent.mkdir(parents=True, exist_ok=True)
+        (crawl / path).write_text(text, encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    conn = sqlite3.connect(db)
+    return db, conn, dict(conn.execute("SELECT path, id FROM documents"))
+
+
 def test_equal_texts_are_signed_together_and_tokenized_once(tmp_path, monkeypatch):
     """The sign stage takes the documents in the order of their ids, but a text equal to an earlier
     one's (by its stored key, schema migration 23) right after that one; a worker normalizes and
@@ -472,20 +484,13 @@ def test_equal_texts_are_signed_together_and_tokenized_once(tmp_path, monkeypatc
     from dedup import ingest
 
     x, y = "\n".join(STORIES[:3]), "\n".join(STORIES[3:])
-    crawl = tmp_path / "c"
     pages = {  # in the order of their paths, the order they are saved in
         "a.cn/1.txt": f"市里部署春季工作\n\n{x}\n",
         "b.cn/1.txt": f"全市一季度生态环境通报\n\n{y}\n",
         "c.org/1.txt": f"春季工作部署(转载)\n来源：青川日报\n\n{x}\n",
         "d.net/1.txt": f"生态环境通报\n\n{y}\n",
     }
-    for path, text in pages.items():
-        (crawl / path).parent.mkdir(parents=True, exist_ok=True)
-        (crawl / path).write_text(text, encoding="utf-8")
-    db = tmp_path / "d.db"
-    scan(crawl, db, Params(), jobs=1)
-    conn = sqlite3.connect(db)
-    ids = dict(conn.execute("SELECT path, id FROM documents"))
+    db, conn, ids = _scanned(tmp_path, pages)
     stored = {p: _signed_columns(db, p) for p in pages}
     assert stored["a.cn/1.txt"] == stored["c.org/1.txt"] and stored["b.cn/1.txt"] == stored["d.net/1.txt"]
     keys = dict(conn.execute("SELECT path, text_key FROM documents"))
@@ -532,19 +537,12 @@ def test_copies_that_share_lines_are_signed_together_and_their_lines_normalized_
     from dedup import ingest
 
     x, y = "\n".join(STORIES[:3]), "\n".join(STORIES[3:])
-    crawl = tmp_path / "c"
     pages = {
         "a.cn/1.txt": f"市里部署春季工作\n\n{x}\n",
         "b.cn/1.txt": f"全市一季度生态环境通报\n\n{y}\n",
         "c.org/1.txt": f"春季工作部署(转载)\n\n编者按：春季工作\n{x}\n图片来自网络\n",
     }
-    for path, text in pages.items():
-        (crawl / path).parent.mkdir(parents=True, exist_ok=True)
-        (crawl / path).write_text(text, encoding="utf-8")
-    db = tmp_path / "d.db"
-    scan(crawl, db, Params(), jobs=1)
-    conn = sqlite3.connect(db)
-    ids = dict(conn.execute("SELECT path, id FROM documents"))
+    db, conn, ids = _scanned(tmp_path, pages)
     texts = dict(conn.execute("SELECT path, text FROM documents"))
     assert texts["a.cn/1.txt"] != texts["c.org/1.txt"]
     keys = dict(conn.execute("SELECT path, text_key FROM documents"))
