@@ -366,10 +366,10 @@ MIGRATIONS: list[str] = [
     # 23: a key of each document's text (store.files.text_key), so that the sign stage hands out
     # equal texts together and a worker tokenizes each once (ingest.tokenize_document): on the
     # generated 100k crawl a third of the pages' texts equal another page's. (The key now also puts
-    # the copies of a story that share their long lines together: keys stored before only order
-    # less well.) The documents not
-    # 'ok' (those signing waits for among them) are indexed with it, so that their order is read
-    # from the index alone; those saved before have none (NULL: each keeps its place by id).
+    # together the copies of a story that share their long lines; keys stored before only order
+    # less well.) The documents not 'ok' (those signing waits for among them) are indexed with it,
+    # so that their order is read from the index alone; those saved before have none (NULL: each
+    # keeps its place by id).
     """
     ALTER TABLE documents ADD COLUMN text_key INTEGER;
     DROP INDEX documents_not_ok;
