@@ -510,20 +510,18 @@ def _walk_in_two(root: Path, options: ScanOptions, same, unchanged: list[str], s
         return
     parts: list[str] = []
     yield from discover_files(root, False, cap, _noting(same, unchanged), subdirs=parts)
-    if len(parts) < SPLIT_WALK_MIN_DIRS:
-        for part in parts:
-            yield from discover_files(root, False, cap, _noting(same, unchanged), top=part)
-        return
-    taken = multiprocessing.get_context("fork").Value("i", 0)
-    walk = partial(_walk_parts, root, parts, taken, cap, same)
-    with Background(walk) as helper:
-        done = walk()
-        theirs = helper.result()
-    if isinstance(theirs, TaskFailure):  # walked here below, as if the helper had taken none
-        log.warning("walking the crawl in a second process failed (%s): walked in one", theirs.reason)
-    else:
-        done.update(theirs)
-    for i, part in enumerate(parts):
+    done: dict[int, tuple[list[Found], list[str]]] = {}
+    if len(parts) >= SPLIT_WALK_MIN_DIRS:
+        taken = multiprocessing.get_context("fork").Value("i", 0)
+        walk = partial(_walk_parts, root, parts, taken, cap, same)
+        with Background(walk) as helper:
+            done = walk()
+            theirs = helper.result()
+        if isinstance(theirs, TaskFailure):  # walked here below, as if the helper had taken none
+            log.warning("walking the crawl in a second process failed (%s): walked in one", theirs.reason)
+        else:
+            done.update(theirs)
+    for i, part in enumerate(parts):  # those no walker took are walked here
         if i not in done:
             done[i] = _walk_part(root, part, cap, same)
         found, kept = done.pop(i)
