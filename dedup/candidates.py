@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import mmap
+import multiprocessing
 import os
 from array import array
 from collections import ChainMap
@@ -36,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dedup import arrays
 from dedup.cluster import (
     BUCKET_ALL_PAIRS,
     SAMPLE_DF_CAP,
@@ -235,8 +237,8 @@ def _spans(lo: np.ndarray, n: np.ndarray) -> np.ndarray:
 def lookup_keys(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """What `lookup` is asked for some rows: their keys (sorted, unique), and which of them are
     sample keys (its `capped`)."""
-    unique = np.unique(keys)
-    return unique, np.isin(unique, keys[(vals & 3) == KIND_SAMPLE])
+    distinct = arrays.unique(keys)
+    return distinct, arrays.isin(distinct, keys[(vals & 3) == KIND_SAMPLE])
 
 
 def lookup(
@@ -436,7 +438,7 @@ def _small_bucket_codes(
     mine_all = np.flatnonzero(row_in_batch & small)
     band_parts: list[np.ndarray] = []
     sample_parts: list[np.ndarray] = []
-    for m in np.unique(row_n[mine_all]).tolist():
+    for m in arrays.unique(row_n[mine_all]).tolist():
         mine = mine_all[row_n[mine_all] == m]
         first = starts[n == m]
         if len(mine) * m < len(first) * (m * (m - 1) // 2):
@@ -456,7 +458,7 @@ def _small_bucket_codes(
         band_parts.append(lo[band] * (1 << 32) + hi[band])
         pick = ok & sample_i & sample_j & (short[ri] | short[rj])
         sample_parts.append(lo[pick] * (1 << 32) + hi[pick])
-    band_codes = np.unique(np.concatenate([*band_parts, np.empty(0, np.int64)]))
+    band_codes = arrays.unique(np.concatenate([*band_parts, np.empty(0, np.int64)]))
     return band_codes, sample_parts
 
 
@@ -487,7 +489,7 @@ def bucket_pairs(batch: set[int], keys: np.ndarray, vals: np.ndarray, sizes: Tex
     # Larger buckets: oversized band buckets are chained; samples held by many texts skipped.
     chain_order: dict[int, tuple[str, int]] = {}
     for s, e in zip(starts[n > BUCKET_ALL_PAIRS].tolist(), ends[n > BUCKET_ALL_PAIRS].tolist(), strict=True):
-        members = np.unique(owners[s:e])
+        members = arrays.unique(owners[s:e])
         if len(members) < 2 or not in_batch[members].any():
             continue
         if kinds[s:e].min() == KIND_SAMPLE:  # (a key is a sample's or a band's: 64-bit hashes)
@@ -706,13 +708,22 @@ class PairSearch:
 PairFinder = Callable[[PairSearch], set[tuple[int, int]]]
 
 
-def find_batch_pairs(search: PairSearch) -> set[tuple[int, int]]:
-    """The batch's candidate pairs, found in this process, some texts at a time (LOOKUP_ROWS)."""
+def find_batch_pairs(search: PairSearch, taken=None) -> set[tuple[int, int]]:
+    """The batch's candidate pairs, found in this process, some texts at a time (LOOKUP_ROWS).
+    `taken`: the count of the batch's texts handed out so far, shared with another process
+    searching the same batch (a multiprocessing Value): each then takes the next texts no one has
+    taken, SHARED_TAKE_MAX at most, and finds the pairs of those."""
     found: set[tuple[int, int]] = set()
     batch, keys = search.batch, search.keys
     owners = search.vals >> _KIND_BITS
     at, take = 0, LOOKUP_MIN
-    while at < len(batch):
+    while True:
+        if taken is not None:
+            with taken.get_lock():
+                at = taken.value
+                taken.value = at + take
+        if at >= len(batch):
+            return found
         sub = batch[at : at + take]
         mine = np.isin(owners, sub)
         wanted, capped = lookup_keys(keys[mine], search.vals[mine])
@@ -721,8 +732,9 @@ def find_batch_pairs(search: PairSearch) -> set[tuple[int, int]]:
         release_pages(search.segments)
         at += len(sub)
         take = lookup_take(len(found_k), len(sub))
+        if taken is not None:
+            take = min(take, SHARED_TAKE_MAX)
         del found_k, found_v
-    return found
 
 
 def lookup_take(rows: int, texts: int) -> int:
@@ -766,15 +778,15 @@ class _Searched(NamedTuple):
     pairs: set[tuple[int, int]]
 
 
-def _search_codes(search: PairSearch, db_path: str) -> np.ndarray:
-    """A batch's candidate pairs as codes lo << 32 | hi, found in a forked process: the content
-    hashes of oversized buckets are read with its own read-only connection (one must not be used
-    across a fork)."""
+def _search_codes(search: PairSearch, db_path: str, taken=None) -> np.ndarray:
+    """A batch's candidate pairs (of the texts it takes, with `taken`: find_batch_pairs) as codes
+    lo << 32 | hi, found in a forked process: the content hashes of oversized buckets are read with
+    its own read-only connection (one must not be used across a fork)."""
     from dedup.store import Store
 
     with closing(Store(Path(db_path), readonly=True)) as store:
         sizes = replace(search.sizes, content_hash=store.content_hashes)
-        found = find_batch_pairs(replace(search, sizes=sizes))
+        found = find_batch_pairs(replace(search, sizes=sizes), taken)
     return pair_codes(found)
 
 
@@ -782,7 +794,7 @@ def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, 
     """Verify a batch's candidate pairs not verified before and store the verdicts with its
     segment (one write)."""
     pairs = sorted(batch.pairs)
-    known = np.isin(pair_codes(pairs), store.verified_codes(batch.texts)).tolist()
+    known = arrays.isin(pair_codes(pairs), store.verified_codes(batch.texts)).tolist()
     unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
     del known
     verdicts = Verdicts()
@@ -806,10 +818,12 @@ def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, 
     report.pairs_known += len(pairs) - len(verdicts.new)
 
 
+# Texts a process takes at a time when two search one batch (find_batch_pairs' `taken`): small
+# enough that the one that is through first (the other was verifying) finds texts left to take;
+# at 100k documents a batch's search was ~3 s, the verification beside it 1.7 s.
+SHARED_TAKE_MAX = 2_000
 # A batch with no batch before it to verify (a first scan's first, a nightly run's only one) is
-# searched in two halves at once, one in a forked process, when it has at least this many texts:
-# at 100k documents the first batch's search was ~4.5 s with one core idle. The pairs are the same
-# however a batch's texts are split (find_batch_pairs looks them up some at a time anyway).
+# searched by two processes at once when it has at least this many texts.
 SPLIT_SEARCH_MIN = 2_000
 
 
@@ -817,21 +831,21 @@ def _search_beside(
     store, search: PairSearch, ahead: _Searched | None, verifier: Verifier, run_id: int, report: MatchReport,
     find_pairs: PairFinder,
 ) -> set[tuple[int, int]]:  # fmt: skip
-    """A batch's candidate pairs found in a forked process while this one verifies the batch
-    before (the workers verify, this process waits: a 1M first scan spent ~12 s a batch searching
-    with the workers idle, then verified with the search idle), or, with none before, while this
-    one searches half of the batch."""
-    split = ahead is None
-    half = len(search.batch) // 2
-    there = replace(search, batch=search.batch[:half]) if split else search
-    with Background(partial(_search_codes, there, str(store.path))) as job:
+    """A batch's candidate pairs found by a forked process and this one at once, each taking the
+    next texts of the batch no one has taken (find_batch_pairs' `taken`), this one after it has
+    verified the batch before, if any (the workers verify, this process waits: a 1M first scan
+    spent ~12 s a batch searching with the workers idle, then verified with the search idle; at
+    100k a search alone beside a shorter verification left a core idle ~3 s a batch). The pairs
+    are the same however the texts are shared out."""
+    taken = multiprocessing.get_context("fork").Value("q", 0)
+    with Background(partial(_search_codes, search, str(store.path), taken)) as job:
         if ahead is not None:
             _verify_and_store(store, ahead, verifier, run_id, report)
-        pairs = find_pairs(replace(search, batch=search.batch[half:])) if split else set()
+        pairs = find_batch_pairs(search, taken)
         codes = job.result()
-    if isinstance(codes, TaskFailure):
+    if isinstance(codes, TaskFailure):  # what it took is lost: the batch searched again here
         log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
-        return pairs | find_pairs(there)
+        return find_pairs(search)
     return pairs | code_pairs(codes)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dedup import arrays
 from dedup.align import align, numerals, shared_any_order
 from dedup.edges import EDGE_DTYPE, EXACT, PAIR_KINDS, found_in
 from dedup.models import ROLE_COMPILATION, ROLE_COPY, Params
@@ -327,7 +328,7 @@ def anchor_codes(stored: bytes | str | None) -> np.ndarray:
         return np.empty(0, dtype=np.uint64)
     if isinstance(stored, bytes):
         return np.frombuffer(stored, dtype=np.uint64)
-    return np.unique(np.array([(ctx << 32) | word for ctx, word in json.loads(stored)], dtype=np.uint64))
+    return arrays.unique(np.array([(ctx << 32) | word for ctx, word in json.loads(stored)], dtype=np.uint64))
 
 
 def _found_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dedup import arrays
 from dedup.candidates import SegmentFiles, TextSizes, batch_pairs, document_sig, load_sigs, lookup, text_rows
 from dedup.cluster import DocSig, Edge, sample_query_max, verify
 from dedup.discover import ReadRefused, container_kind, kind_of, read_source
@@ -163,7 +164,7 @@ class _Index:
         for k in range(0, len(self.unindexed), SCAN_CHUNK):
             chunk = load_sigs(self.store, self.unindexed[k : k + SCAN_CHUNK], self.params)
             keys, vals = text_rows(chunk.values(), self.params)
-            hit = np.isin(keys, qkeys)
+            hit = arrays.isin(keys, qkeys)
             ks.append(keys[hit])
             vs.append(vals[hit])
         if not ks:
@@ -173,7 +174,7 @@ class _Index:
     def match(self, q: DocSig, words: list[str], patterns, learned) -> list[tuple[int, Edge]]:
         """(representative, verified edge) of every stored text the query copies or is copied by."""
         qk, qv = text_rows([q], self.params)
-        keys = np.unique(qk)
+        keys = arrays.unique(qk)
         found_k, found_v = lookup(self.segments, keys, self.live)
         extra_k, extra_v = self._rows_of_unindexed(keys)
         all_k = np.concatenate([qk, found_k, extra_k]).astype(np.uint64)

@@ -40,6 +40,7 @@ import ray
 from ray import cloudpickle
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
+from dedup import arrays
 from dedup.candidates import (
     PairSearch,
     SegmentFiles,
@@ -436,7 +437,7 @@ class RayEngine:
             refs = [m[0] for m in maps] + reduces
             while ray.wait(refs, num_returns=len(refs), timeout=WAIT_SLICE)[1]:
                 pass  # in slices: signals are handled between them
-            codes = np.unique(np.concatenate(ray.get(refs)))
+            codes = arrays.unique(np.concatenate(ray.get(refs)))
         except RayError as exc:
             cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc
             raise DedupError(f"the candidate search on Ray failed: {_describe(cause)}") from None

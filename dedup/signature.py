@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dedup import arrays
+
 DTYPE = {"affine32": np.uint32, "affine64": np.uint64, "legacy": np.uint64}
 
 # One shingle in this many (those whose CRC-32 is a multiple of it) is kept as a sample: a text
@@ -127,7 +129,7 @@ def make_signatures(ordered: list[str], spans: list[tuple[int, int]], num_perm: 
     # hashing each position spares building an index of the distinct shingles (its dict and list
     # cost more than the ~5% repeats a story has), and map() keeps the loop in C (70 -> 40 us a story).
     values = np.fromiter(map(zlib.crc32, map(str.encode, ordered)), dtype=np.uint32, count=len(ordered))
-    samples = np.unique(values[values % SAMPLE_MOD == 0])
+    samples = arrays.unique(values[values % SAMPLE_MOD == 0])
     if not len(values):
         empty = _template(num_perm, seed, scheme).hashvalues.copy()
         return Signed(empty, [empty.copy() for _ in spans], samples)

@@ -73,6 +73,41 @@ def test_texts_arriving_in_batches_find_the_pairs_of_one_batch(tmp_path):
         assert index_pairs(tmp_path / str(seed), batches) == expected
 
 
+def test_two_searches_sharing_out_a_batch_find_the_pairs_of_one(tmp_path, monkeypatch):
+    """Two searches of a batch that take its texts from one shared count, one text at a time (as
+    the scanning process and a forked one do), find between them the pairs of one search."""
+    import multiprocessing
+    import threading
+
+    from dedup.candidates import PairSearch, find_batch_pairs
+
+    docs = [sig(i, t) for i, t in enumerate(texts(), 1)]
+    files = SegmentFiles(tmp_path / "x.db")
+    keys, vals = text_rows(docs, P)
+    files.write(1, keys, vals)
+    live = np.ones(len(docs) + 1, np.int64)
+    search = PairSearch(
+        files.folder, [files.open(1)], [d.doc_id for d in docs], keys, vals, live, TextSizes.of(docs, P), P
+    )
+    expected = find_batch_pairs(search)
+    assert expected == candidate_pairs(docs, P)
+    monkeypatch.setattr(candidates, "LOOKUP_MIN", 1)
+    monkeypatch.setattr(candidates, "SHARED_TAKE_MAX", 1)
+    taken = multiprocessing.Value("q", 0)
+    found: list[set] = [set(), set()]
+
+    def search_into(k: int) -> None:
+        found[k] = find_batch_pairs(search, taken)
+
+    threads = [threading.Thread(target=search_into, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found[0] | found[1] == expected
+    assert taken.value >= len(docs)
+
+
 def test_rows_of_a_text_indexed_again_are_dead(tmp_path):
     files = SegmentFiles(tmp_path / "x.db")
     a, b = sig(1, story(BUS)), sig(2, story(BUS) + "\n编辑：王晓")
@@ -420,14 +455,14 @@ def exported(db) -> list[dict]:
 
 
 @pytest.mark.parametrize("search_dies", [False, True])
-@pytest.mark.parametrize("batch", [3, 10_000])  # many batches; one, searched in two halves at once
+@pytest.mark.parametrize("batch", [3, 10_000])  # many batches; one, searched by two processes at once
 def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
     tmp_path, crawl, monkeypatch, search_dies, batch
 ):
     """With worker processes, a batch's candidate search runs in a forked process while the batch
-    before is verified, and a batch with none before is searched half there, half here: the
-    clusters of one process, batch after batch. A search process that dies is searched again here
-    (the scan goes on, nothing lost)."""
+    before is verified, this process taking its share of the texts once it has verified (at once
+    for a batch with none before): the clusters of one process, batch after batch. A batch whose
+    search process dies is searched again here (the scan goes on, nothing lost)."""
     import os
 
     from dedup import pipeline, workers
@@ -445,7 +480,7 @@ def test_a_batch_searched_in_its_own_process_while_the_batch_before_is_verified(
 
     monkeypatch.setattr(candidates, "Background", Counted)
     if search_dies:
-        monkeypatch.setattr(candidates, "_search_codes", lambda search, db: os._exit(3))
+        monkeypatch.setattr(candidates, "_search_codes", lambda *a: os._exit(3))
     two = scan(crawl, tmp_path / "two.db", P, jobs=2)
     assert len(started) >= (2 if batch == 3 else 1)
     assert two.pairs_verified == one.pairs_verified > 3

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dedup import arrays
 from dedup.edges import EDGE_DTYPE, PAIR_KINDS, found_in
 from dedup.store.base import in_chunks
 
@@ -229,7 +230,7 @@ class IndexMixin:
                 part + part,
             )
             parts.append(np.fromiter((c for (c,) in rows), dtype=np.int64))
-        return np.unique(np.concatenate(parts))
+        return arrays.unique(np.concatenate(parts))
 
     def copy_edges(self, scope: set[int] | None = None) -> Iterator[tuple]:
         """(a, b, jaccard, containment, kind) of every stored pair verified to be copies (of
