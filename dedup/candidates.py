@@ -829,24 +829,40 @@ SPLIT_SEARCH_MIN = 2_000
 
 def _search_beside(
     store, search: PairSearch, ahead: _Searched | None, verifier: Verifier, run_id: int, report: MatchReport,
-    find_pairs: PairFinder,
-) -> set[tuple[int, int]]:  # fmt: skip
+    find_pairs: PairFinder, prepare: Callable[[], BatchRows | None],
+) -> tuple[set[tuple[int, int]], BatchRows | None]:  # fmt: skip
     """A batch's candidate pairs found by a forked process and this one at once, each taking the
     next texts of the batch no one has taken (find_batch_pairs' `taken`), this one after it has
-    verified the batch before, if any (the workers verify, this process waits: a 1M first scan
-    spent ~12 s a batch searching with the workers idle, then verified with the search idle; at
-    100k a search alone beside a shorter verification left a core idle ~3 s a batch). The pairs
-    are the same however the texts are shared out."""
+    verified the batch before, if any, and made the next batch's rows (`prepare`, returned with
+    the pairs). The workers verify while this process waits: a 1M first scan spent ~12 s a batch
+    searching with the workers idle, then verified with the search idle; at 100k a search alone
+    beside a shorter verification left a core idle ~3 s a batch, and making the next rows ~1 s.
+    The pairs are the same however the texts are shared out."""
     taken = multiprocessing.get_context("fork").Value("q", 0)
     with Background(partial(_search_codes, search, str(store.path), taken)) as job:
         if ahead is not None:
             _verify_and_store(store, ahead, verifier, run_id, report)
+        following = prepare()
         pairs = find_batch_pairs(search, taken)
         codes = job.result()
     if isinstance(codes, TaskFailure):  # what it took is lost: the batch searched again here
         log.warning("the candidate search of a batch failed in its process (%s): searched here", codes.reason)
-        return find_pairs(search)
-    return pairs | code_pairs(codes)
+        return find_pairs(search), following
+    return pairs | code_pairs(codes), following
+
+
+class BatchRows(NamedTuple):
+    """An index batch's rows (text_rows), before its segment is written."""
+
+    keys: np.ndarray
+    vals: np.ndarray
+
+
+def _batch_rows(store, ids: list[int], params: Params) -> BatchRows | None:
+    """The index rows of some texts from their stored signatures (None for none)."""
+    if not ids:
+        return None
+    return BatchRows(*text_rows(load_sigs(store, ids, params).values(), params))
 
 
 def match_new_texts(
@@ -891,15 +907,21 @@ def match_new_texts(
     text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes, sample_query_max(params))
     next_id = max(registered, default=0) + 1
     ahead = None  # the batch indexed and searched, whose pairs are verified next
+    rows_of = partial(_batch_rows, store, params=params)
+    prepared: BatchRows | None = None  # the next batch's rows, made while its batch before was searched
     for k in range(0, len(todo), INDEX_BATCH):
         chunk = todo[k : k + INDEX_BATCH].tolist()
-        keys, vals = text_rows(load_sigs(store, chunk, params).values(), params)
+        keys, vals = prepared or rows_of(chunk)
+        prepared = None
         files.write(next_id, keys, vals)
         segments.append(files.open(next_id))
         live[chunk] = next_id
         search = PairSearch(files.folder, list(segments), chunk, keys, vals, live, text_sizes, params)
         if background and Background.available() and (ahead is not None or len(chunk) >= SPLIT_SEARCH_MIN):
-            pairs = _search_beside(store, search, ahead, verifier, run_id, report, find_pairs)
+            following = todo[k + INDEX_BATCH : k + 2 * INDEX_BATCH].tolist()
+            pairs, prepared = _search_beside(
+                store, search, ahead, verifier, run_id, report, find_pairs, partial(rows_of, following)
+            )
         else:
             if ahead is not None:
                 _verify_and_store(store, ahead, verifier, run_id, report)
