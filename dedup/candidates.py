@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import mmap
-import multiprocessing
 import os
 from array import array
 from collections import ChainMap
@@ -58,7 +57,7 @@ from dedup.cluster import (
 from dedup.models import Params
 from dedup.signature import from_bytes
 from dedup.store.files import pack_anchors
-from dedup.workers import Background, TaskFailure
+from dedup.workers import Background, SharedCount, TaskFailure
 
 log = logging.getLogger(__name__)
 
@@ -708,20 +707,18 @@ class PairSearch:
 PairFinder = Callable[[PairSearch], set[tuple[int, int]]]
 
 
-def find_batch_pairs(search: PairSearch, taken=None) -> set[tuple[int, int]]:
+def find_batch_pairs(search: PairSearch, taken: SharedCount | None = None) -> set[tuple[int, int]]:
     """The batch's candidate pairs, found in this process, some texts at a time (LOOKUP_ROWS).
-    `taken`: the count of the batch's texts handed out so far, shared with another process
-    searching the same batch (a multiprocessing Value): each then takes the next texts no one has
-    taken, SHARED_TAKE_MAX at most, and finds the pairs of those."""
+    `taken`: the count of the batch's texts, shared with another process searching the same
+    batch: each then takes the next texts no one has taken, SHARED_TAKE_MAX at most, and finds
+    the pairs of those."""
     found: set[tuple[int, int]] = set()
     batch, keys = search.batch, search.keys
     owners = search.vals >> _KIND_BITS
     at, take = 0, LOOKUP_MIN
     while True:
         if taken is not None:
-            with taken.get_lock():
-                at = taken.value
-                taken.value = at + take
+            at = taken.take(take)
         if at >= len(batch):
             return found
         sub = batch[at : at + take]
@@ -778,7 +775,7 @@ class _Searched(NamedTuple):
     pairs: set[tuple[int, int]]
 
 
-def _search_codes(search: PairSearch, db_path: str, taken=None) -> np.ndarray:
+def _search_codes(search: PairSearch, db_path: str, taken: SharedCount | None = None) -> np.ndarray:
     """A batch's candidate pairs (of the texts it takes, with `taken`: find_batch_pairs) as codes
     lo << 32 | hi, found in a forked process: the content hashes of oversized buckets are read with
     its own read-only connection (one must not be used across a fork)."""
@@ -838,7 +835,7 @@ def _search_beside(
     searching with the workers idle, then verified with the search idle; at 100k a search alone
     beside a shorter verification left a core idle ~3 s a batch, and making the next rows ~1 s.
     The pairs are the same however the texts are shared out."""
-    taken = multiprocessing.get_context("fork").Value("q", 0)
+    taken = SharedCount()
     with Background(partial(_search_codes, search, str(store.path), taken)) as job:
         if ahead is not None:
             _verify_and_store(store, ahead, verifier, run_id, report)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from dedup.shingle import (
 from dedup.signature import load_permutations, make_signatures, to_bytes
 from dedup.store import FileOutcome, FileProblem, SignedRow, SignedText
 from dedup.store.writer import WriteBehind
-from dedup.workers import Background, TaskFailure
+from dedup.workers import Background, SharedCount, TaskFailure
 
 log = logging.getLogger(__name__)
 
@@ -512,8 +511,7 @@ def _walk_in_two(root: Path, options: ScanOptions, same, unchanged: list[str], s
     yield from discover_files(root, False, cap, _noting(same, unchanged), subdirs=parts)
     done: dict[int, tuple[list[Found], list[str]]] = {}
     if len(parts) >= SPLIT_WALK_MIN_DIRS:
-        taken = multiprocessing.get_context("fork").Value("i", 0)
-        walk = partial(_walk_parts, root, parts, taken, cap, same)
+        walk = partial(_walk_parts, root, parts, SharedCount(), cap, same)
         with Background(walk) as helper:
             done = walk()
             theirs = helper.result()
@@ -541,14 +539,14 @@ def _noting(same, unchanged: list[str]):
     return test
 
 
-def _walk_parts(root: Path, parts: list[str], taken, cap: int, same) -> dict[int, tuple[list[Found], list[str]]]:
-    """Walk the parts not taken yet, one at a time (`taken`: the next part's index, shared by
-    the two walkers): {index: (what discover_files found, the paths `same` kept)}."""
+def _walk_parts(
+    root: Path, parts: list[str], taken: SharedCount, cap: int, same
+) -> dict[int, tuple[list[Found], list[str]]]:
+    """Walk the parts not taken yet, one at a time (`taken`: the parts' count, shared by the two
+    walkers): {index: (what discover_files found, the paths `same` kept)}."""
     done: dict[int, tuple[list[Found], list[str]]] = {}
     while True:
-        with taken.get_lock():
-            i = taken.value
-            taken.value += 1
+        i = taken.take()
         if i >= len(parts):
             return done
         done[i] = _walk_part(root, parts[i], cap, same)

@@ -548,6 +548,25 @@ def _call(fn: Callable[[], Any], _item: Any) -> Any:
     return fn()
 
 
+class SharedCount:
+    """A count shared by this process and those it forks after making it (a Background's): each
+    takes the next items with `take`, so that every item goes to exactly one of them."""
+
+    def __init__(self) -> None:
+        self._value = multiprocessing.get_context("fork").Value("q", 0)
+
+    def take(self, n: int = 1) -> int:
+        """The first of the next `n` items, taken (past the end once all are taken)."""
+        with self._value.get_lock():
+            first = self._value.value
+            self._value.value = first + n
+        return first
+
+    @property
+    def taken(self) -> int:
+        return self._value.value
+
+
 class Background:
     """fn() in one worker process started now (forked: fn is not pickled), while this process
     goes on; result() waits for it: fn's return value, or a TaskFailure when fn raised or the

@@ -76,10 +76,10 @@ def test_texts_arriving_in_batches_find_the_pairs_of_one_batch(tmp_path):
 def test_two_searches_sharing_out_a_batch_find_the_pairs_of_one(tmp_path, monkeypatch):
     """Two searches of a batch that take its texts from one shared count, one text at a time (as
     the scanning process and a forked one do), find between them the pairs of one search."""
-    import multiprocessing
     import threading
 
     from dedup.candidates import PairSearch, find_batch_pairs
+    from dedup.workers import SharedCount
 
     docs = [sig(i, t) for i, t in enumerate(texts(), 1)]
     files = SegmentFiles(tmp_path / "x.db")
@@ -93,7 +93,7 @@ def test_two_searches_sharing_out_a_batch_find_the_pairs_of_one(tmp_path, monkey
     assert expected == candidate_pairs(docs, P)
     monkeypatch.setattr(candidates, "LOOKUP_MIN", 1)
     monkeypatch.setattr(candidates, "SHARED_TAKE_MAX", 1)
-    taken = multiprocessing.Value("q", 0)
+    taken = SharedCount()
     found: list[set] = [set(), set()]
 
     def search_into(k: int) -> None:
@@ -105,7 +105,7 @@ def test_two_searches_sharing_out_a_batch_find_the_pairs_of_one(tmp_path, monkey
     for t in threads:
         t.join()
     assert found[0] | found[1] == expected
-    assert taken.value >= len(docs)
+    assert taken.taken >= len(docs)
 
 
 def test_rows_of_a_text_indexed_again_are_dead(tmp_path):
