@@ -103,6 +103,24 @@ def test_a_scan_whose_save_fails_half_way_reports_it_and_the_next_scan_finishes(
     assert fresh.documents_new == 61
 
 
+def test_a_small_read_is_saved_in_parts_while_the_workers_read(tmp_path, monkeypatch):
+    """Fewer files than SAVE_BATCH x SAVE_PARTS: saved in SAVE_PARTS transactions (and a rest),
+    the first ones while files are still being read, not in one after the last file."""
+    crawl = crawl_with_a_copy(tmp_path / "crawl", 39)  # 40 files
+    monkeypatch.setattr(ingest, "SAVE_BATCH_MIN", 5)
+    real = Store.save_files
+    calls = []
+
+    def counting(self, batch, run_id, sig_fp):
+        calls.append(len(batch))
+        return real(self, batch, run_id, sig_fp)
+
+    monkeypatch.setattr(Store, "save_files", counting)
+    summary = scan(crawl, tmp_path / "d.db", jobs=2)
+    assert calls == [10, 10, 10, 10]
+    assert summary.documents_new == 40
+
+
 def test_a_fork_waits_for_the_call_being_made():
     """A process forked while the writing thread is inside a call (inside SQLite, holding its
     mutexes) could wait on them forever once it opens the database: a fork waits for the call."""
