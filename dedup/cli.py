@@ -317,7 +317,6 @@ def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, fol
     options = ScanOptions(jobs=jobs, follow_symlinks=follow_symlinks, max_file_size=max_file_size * 2**20,
                           file_timeout=file_timeout, allow_mass_removal=allow_mass_removal, wait=wait,
                           engine=engine, address=address)  # fmt: skip
-    console = _console()
     show_bar = sys.stderr.isatty() and not quiet and not as_json
     stage_log = _StageLog() if log.isEnabledFor(logging.INFO) else None
     try:
@@ -336,14 +335,14 @@ def scan(crawl_dir, db, jobs, boilerplate, sources, shingle_size, threshold, fol
     for stage, secs in summary.stage_seconds.items():
         log.info("stage %s: %.2f s", stage, secs)
     log.info("scan: %.2f s in all", summary.seconds)
-    _report_scan(summary, db, console, as_json, quiet)
+    _report_scan(summary, db, as_json, quiet)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _report_scan(summary, db: Path, console: Console, as_json: bool, quiet: bool) -> None:
+def _report_scan(summary, db: Path, as_json: bool, quiet: bool) -> None:
     for sk in summary.skipped_examples:
         click.echo(f"skipped {safe(sk.path).plain}: {safe(sk.reason).plain}", err=True)
     more = summary.skipped_new - len(summary.skipped_examples)
@@ -358,7 +357,7 @@ def _report_scan(summary, db: Path, console: Console, as_json: bool, quiet: bool
     elif sys.stdout.isatty():
         from dedup.report import print_summary
 
-        print_summary(console, summary, str(db))
+        print_summary(_console(), summary, str(db))  # rich, imported for this only (~25 ms)
     else:  # cron, a pipe, a log file: notes, then one line
         for note in summary.notes:
             click.echo(f"dedup: {note}")

@@ -19,9 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from warcio.archiveiterator import WARCIterator
-from warcio.exceptions import ArchiveLoadFailed
-
 from dedup.discover import container_kind, kind_of
 
 DEFAULT_MAX_BYTES = 64 * 2**20
@@ -193,6 +190,8 @@ def _open_gzip(name: str, data: bytes, max_bytes: int) -> tuple[list[Entry], lis
 
 def _open_warc(name: str, data: bytes, max_bytes: int) -> tuple[list[Entry], list[tuple[str, str]]]:
     """Every record in turn; the first unreadable one ends the file (where the next starts is unknown)."""
+    from warcio.archiveiterator import WARCIterator  # here: only WARC files need it (~8 ms to import)
+
     members: list[Entry] = []
     skips: list[tuple[str, str]] = []
     stream = _Stream(data)
@@ -315,6 +314,8 @@ def _read_payload(here: str, record, max_bytes: int, charset: str | None) -> Ent
 
 def _unreadable(name: str, here: str, index: int, exc: Exception, stream: _Stream, records) -> tuple[str, str]:
     """(path, reason) for a record warcio could not parse."""
+    from warcio.exceptions import ArchiveLoadFailed
+
     if isinstance(exc, _Damaged):
         return here, f"{exc}; {REST_NOT_READ}"
     if isinstance(exc, ArchiveLoadFailed | _Malformed):

@@ -10,8 +10,6 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
-
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -213,6 +211,8 @@ def _undo_mojibake(text: str) -> str | None:
 
 def _detect(data: bytes) -> list[str]:
     """charset-normalizer's best codec for the start of the data (a few when unsure where it ends)."""
+    from charset_normalizer import from_bytes  # here: most pages never need it (~10 ms to import)
+
     sample = data[:DETECT_BYTES]
     # Fix: the detector only considers codecs that decode its whole sample, so a sample (or a truncated
     # file) ending inside a multi-byte character lost the right codec and a single-byte one won instead
