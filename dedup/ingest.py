@@ -72,7 +72,8 @@ SAVE_BATCH = 2000
 # ... but a read of fewer files saves them in at least four transactions of at least this many:
 # the first ones are written while the workers still read, where one transaction of all was
 # written after the last file (a rescan with 1,000 new files of a 100k crawl waited ~0.3 s on
-# it; 12 runs each, alternating: median 3.65 s against 3.75 s, the same results).
+# it; 12 runs each, alternating: median 3.65 s against 3.75 s, the same results; an earlier try in
+# eighths showed no gain end to end: a small gain at the noise's edge, benchmarks/RESULTS.md).
 SAVE_BATCH_MIN = 200
 SAVE_PARTS = 4
 # Signed documents saved per transaction (their rows are small: texts were saved when read).
