@@ -32,12 +32,15 @@ log = logging.getLogger(__name__)
 ATTRIBUTE_SLICE = 20_000
 # Documents a worker task attributes, in whole clusters (one read of their documents: ~0.1 s of
 # work), and the fewest documents worth starting workers for (each forks the scanning process and
-# opens the database: ~0.1 s; a rescan that touches a few hundred small clusters does them here).
+# opens the database; a rescan that touches a few dozen small clusters does them here). The
+# nightly run of the generated 100k crawl with 1,000 new files attributes ~3,700 documents: here,
+# one core idle, until this was lowered from 10,000 (with VERIFY_IN_WORKERS: benchmarks/RESULTS.md,
+# "Both cores on a nightly run").
 # Counted in documents, not clusters: a story has ~5 copies in the generated 100k crawl and ~64 in
 # the 1M one. Counted in clusters (256 a task, 2,000 to start workers), a nightly run at 1M
 # attributed the ~800 clusters of each slice (~50,000 documents) in this process, workers idle.
 ATTRIBUTE_CHUNK = 1_280
-ATTRIBUTE_IN_WORKERS = 10_000
+ATTRIBUTE_IN_WORKERS = 2_000
 
 
 class Picking(NamedTuple):

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
@@ -448,9 +448,10 @@ class ScanPlan:
 
 
 def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, reread_all: bool,
-               walk_in_two: bool = False) -> ScanPlan:  # fmt: skip
+               walk_in_two: bool = False, meanwhile: Callable[[], None] | None = None) -> ScanPlan:  # fmt: skip
     """Walk the crawl (discover_files) and compare each file with its stored state; on a rescan
-    with `walk_in_two`, the walk is split with a forked helper (_walk_in_two)."""
+    with `walk_in_two`, the walk is split with a forked helper (_walk_in_two), and `meanwhile` is
+    called in this process while the helper walks (it takes the parts this process has not)."""
     states = store.file_states()
     if reread_all:  # extraction changed: every file is read and extracted again
         states = {p: st._replace(size=None, mtime=None) for p, st in states.items()}
@@ -463,7 +464,7 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
         def same(path: str, size: int, mtime: float) -> bool:
             return _as_stored(states.get(path), size, mtime)
 
-        walked = _walk_in_two(root, options, same, kept, split=walk_in_two)
+        walked = _walk_in_two(root, options, same, kept, split=walk_in_two, meanwhile=meanwhile)
     else:  # a first scan, or one that reads every file again, has none to keep: no lstat twice
         walked = discover_files(root, options.follow_symlinks, options.max_file_size)
     for found in walked:
@@ -505,11 +506,13 @@ def plan_files(store, root: Path, options: ScanOptions, summary: RunSummary, rer
 SPLIT_WALK_MIN_DIRS = 2
 
 
-def _walk_in_two(root: Path, options: ScanOptions, same, unchanged: list[str], split: bool) -> Iterator[Found]:
+def _walk_in_two(root: Path, options: ScanOptions, same, unchanged: list[str], split: bool,
+                 meanwhile: Callable[[], None] | None = None) -> Iterator[Found]:  # fmt: skip
     """discover_files with `same` as its test of unchanged files (the paths it keeps appended to
     `unchanged`); with `split`, the root's directories walked by this process and a forked helper
-    at once, each taking the next directory not taken yet, their findings given in walk order.
-    Without it, where links are followed or the root has fewer directories, one walk."""
+    at once, each taking the next directory not taken yet, their findings given in walk order
+    (`meanwhile` called here first, once the helper walks). Without it, where links are followed
+    or the root has fewer directories, one walk."""
     cap = options.max_file_size
     if not split or options.follow_symlinks or not Background.available():
         yield from discover_files(root, options.follow_symlinks, cap, _noting(same, unchanged))
@@ -520,6 +523,8 @@ def _walk_in_two(root: Path, options: ScanOptions, same, unchanged: list[str], s
     if len(parts) >= SPLIT_WALK_MIN_DIRS:
         walk = partial(_walk_parts, root, parts, SharedCount(), cap, same)
         with Background(walk) as helper:
+            if meanwhile is not None:
+                meanwhile()
             done = walk()
             theirs = helper.result()
         if isinstance(theirs, TaskFailure):  # walked here below, as if the helper had taken none
@@ -640,8 +645,7 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
             # What the sign stage loads before its workers start, loaded while the writer makes the
             # last saves (a rescan of 1,000 new files of a 100k crawl waited ~0.2 s on them, then
             # ~0.25 s on these loads).
-            load_tokenizer()
-            load_names()
+            preload_signing()
     summary.stage_seconds["read"] = round(time.perf_counter() - t_read, 2)
 
 
@@ -656,11 +660,20 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
     store.skip_document(doc_id, res)
 
 
+def preload_signing() -> None:
+    """What reading and signing load before their workers start (they share it: the tokenizer and
+    the name table, ~0.15 s), loaded ahead: plan_files calls it while its forked helper walks a
+    rescan's crawl, where this process would otherwise load it alone after the walk, the other
+    core idle. A rescan with nothing new loads it for nothing (measured in benchmarks/RESULTS.md,
+    "Both cores on a nightly run")."""
+    load_tokenizer()
+    load_names()
+
+
 def _load_signing(store, params: Params) -> None:
     """What signing needs loaded before its workers start (they share it): the tokenizer, the
     name table and the MinHash permutations (stored in the database the first time)."""
-    load_tokenizer()
-    load_names()
+    preload_signing()
     key = permutations_key(params)
     stored = store.stamp(key)
     made = load_permutations(params.num_perm, params.seed, params.scheme, stored)

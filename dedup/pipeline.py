@@ -44,6 +44,7 @@ from dedup.ingest import (
     init_worker,
     note_skip,
     plan_files,
+    preload_signing,
     prepare_document,
     read_file,
     read_files,
@@ -247,7 +248,7 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
                 options: ScanOptions, stamps: Stamps, engine: Engine = LOCAL) -> None:  # fmt: skip
     """Discover, refuse a mass removal before writing anything, then record and read what changed."""
     plan = plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract,
-                      walk_in_two=_forks_beside(engine, jobs))  # fmt: skip
+                      walk_in_two=_forks_beside(engine, jobs), meanwhile=preload_signing)  # fmt: skip
     guard_mass_removal(root, plan.live, plan.gone, summary, options)
     _apply_stamps(store, stamps, summary)
     store.clear_folder_problems()
@@ -279,9 +280,12 @@ def _fill_counts(store, summary: RunSummary) -> None:
 
 
 # Candidate pairs verified per task in worker processes, and the fewest worth starting workers for
-# (each loads the tokenizer's dictionaries, ~1 s): fewer are verified in this process.
+# (forked after the name table is loaded; each opens the database): fewer are verified in this
+# process. The nightly run of the generated 100k crawl with 1,000 new files verifies ~1,500 pairs
+# (~0.2 s here, one core idle) and gains from the workers (benchmarks/RESULTS.md, "Both cores on a
+# nightly run"); 2,000 before, set when each worker loaded jieba's dictionaries itself (~1 s).
 VERIFY_CHUNK = 200
-VERIFY_IN_WORKERS = 2_000
+VERIFY_IN_WORKERS = 500
 
 
 def verify_task(pairs: list[tuple[int, int]]) -> list:

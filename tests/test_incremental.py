@@ -102,7 +102,9 @@ def test_a_rescan_verifies_only_the_new_pairs(crawl, tmp_path):
 def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_path, monkeypatch, caplog):
     """A rescan walks the crawl's folders in this process and a forked helper at once
     (ingest._walk_in_two): its plan (files to read, kept, gone, problems, counts) is the one a
-    single walk makes, and when the helper fails the folders it took are walked here."""
+    single walk makes, and when the helper fails the folders it took are walked here. What the
+    scan gives this process to do meanwhile (preload_signing) runs once, here, once the helper is
+    started and before this process walks a folder."""
     import os
     import time
 
@@ -118,14 +120,21 @@ def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_p
     (crawl / "www.qcnews.cn/logo.png").write_bytes(b"\x89PNG")
     os.mkfifo(crawl / "mp.weixin.qq.com/pipe.html")
 
+    meanwhile: list[tuple[int, int]] = []  # (process, folders walked here) when called
+
+    def busy_here():
+        meanwhile.append((os.getpid(), len(walked_here)))
+
     def plan(split: bool):
         summary = RunSummary(run_id=0, root=str(crawl))
         with closing(Store(db)) as store:
-            got = ingest.plan_files(store, crawl, ScanOptions(), summary, reread_all=False, walk_in_two=split)
+            got = ingest.plan_files(store, crawl, ScanOptions(), summary, reread_all=False, walk_in_two=split,
+                                    meanwhile=busy_here)  # fmt: skip
         return (sorted(sf.path for sf in got.todo), sorted(got.unchanged), got.unsupported, got.problems,
                 sorted(got.gone), summary.files_seen, summary.files_new, summary.files_changed)  # fmt: skip
 
     one = plan(False)
+    assert meanwhile == []  # one walk: nothing runs beside it
     assert one[0] == sorted([changed.relative_to(crawl).as_posix(), "www.qcnews.cn/new.html"])
     assert one[4] == ["www.163.com/2023/0312/HVQ3K9QF05149C8E.html"] and len(one[3]) == 1 and one[2]
     parts: list[str] = []
@@ -146,6 +155,8 @@ def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_p
     monkeypatch.setattr(ingest, "_walk_part", walk_part)
     assert plan(True) == one
     assert 0 < len(walked_here) < len(parts)  # the helper walked the others
+    assert meanwhile == [(here, 0)]
+    meanwhile.clear()
     walked_here.clear()
     helper_fails = True
     assert plan(True) == one
