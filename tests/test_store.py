@@ -115,6 +115,38 @@ def test_a_queued_page_drops_no_site_tally(crawl, tmp_path):
     store.close()
 
 
+def test_a_clustering_leaves_unattributed_only_the_documents_not_ok(crawl, tmp_path):
+    """Saving a clustering clears `unattributed` of every document that is 'ok' (its partial index
+    of the others, ClusterSaving.finish); a page too short to join a cluster stays in it until it
+    grows into a story."""
+    from dedup.pipeline import scan
+
+    db = tmp_path / "d.db"
+    short = crawl / "www.qcnews.cn/2023/0316/brief.txt"
+    short.parent.mkdir(parents=True, exist_ok=True)
+    short.write_text("江北区今晨有雨\n\n江北区气象台今晨发布消息，全区出现小雨，市民出行请带伞。\n", encoding="utf-8")
+    scan(crawl, db, Params(), jobs=1)
+    waiting = "SELECT document_id FROM unattributed ORDER BY 1"
+    not_ok = "SELECT id FROM documents WHERE status != 'ok' ORDER BY 1"
+    with closing(Store(db)) as store:
+        path = short.relative_to(crawl).as_posix()
+        (brief,) = store.conn.execute("SELECT id FROM documents WHERE path = ?", [path]).fetchone()
+        assert store.conn.execute(waiting).fetchall() == store.conn.execute(not_ok).fetchall() == [(brief,)]
+    grown = [
+        "江北区气象台今晨6时发布暴雨蓝色预警信号，预计未来6小时内全区将出现短时强降雨。",
+        "受强降雨影响，城区部分低洼路段出现积水，交警部门已在多个路口安排警力疏导交通。",
+        "区应急管理局提醒市民减少不必要的外出，驾车途经涵洞和下穿通道时注意观察水位。",
+        "截至上午10时，全区平均降雨量为28.6毫米，最大降雨量出现在江北新城，为61.2毫米。",
+        "区防汛办已启动防汛四级应急响应，各街道组织人员对山塘水库和地质灾害点开展巡查。",
+        "气象部门预计，此次降雨过程将持续到明天夜间，后天起全区天气转为多云到阴。",
+    ]
+    short.write_text("江北区今晨有雨\n\n" + "\n".join(grown) + "\n", encoding="utf-8")
+    scan(crawl, db, Params(), jobs=1)
+    with closing(Store(db)) as store:
+        assert store.conn.execute(not_ok).fetchall() == []
+        assert store.conn.execute(waiting).fetchall() == []
+
+
 def test_line_counts_equal_a_fresh_count_as_pages_come_change_and_go(tmp_path):
     """Short lines on one page are keys in site_lines_once, on two or more rows of site_lines
     (schema migration 18): after pages are added, changed and removed, the two equal a count of

@@ -153,11 +153,12 @@ class ClusterSaving:
         self._retire(rest)
         self._record(ClusterChanges.between({k: self.before[k] for k in rest}, {}))
         self.done |= rest
-        # Row by row of `unattributed` (what changed), each document found by its id: not a scan
-        # of the documents table.
+        # The rows of `unattributed` (what changed) less the documents not 'ok', read from their
+        # partial index (documents_not_ok): a document's own row, looked up for its status, was a
+        # page of the documents table read per row (0.2-0.56 s at the end of a 100k first scan,
+        # 0.02 s so). A row whose document is gone goes too (deleting a document deletes its row).
         self.store.db.execute(
-            "DELETE FROM unattributed WHERE EXISTS "
-            "(SELECT 1 FROM documents d WHERE d.id = unattributed.document_id AND d.status = 'ok')"
+            "DELETE FROM unattributed WHERE document_id NOT IN (SELECT id FROM documents WHERE status != 'ok')"
         )
 
     def _retire(self, ids: set[int]) -> None:
