@@ -417,8 +417,12 @@ REGROUP_MAX_SHARE = 0.3
 # The documents regrouped are grouped, attributed and saved a slice at a time: whole connected
 # components (of the verified pairs, the exact copies and the current clusters) adding up to
 # about this many documents. A first scan of a million pages holds one slice's edges, groups and
-# cluster rows (~50 MB at ~7 verified pairs a document), not all of them (~4 GB).
-CLUSTER_SLICE = 50_000
+# cluster rows (~10 MB at ~7 verified pairs a document), not all of them (~4 GB). A slice is saved
+# by a thread while the next is attributed, and the last one's save is left with one core busy:
+# attributing all 100k documents of the generated crawl again took 5.55 s in slices of 50,000,
+# 5.05 s in slices of 10,000 and 5.08 s in slices of 5,000 (medians of four alternating runs, the
+# same clusters; benchmarks/RESULTS.md, "Both cores on a nightly run").
+CLUSTER_SLICE = 10_000
 
 
 class ClusterSlice(NamedTuple):
