@@ -600,8 +600,8 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
     sign_sites = store.settled_sites(SIGN_AT_READ_MIN_PAGES) if todo else {}
     if sign_sites:  # before the workers start: they share these
         _load_signing(store, params)
-    # A database that never signed has no permutations to give back: datasketch makes them
-    # (preload_signing below), which imports scipy.
+    # A database that never signed has no permutations to give back: datasketch makes them (below,
+    # with the other loads), which imports scipy (~0.4 s); _load_signing then stores these.
     new_permutations = bool(todo) and store.stamp(permutations_key(params)) is None
     initargs = (params, str(boilerplate) if boilerplate else None, None, str(store.path), sign_sites)
     batch: list[FileOutcome] = []
@@ -649,7 +649,9 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
             # last saves (a rescan of 1,000 new files of a 100k crawl waited ~0.2 s on them, then
             # ~0.25 s on these loads; a first scan's sign stage began with ~0.4 s of imports for
             # the permutations, the other core idle).
-            preload_signing(params if new_permutations else None)
+            preload_signing()
+            if new_permutations:
+                load_permutations(params.num_perm, params.seed, params.scheme)
     summary.stage_seconds["read"] = round(time.perf_counter() - t_read, 2)
 
 
@@ -664,18 +666,14 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
     store.skip_document(doc_id, res)
 
 
-def preload_signing(params: Params | None = None) -> None:
+def preload_signing() -> None:
     """What reading and signing load before their workers start (they share it: the tokenizer and
-    the name table, ~0.15 s), loaded ahead: plan_files calls it while its forked helper walks a
-    rescan's crawl, where this process would otherwise load it alone after the walk, the other
-    core idle. A rescan with nothing new loads it for nothing (measured in benchmarks/RESULTS.md,
-    "Both cores on a nightly run"). With `params`, the MinHash permutations are made too (by
-    datasketch, which brings scipy: ~0.4 s), for a database that has none stored: _load_signing
-    then stores these."""
+    the name table, ~0.15 s), loaded ahead: the scan has plan_files call it while its forked helper
+    walks a rescan's crawl, where this process would otherwise load it alone after the walk, the
+    other core idle. A rescan with nothing new loads it for nothing (measured in
+    benchmarks/RESULTS.md, "Both cores on a nightly run")."""
     load_tokenizer()
     load_names()
-    if params is not None:
-        load_permutations(params.num_perm, params.seed, params.scheme)
 
 
 def _load_signing(store, params: Params) -> None:
