@@ -44,6 +44,34 @@ def test_a_file_replaces_its_documents_atomically(tmp_path):
     s.close()
 
 
+def test_a_scans_batches_keep_their_statement_journals_in_memory(tmp_path):
+    """A batch saved one statement a row (save_files here) runs with temp_store MEMORY, so that
+    no statement journal goes to a temporary file; the connection is set back afterwards, also
+    when the write fails, and other writes keep SQLite's default."""
+    s = Store(tmp_path / "d.db")
+    run = s.start_run("/x", Params())
+    said: list[str] = []
+    s.conn.set_trace_callback(said.append)
+    doc = Document(path="a.txt", file_path="a.txt", kind="txt", text="江北区便民信息\n关注江北发布\n")
+    s.save_files([FileOutcome("a.txt", "txt", 1, 1.0, "h1", "ok", None, [doc], [])], run, "fp")
+    s.save_files([FileOutcome("b.txt", "txt", 1, 1.0, "h2", "ok", None, [], [])], run, "fp")  # the temp table again
+    s.conn.set_trace_callback(None)
+    pragmas = [q for q in said if "temp_store" in q]
+    assert pragmas == ["PRAGMA temp_store = MEMORY", "PRAGMA temp_store = DEFAULT"] * 2
+    begin = said.index("BEGIN IMMEDIATE")
+    assert said.index("PRAGMA temp_store = MEMORY") < begin < said.index("PRAGMA temp_store = DEFAULT")
+    assert s.conn.execute("PRAGMA temp_store").fetchone()[0] == 0
+    with pytest.raises(RuntimeError), s.write(small_statements=True):
+        assert s.conn.execute("PRAGMA temp_store").fetchone()[0] == 2
+        s.conn.execute("UPDATE files SET size = 5")
+        raise RuntimeError("a write that fails")
+    assert s.conn.execute("PRAGMA temp_store").fetchone()[0] == 0
+    assert {r[0] for r in s.conn.execute("SELECT size FROM files")} == {1}
+    with s.write():
+        assert s.conn.execute("PRAGMA temp_store").fetchone()[0] == 0
+    s.close()
+
+
 def test_a_busy_database_is_a_clear_error(tmp_path):
     db = tmp_path / "d.db"
     first = Store(db)

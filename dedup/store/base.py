@@ -76,18 +76,35 @@ class Connection:
         return type(self)(self.path, readonly=True)
 
     @contextmanager
-    def write(self) -> Iterator[None]:
-        """One atomic write; BEGIN IMMEDIATE so a concurrent writer fails early, not mid-way."""
+    def write(self, small_statements: bool = False) -> Iterator[None]:
+        """One atomic write; BEGIN IMMEDIATE so a concurrent writer fails early, not mid-way.
+
+        `small_statements`: each statement of the write changes a few rows (the batches a scan
+        saves, one statement a row): their statement journals are then kept in memory. Inside a
+        transaction, a statement that may fail half-way (a foreign key, a trigger) first copies
+        each page it changes that the transaction changed before, so that it alone can be undone.
+        SQLite keeps those copies in memory up to 64 KiB, then in a temporary file until the
+        transaction ends (rewritten from its start by each statement). A batch's statements touch
+        pages the batch already changed: a scan of 20,200 files wrote 1.2 GB to such files (618,786
+        writes) for a 123 MB database. In memory, each statement's copies are freed as it ends. Not
+        for every write: a statement that changes much of a large table (signing everything again,
+        a migration) would hold a copy of each page it changes in memory."""
+        if small_statements:
+            self.conn.execute("PRAGMA temp_store = MEMORY")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot write to {self.path}: {exc} (is another dedup scan running on it?)") from None
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"cannot write to {self.path}: {exc} (is another dedup scan running on it?)") from None
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        finally:
+            if small_statements:
+                self.conn.execute("PRAGMA temp_store = DEFAULT")
 
     # ------------------------------------------------------------------ settings and stamps
 

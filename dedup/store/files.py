@@ -190,7 +190,7 @@ class FilesMixin:
         Plain SQL, one executemany per table for the whole batch: per-row sqlite-utils calls, then
         per-file statements, were most of this process's time while workers read."""
         c = self.conn
-        with self.write():
+        with self.write(small_statements=True):
             self._set("documents_changed", "1")
             c.executemany(
                 "INSERT INTO files (path, kind, size, mtime, sha1, status, reason, run_id, name_bytes) "

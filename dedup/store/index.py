@@ -356,7 +356,7 @@ class IndexMixin:
 
     def index_batch(self, seg_id: int, rows: int, doc_ids: list[int], verdicts: dict, run_id: int) -> None:
         """A segment written for these documents, and the pairs verified for them: one write."""
-        with self.write():
+        with self.write(small_statements=True):
             self.conn.execute("INSERT INTO index_segments (id, rows, run_id) VALUES (?, ?, ?)", (seg_id, rows, run_id))
             self.conn.executemany(
                 "INSERT OR REPLACE INTO indexed_documents (document_id, segment) VALUES (?, ?)",

@@ -245,7 +245,7 @@ class ResultsMixin:
         and is the saving's `changes` at the end. `sites`: the site profiles the clusters were
         attributed with, saved in the same transaction (a run stopped before its clusters are saved
         leaves the sites as they were, so the next run sees the same sites changed)."""
-        with self.write():
+        with self.write(small_statements=True):
             if sites is not None:
                 self._write_sites(sites)
             saving = ClusterSaving(self, run_id, self._active_clusters(among))

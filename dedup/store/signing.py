@@ -219,7 +219,7 @@ class SigningMixin:
         # wherever their ids lie (docs_to_sign).
         rows = sorted(rows, key=lambda r: r.doc_id)
         ids = [r.doc_id for r in rows]
-        with self.write():
+        with self.write(small_statements=True):
             self._set("documents_changed", "1")
             self._forget_verdicts(ids)
             self.conn.executemany("DELETE FROM windows WHERE document_id = ?", [(i,) for i in ids])
