@@ -48,6 +48,7 @@ from dedup.cluster import (
     Verdicts,
     add_bucket_pairs,
     anchor_codes,
+    component_roots,
     group_edges,
     overlap,
     sample_candidate,
@@ -787,6 +788,25 @@ def _search_codes(search: PairSearch, db_path: str, taken: SharedCount | None = 
     return pair_codes(found)
 
 
+def in_verifying_order(pairs: list[tuple[int, int]], in_batch: set[int]) -> list[tuple[int, int]]:
+    """Pairs ordered so that each verification task reads few documents: by the connected
+    component of the pairs' graph (a story's copies, a template family), then by the text outside
+    the batch (pairs inside it first), then by the pair. A task (VERIFY_CHUNK pairs) reads the
+    signature and the words of each of its documents once, and a round (VERIFY_ROUND) each
+    signature from outside the batch once; the verifier reads what it needs (none are held here:
+    a batch's took ~100 MB at 1M documents). On the generated 100k crawl's 81,705 pairs, in tasks
+    of 200, the tasks read 105,690 documents in the order of the pairs and 65,285 by component.
+    Verdicts do not depend on the order."""
+    if not pairs:
+        return pairs
+    a = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
+    b = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
+    ids, roots = component_roots(a, b)
+    root = roots[np.searchsorted(ids, a)]
+    outside = np.fromiter((next((d for d in p if d not in in_batch), -1) for p in pairs), np.int64, len(pairs))
+    return [pairs[i] for i in np.lexsort((b, a, outside, root)).tolist()]
+
+
 def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, report: MatchReport) -> None:
     """Verify a batch's candidate pairs not verified before and store the verdicts with its
     segment (one write)."""
@@ -795,11 +815,7 @@ def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, 
     unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
     del known
     verdicts = Verdicts()
-    # By the text outside the batch (pairs inside it first): a round, or a task of it, then reads
-    # each outside signature once. The verifier reads the signatures it needs (none are held here:
-    # a batch's took ~100 MB at 1M documents).
-    in_batch = set(batch.texts)
-    unknown.sort(key=lambda p: next((d for d in p if d not in in_batch), -1))
+    unknown = in_verifying_order(unknown, set(batch.texts))
     for r in range(0, len(unknown), VERIFY_ROUND):
         for (a, b), edge in verifier(unknown[r : r + VERIFY_ROUND], {}).items():
             verdicts.learn(a, b, edge)

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from dedup import candidates
-from dedup.candidates import SegmentFiles, TextSizes, banded_pairs, batch_pairs, candidate_pairs, lookup, text_rows
+from dedup.candidates import (
+    SegmentFiles,
+    TextSizes,
+    banded_pairs,
+    batch_pairs,
+    candidate_pairs,
+    in_verifying_order,
+    lookup,
+    text_rows,
+)
 from dedup.cluster import BUCKET_ALL_PAIRS
 from dedup.models import Params
 from dedup.pipeline import scan
@@ -520,3 +529,23 @@ def test_a_lookup_in_key_ranges_returns_the_rows_of_one_piece(tmp_path, monkeypa
         assert np.array_equal(k1[o1], k2[o2]) and np.array_equal(v1[o1], v2[o2])
     assert len(cut[1][0]) < len(cut[0][0])  # over-held samples were left out
     assert np.isin(popular, cut[0][0]).all()
+
+
+def test_pairs_are_verified_grouped_by_component_then_by_the_text_outside_the_batch():
+    """Two stories' candidate pairs arrive interleaved; verified in that order, a task of four pairs
+    reads the documents of both. In verifying order each story's pairs come together (the one
+    with the smallest document first), inside each the pairs within the batch first, then those
+    with a text outside it, grouped by that text."""
+    story_a = [(1, 3), (1, 5), (3, 5), (5, 20)]
+    story_b = [(2, 4), (2, 6), (4, 6), (6, 30), (4, 30)]
+    arrived = [p for k in range(5) for p in (story_a[k : k + 1] + story_b[k : k + 1])]
+    batch = {1, 2, 3, 4, 5, 6}
+    ordered = in_verifying_order(arrived, batch)
+    assert sorted(ordered) == sorted(arrived)
+    assert ordered == [(1, 3), (1, 5), (3, 5), (5, 20), (2, 4), (2, 6), (4, 6), (4, 30), (6, 30)]
+
+    def reads(pairs, task=4):
+        return sum(len({d for p in pairs[k : k + task] for d in p}) for k in range(0, len(pairs), task))
+
+    assert reads(ordered) < reads(arrived)
+    assert in_verifying_order([], batch) == []
