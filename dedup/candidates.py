@@ -27,7 +27,7 @@ import mmap
 import os
 from array import array
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -788,7 +788,7 @@ def _search_codes(search: PairSearch, db_path: str, taken: SharedCount | None = 
     return pair_codes(found)
 
 
-def in_verifying_order(pairs: list[tuple[int, int]], in_batch: set[int]) -> list[tuple[int, int]]:
+def in_verifying_order(pairs: list[tuple[int, int]], in_batch: Collection[int]) -> list[tuple[int, int]]:
     """Pairs ordered so that each verification task reads few documents: by the connected
     component of the pairs' graph (a story's copies, a template family), then by the text outside
     the batch (pairs inside it first), then by the pair. A task (VERIFY_CHUNK pairs) reads the
@@ -803,7 +803,8 @@ def in_verifying_order(pairs: list[tuple[int, int]], in_batch: set[int]) -> list
     b = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
     ids, roots = component_roots(a, b)
     root = roots[np.searchsorted(ids, a)]
-    outside = np.fromiter((next((d for d in p if d not in in_batch), -1) for p in pairs), np.int64, len(pairs))
+    inside = np.fromiter(in_batch, np.int64, len(in_batch))
+    outside = np.where(arrays.isin(a, inside), np.where(arrays.isin(b, inside), -1, b), a)
     return [pairs[i] for i in np.lexsort((b, a, outside, root)).tolist()]
 
 
@@ -815,7 +816,7 @@ def _verify_and_store(store, batch: _Searched, verifier: Verifier, run_id: int, 
     unknown = [p for p, k in zip(pairs, known, strict=True) if not k]
     del known
     verdicts = Verdicts()
-    unknown = in_verifying_order(unknown, set(batch.texts))
+    unknown = in_verifying_order(unknown, batch.texts)
     for r in range(0, len(unknown), VERIFY_ROUND):
         for (a, b), edge in verifier(unknown[r : r + VERIFY_ROUND], {}).items():
             verdicts.learn(a, b, edge)
