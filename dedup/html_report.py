@@ -26,12 +26,16 @@ from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cydifflib import SequenceMatcher  # difflib's SequenceMatcher compiled: the same opcodes, faster
 
 from dedup import __version__
 from dedup.errors import DedupError
+
+if TYPE_CHECKING:
+    from dedup.store.results import SiteRole
 
 LANGS = ("zh", "en")
 PAGE_SIZE = 100  # index rows per page (in the browser); the first page is also written as HTML
@@ -305,8 +309,8 @@ class Page:
 class Sites:
     """Each site's name as the crawl gives it (the `sites` table), shown with its host."""
 
-    def __init__(self, roles: dict[str, tuple[list[str], str]]) -> None:
-        self.names = {site: clean(names[0]) for site, (names, _) in roles.items() if names and clean(names[0])}
+    def __init__(self, roles: dict[str, SiteRole]) -> None:
+        self.names = {site: clean(r.names[0]) for site, r in roles.items() if r.names and clean(r.names[0])}
 
     def name(self, site: str | None) -> str:
         return self.names.get(site or "", clean(site or "—"))

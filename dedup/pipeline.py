@@ -490,9 +490,9 @@ def _regroup(store, summary: RunSummary, moved: set[int] = frozenset(), redo_all
             slices = _slices(ends, read.copies, read.current)
             return Regroup(read.sizes, read.copies, read.ids, read.current, slices, read.edges)
     summary.documents_regrouped = total
-    sizes, copies = store.representatives()
+    reps = store.representatives()
     current = store.active_memberships()
-    return Regroup(sizes, copies, None, current, _slices(store.copy_edge_ends(), copies, current), None)
+    return Regroup(reps.sizes, reps.copies, None, current, _slices(store.copy_edge_ends(), reps.copies, current), None)
 
 
 def _slices(
@@ -572,15 +572,15 @@ def _count_sites(store, known_sources) -> SiteCount:
     # page that is not gone: the live sites are those and the sites counted again that have one.
     stored = store.site_tallies()
     fresh: dict[str, SiteTally] = defaultdict(SiteTally)
-    for site, credits, boilerplate, site_names in store.site_pages(store.stored_sites() - stored.keys()):
-        fresh[site].add(credits, boilerplate, site_names)
+    for page in store.site_pages(store.stored_sites() - stored.keys()):
+        fresh[page.site].add(page.credits, page.boilerplate, page.site_names)
     live = stored.keys() | fresh.keys()
     grown: dict[str, SiteTally] = {}
-    for site, credits, boilerplate, site_names in store.pages_added_to_tallied_sites():
-        if site in stored:
-            if site not in grown:
-                grown[site] = SiteTally.from_json(stored[site])
-            grown[site].add(credits, boilerplate, site_names)
+    for page in store.pages_added_to_tallied_sites():
+        if page.site in stored:
+            if page.site not in grown:
+                grown[page.site] = SiteTally.from_json(stored[page.site])
+            grown[page.site].add(page.credits, page.boilerplate, page.site_names)
     fresh.update(grown)
     counted = {site: t.to_json() for site, t in fresh.items()}
     tallies = {
@@ -594,7 +594,7 @@ def _count_sites(store, known_sources) -> SiteCount:
     # A site's names count as a set (their order follows page counts and moves as pages come); the
     # reason given for its role (page counts) is not compared: a kept cluster's reasons describe
     # the crawl as it was when they were worked out.
-    was = {site: (frozenset(names), role) for site, (names, role) in before.items()}
+    was = {site: (frozenset(r.names), r.role) for site, r in before.items()}
     moved = store.documents_on({s for s, p in profiles.items() if was.get(s) != (frozenset(p.names), p.role)})
     return SiteCount(SiteChanges(profiles, moved), counted)
 

@@ -135,14 +135,15 @@ class _Index:
 
     def __init__(self, store, params: Params) -> None:
         self.store, self.params, self.note = store, params, ""
-        self.sizes, self.copies = store.representatives()
+        reps = store.representatives()
+        self.sizes, self.copies = reps.sizes, reps.copies
         self.query_id = max(self.sizes, default=0) + 1
         top = self.query_id + 1
         self.n_shingles = np.zeros(top, np.int64)
         self.n_samples = np.zeros(top, np.int64)
-        for d, n, k in store.text_sizes():
-            if d < top:
-                self.n_shingles[d], self.n_samples[d] = n, k
+        for t in store.text_sizes():
+            if t.doc_id < top:
+                self.n_shingles[t.doc_id], self.n_samples[t.doc_id] = t.n_shingles, t.n_samples
         self.live = np.zeros(top, np.int64)
         indexed = {d: seg for d, seg in store.indexed().items() if d in self.sizes}
         for d, seg in indexed.items():

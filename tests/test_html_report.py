@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from dedup.cli import cli
 from dedup.html_report import TimeAxis, clean, diff_texts, epoch, link_url, script_json
+from dedup.store.results import SiteRole
 from tests.conftest import BUS, COMPILATION, EXPECTED_CLUSTERS, FLOOD, SAMPLE, TREES
 
 
@@ -340,7 +341,7 @@ def test_a_cluster_whose_original_is_outside_the_crawl():
                     "no publisher among the members: the original is external"],
     }  # fmt: skip
     texts = {7: {"text": "\n".join(STORY), "boilerplate": []}, 8: {"text": "\n".join(STORY[:3]), "boilerplate": []}}
-    sites = Sites({"www.sohu.com": (["搜狐号"], "platform")})
+    sites = Sites({"www.sohu.com": SiteRole(["搜狐号"], "platform")})
     page = cluster_page(Page(), Words("zh"), sites, ClusterView(c, texts, {}, {4: "读书月启动"}))
     assert (
         '<div class="verdict external" id="verdict"><strong>外部来源: 经济日报</strong> '

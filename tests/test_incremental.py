@@ -42,8 +42,8 @@ def canonical(db: Path) -> dict[str, tuple]:
 def recount(store) -> dict[str, str]:
     """Every site's tally counted now from its pages."""
     tallies: dict[str, SiteTally] = defaultdict(SiteTally)
-    for site, credits, boilerplate, names in store.site_pages():
-        tallies[site].add(credits, boilerplate, names)
+    for page in store.site_pages():
+        tallies[page.site].add(page.credits, page.boilerplate, page.site_names)
     return {site: t.to_json() for site, t in tallies.items()}
 
 

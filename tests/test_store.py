@@ -339,6 +339,11 @@ def test_what_matching_reads_of_every_document_is_read_from_an_index(tmp_path):
     plan = " ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + INDEX_ROWS_SQL))
     assert "USING COVERING INDEX documents_index_rows" in plan or "USING INDEX documents_index_rows" in plan
     assert list(s.index_rows()) == [(1, "c1", 10, 2, None, 1), (3, "c3", 30, 2, None, 1)]
+    first = next(s.index_rows())
+    assert (first.doc_id, first.content_hash, first.n_samples, first.segment, first.ok) == (1, "c1", 2, None, 1)
+    assert sorted((t.doc_id, t.n_shingles, t.n_samples) for t in s.text_sizes()) == [(1, 10, 2), (3, 30, 2)]
+    reps = s.representatives()
+    assert (reps.sizes, reps.copies) == ({1: 10, 3: 30}, {})
     # The counts by status search the documents that are not 'ok' by their status.
     count = "SELECT count(*) FROM documents WHERE status != 'ok' AND status = ?"
     plan = " ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + count, ["gone"]))

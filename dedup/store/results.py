@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from dedup.errors import NotFoundError
 from dedup.store.base import in_chunks
@@ -206,6 +207,13 @@ def _values(rows: list[dict], cols: tuple[str, ...]) -> list[tuple]:
     return out
 
 
+class SiteRole(NamedTuple):
+    """A site as the last clustering profiled it (the `sites` table)."""
+
+    names: list[str]  # what it is called: a known source's names first, then those its pages give it most
+    role: str  # publisher | platform | farm | unknown
+
+
 class ResultsMixin:
     """Saving and querying results; needs self.db, self.write() and self._set() from Connection."""
 
@@ -315,10 +323,10 @@ class ResultsMixin:
         )
         return {r[0] for r in self.db.execute(sql)}
 
-    def site_roles(self) -> dict[str, tuple[list[str], str]]:
-        """Site -> (names, role) as the last clustering profiled it."""
+    def site_roles(self) -> dict[str, SiteRole]:
+        """Site -> its names and role as the last clustering profiled it."""
         return {
-            site: (json.loads(names or "[]"), role)
+            site: SiteRole(json.loads(names or "[]"), role)
             for site, names, role in self.db.execute("SELECT site, names, role FROM sites")
         }
 
