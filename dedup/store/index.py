@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dedup import arrays
+from dedup.attribute import DocInfo
 from dedup.edges import EDGE_DTYPE, PAIR_KINDS, found_in
 from dedup.store.base import in_chunks
 
@@ -465,19 +466,18 @@ class IndexMixin:
             out.update(r[0] for r in self.db.execute("SELECT id FROM documents WHERE site = ?", [site]))
         return out
 
-    def doc_infos(self, ids: list[int]) -> Iterator[dict]:
-        """What attribution reads of some documents."""
-        cols = (
-            "id, path, site, url, canonical_url, title, published_at, time_confidence, credits, "
-            "boilerplate, original_title, fetched_at"
+    def doc_infos(self, ids: list[int]) -> Iterator[DocInfo]:
+        """What attribution reads of some documents (made from each row at once: through a dict
+        a row, the read was ~a fifth of attribution's time at 100k documents)."""
+        sql = (
+            "SELECT id, path, COALESCE(site, ''), COALESCE(url, ''), COALESCE(canonical_url, ''), "
+            "COALESCE(title, ''), published_at, COALESCE(time_confidence, 0.0), credits, boilerplate, "
+            "COALESCE(original_title, ''), fetched_at FROM documents WHERE id IN ({})"
         )
-        names = [c.strip() for c in cols.split(",")]
+        loads = json.loads
         for part, marks in in_chunks(ids):
-            for r in self.db.execute(f"SELECT {cols} FROM documents WHERE id IN ({marks})", part):
-                d = dict(zip(names, r, strict=True))
-                for key in ("credits", "boilerplate"):
-                    d[key] = json.loads(d[key] or "[]")
-                yield d
+            for r in self.db.execute(sql.format(marks), part):
+                yield DocInfo(*r[:8], loads(r[8] or "[]"), loads(r[9] or "[]"), *r[10:])
 
 
 def _tallied_pages(rows) -> Iterator[SitePage]:
