@@ -254,7 +254,11 @@ def _learned_role(t: SiteTally, own: set[str]) -> tuple[str, str]:
 
 def _title_key(title: str) -> str:
     """A title for comparison: letters, digits and CJK only, lower case."""
-    return "".join(ch for ch in title.lower() if ch.isalnum())
+    return _NOT_ALNUM.sub("", title.lower())
+
+
+# What str.isalnum() is not: Python's \w is isalnum() or "_" (the same on every code point).
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 @lru_cache(maxsize=65_536)  # the same credits and site names are compared for every cluster

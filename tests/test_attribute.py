@@ -302,3 +302,15 @@ def test_a_fetched_copy_before_a_credited_original_is_reported_not_crowned():
     a = attribute([orig, early], names={"www.qcnews.cn": ["青川日报"]})
     assert a.original_id == 1
     assert any("www.sohu.com shows an earlier time 2023-03-11 00:00" in r for r in a.reasons)
+
+
+def test_a_titles_key_keeps_what_isalnum_keeps_on_every_code_point():
+    """attribute._title_key drops with one regular expression what str.isalnum() rejects: the same
+    on every code point (and on a title of mixed scripts, case folded first)."""
+    import sys
+
+    from dedup.attribute import _title_key
+
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    assert _title_key(every) == "".join(c for c in every.lower() if c.isalnum())
+    assert _title_key("【快讯】上饶 DAILY_News：2023年第３期！") == "快讯上饶dailynews2023年第３期"
