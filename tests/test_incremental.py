@@ -105,8 +105,8 @@ def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_p
     single walk makes, and when the helper fails the folders it took are walked here. What the
     scan gives this process to do meanwhile (preload_signing) runs once, here, once the helper is
     started and before this process walks a folder."""
+    import multiprocessing
     import os
-    import time
 
     from dedup import ingest
     from dedup.models import RunSummary, ScanOptions
@@ -142,14 +142,23 @@ def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_p
     assert len(parts) >= ingest.SPLIT_WALK_MIN_DIRS
     here, real, walked_here = os.getpid(), ingest._walk_part, []
     helper_fails = False
+    # Each walker, once it holds a folder, waits until the other holds one: both walk some folders
+    # however the two processes are scheduled (a loaded machine once let this one take them all).
+    started = {
+        "here": multiprocessing.get_context("fork").Event(),
+        "helper": multiprocessing.get_context("fork").Event(),
+    }
 
     def walk_part(root, part, *a):
-        if os.getpid() != here:
-            if helper_fails:
-                raise OSError("the helper's walk failed")
-        else:
+        me, other = ("here", "helper") if os.getpid() == here else ("helper", "here")
+        first = not started[me].is_set()
+        started[me].set()
+        if me == "helper" and helper_fails:
+            raise OSError("the helper's walk failed")
+        if first:
+            started[other].wait(30)
+        if me == "here":
             walked_here.append(part)
-            time.sleep(0.05)  # slower here: the helper takes some folders even of a small crawl
         return real(root, part, *a)
 
     monkeypatch.setattr(ingest, "_walk_part", walk_part)
@@ -159,6 +168,8 @@ def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_p
     meanwhile.clear()
     walked_here.clear()
     helper_fails = True
+    for event in started.values():
+        event.clear()
     assert plan(True) == one
     assert len(walked_here) == len(parts)  # its folders walked here after it failed
     assert "walking the crawl in a second process failed" in caplog.text
