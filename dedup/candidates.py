@@ -752,7 +752,7 @@ class IndexState(NamedTuple):
     def read(cls, store) -> IndexState:
         reps, indexed, texts = array("q"), array("q"), array("q")
         seen: set[str] = set()
-        for doc_id, content, n, k, seg, ok in store.index_rows():  # store.IndexRow's fields
+        for doc_id, content, n, k, seg, ok in store.index_rows():  # store.index.IndexRow's fields
             if seg is not None:
                 indexed.extend((doc_id, seg))
             if ok:
