@@ -799,8 +799,7 @@ def in_verifying_order(pairs: list[tuple[int, int]], in_batch: Collection[int]) 
     Verdicts do not depend on the order."""
     if not pairs:
         return pairs
-    a = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
-    b = np.fromiter((p[1] for p in pairs), np.int64, len(pairs))
+    a, b = np.array(pairs, np.int64).T
     ids, roots = component_roots(a, b)
     root = roots[np.searchsorted(ids, a)]
     inside = np.fromiter(in_batch, np.int64, len(in_batch))
