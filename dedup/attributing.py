@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import NamedTuple
@@ -62,7 +62,7 @@ def attribute_task(groups: list[Group]) -> list[dict]:
     from dedup.store import Store
 
     picking = _worker["picking"]
-    with closing(Store(Path(picking.db), readonly=True)) as store:
+    with closing(Store(Path(picking.db), readonly=True, checked=True)) as store:
         return cluster_rows(store, groups, picking)
 
 
@@ -78,21 +78,35 @@ class Attributor:
         self.picking, self.jobs, self.engine, self.timeout = picking, jobs, engine, timeout
         self._pool = None
 
-    def rows(self, store, groups: list[Group]) -> Iterator[dict]:
-        """The groups' cluster rows, in their order (`store` reads their documents here)."""
+    def rows(self, store, groups: list[Group], meanwhile: Callable[[], None] | None = None) -> list[dict]:
+        """The groups' cluster rows, in their order (`store` reads their documents here).
+
+        `meanwhile` is called once, in this thread, while the workers work on their first tasks
+        (after the first result, when they hold the next ones: WORKER_DEPTH), or first when the
+        groups are attributed here: the caller groups its next slice there instead of beside idle
+        workers (~0.1 s a slice of 10,000 documents on the 100k crawl, ~1 s a first scan)."""
         if self.jobs <= 1 or sum(len(g.members) for g in groups) < ATTRIBUTE_IN_WORKERS:
-            for k in range(0, len(groups), ATTRIBUTE_SLICE):
-                yield from cluster_rows(store, groups[k : k + ATTRIBUTE_SLICE], self.picking)
-            return
+            if meanwhile is not None:
+                meanwhile()
+            return [
+                row
+                for k in range(0, len(groups), ATTRIBUTE_SLICE)
+                for row in cluster_rows(store, groups[k : k + ATTRIBUTE_SLICE], self.picking)
+            ]
         if self._pool is None:
             self._pool = self.engine.task_pool(attribute_task, self.jobs, init_worker, (self.picking,), self.timeout)
         tasks = _tasks(groups, ATTRIBUTE_CHUNK)
+        out: list[dict] = []
         with closing(self._pool.map(tasks)) as done:
             for part, res in zip(tasks, done, strict=True):
                 if isinstance(res, TaskFailure):
                     log.warning("attributing %d clusters failed in a worker (%s): done here", len(part), res.reason)
                     res = cluster_rows(store, part, self.picking)
-                yield from res
+                out.extend(res)
+                if meanwhile is not None:
+                    meanwhile()
+                    meanwhile = None
+        return out
 
     def close(self) -> None:
         if self._pool is not None:

@@ -846,7 +846,7 @@ def _search_beside(
 ) -> tuple[set[tuple[int, int]], BatchRows | None]:  # fmt: skip
     """A batch's candidate pairs found by a forked process and this one at once, each taking the
     next texts of the batch no one has taken (find_batch_pairs' `taken`), this one after it has
-    verified the batch before, if any, and made the next batch's rows (`prepare`, returned with
+    verified the batch before, if any, and made (and written) the next batch's rows (`prepare`, returned with
     the pairs). The workers verify while this process waits: a 1M first scan spent ~12 s a batch
     searching with the workers idle, then verified with the search idle; at 100k a search alone
     beside a shorter verification left a core idle ~3 s a batch, and making the next rows ~1 s.
@@ -876,6 +876,16 @@ def _batch_rows(store, ids: list[int], params: Params) -> BatchRows | None:
     if not ids:
         return None
     return BatchRows(*text_rows(load_sigs(store, ids, params).values(), params))
+
+
+def _written_rows(store, files: SegmentFiles, seg_id: int, ids: list[int], params: Params) -> BatchRows | None:
+    """_batch_rows, written as segment `seg_id` (sorted, synced: ~0.2-0.4 s a batch of 20,000 at
+    100k documents). The database lists the segment only once its batch's verdicts are stored
+    (index_batch); a run killed before leaves the files, which the next one removes."""
+    rows = _batch_rows(store, ids, params)
+    if rows is not None:
+        files.write(seg_id, rows.keys, rows.vals)
+    return rows
 
 
 def match_new_texts(
@@ -920,20 +930,21 @@ def match_new_texts(
     text_sizes = TextSizes(n_shingles, n_samples, store.content_hashes, sample_query_max(params))
     next_id = max(registered, default=0) + 1
     ahead = None  # the batch indexed and searched, whose pairs are verified next
-    rows_of = partial(_batch_rows, store, params=params)
-    prepared: BatchRows | None = None  # the next batch's rows, made while its batch before was searched
+    written_as = partial(_written_rows, store, files, params=params)
+    # The next batch's rows, made and written as its segment while its batch before was searched
+    # (with the workers verifying, not idle while this process sorts and syncs them).
+    prepared: BatchRows | None = None
     for k in range(0, len(todo), INDEX_BATCH):
         chunk = todo[k : k + INDEX_BATCH].tolist()
-        keys, vals = prepared or rows_of(chunk)
+        keys, vals = prepared or written_as(next_id, chunk)
         prepared = None
-        files.write(next_id, keys, vals)
         segments.append(files.open(next_id))
         live[chunk] = next_id
         search = PairSearch(files.folder, list(segments), chunk, keys, vals, live, text_sizes, params)
         if background and Background.available() and (ahead is not None or len(chunk) >= SPLIT_SEARCH_MIN):
             following = todo[k + INDEX_BATCH : k + 2 * INDEX_BATCH].tolist()
             pairs, prepared = _search_beside(
-                store, search, ahead, verifier, run_id, report, find_pairs, partial(rows_of, following)
+                store, search, ahead, verifier, run_id, report, find_pairs, partial(written_as, next_id + 1, following)
             )
         else:
             if ahead is not None:

@@ -304,7 +304,7 @@ def sign_chunk(ids: list[int]) -> list[SignedRow | Skipped]:
     signing them again."""
     from dedup.store import Store
 
-    with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
+    with closing(Store(Path(worker_state["db"]), readonly=True, checked=True)) as store:
         rows = {r["id"]: r for r in store.documents_to_sign(ids)}
         tokenized = [_tokenize_stored(i, rows.get(i)) for i in ids]
         del rows
@@ -333,7 +333,7 @@ def sign_read(docs: list[Document]) -> None:
     from dedup.store import Store
 
     try:
-        with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
+        with closing(Store(Path(worker_state["db"]), readonly=True, checked=True)) as store:
             known = store.signed_texts({doc.content_hash for doc, _ in tokenized})
     except Exception:  # noqa: BLE001 - a database that cannot be read here costs the reuse, not the files
         log.warning("signing as read without the stored signatures: %s", worker_state["db"], exc_info=True)

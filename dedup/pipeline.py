@@ -296,7 +296,7 @@ def verify_task(pairs: list[tuple[int, int]]) -> list:
     from dedup.store import Store
 
     params, patterns, learned = worker_state["params"], worker_state["patterns"], worker_state["learned"]
-    with closing(Store(Path(worker_state["db"]), readonly=True)) as store:
+    with closing(Store(Path(worker_state["db"]), readonly=True, checked=True)) as store:
         sigs = load_sigs(store, sorted({d for p in pairs for d in p}), params)
 
         @cache
@@ -644,7 +644,9 @@ def _attribute(
     engine's workers when many clusters changed (dedup.attributing). A slice's clusters are saved
     by a thread (store.writer; all slices in one transaction) while the next slice is grouped and
     attributed, reading through a read-only connection: at 100k documents a slice took ~1.8 s to
-    save, with the workers idle. Returns the seconds spent grouping."""
+    save, with the workers idle. A slice is grouped while the workers attribute the one before
+    (Attributor.rows' `meanwhile`), not between two slices with them idle. Returns the seconds
+    spent grouping with the workers idle (the first slice's, and any grouping done here)."""
     profiles = sites.profiles
     sizes, copies, scope, current, slices, scope_edges = regroup
     stored = {members: cid for cid, members in current.items()}
@@ -662,13 +664,24 @@ def _attribute(
         WriteBehind(pending=1) as writer,
     ):
         in_slice = None if scope_edges is None else _edges_by_slice(scope_edges, slices)
-        for k, part in enumerate(slices):
-            t0 = time.perf_counter()
+
+        def group_slice(k: int) -> list[Group]:
+            part = slices[k]
             reps = {d: sizes[d] for d in part.ids.tolist() if d in sizes}
             pairs = _pairs_among(reads.copy_edge_pairs(reps.keys()) if in_slice is None else in_slice(k), reps)
             groups = engine.group(reps, {d: copies[d] for d in reps if d in copies}, pairs, params, reads)
             groups.sort(key=lambda g: part.component(next(iter(g.members))))  # stable: by component
-            del pairs
+            return groups
+
+        ahead: dict[int, list[Group]] = {}  # the next slice, grouped while this one is attributed
+
+        def group_next(k: int) -> None:
+            if k < len(slices):
+                ahead[k] = group_slice(k)
+
+        for k in range(len(slices)):
+            t0 = time.perf_counter()
+            groups = ahead.pop(k) if k in ahead else group_slice(k)
             grouping += time.perf_counter() - t0
             keep: set[int] = set()
             touched: list[Group] = []
@@ -678,7 +691,7 @@ def _attribute(
                     keep.add(cid)
                 else:
                     touched.append(g)
-            rows = list(attributor.rows(reads, touched))
+            rows = attributor.rows(reads, touched, meanwhile=partial(group_next, k + 1))
             attributed += len(rows)
             writer.submit(saving.save, rows, keep)
             del rows
