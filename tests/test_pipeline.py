@@ -325,7 +325,30 @@ def test_attribution_in_worker_processes_gives_what_this_process_gives(tmp_path,
         return real(groups)
 
     monkeypatch.setattr(at, "attribute_task", spied)
+    # A slice is grouped while the workers attribute the slice before (Attributor.rows' meanwhile).
+    from dedup.engine import LocalEngine
+
+    grouped_during: list[bool] = []
+    attributing: list[bool] = []
+    real_rows, real_group = at.Attributor.rows, LocalEngine.group
+
+    def rows(self, store, groups, meanwhile=None):
+        attributing.append(True)
+        try:
+            return real_rows(self, store, groups, meanwhile)
+        finally:
+            attributing.pop()
+
+    def group(self, *args):
+        grouped_during.append(bool(attributing))
+        return real_group(self, *args)
+
+    monkeypatch.setattr(at.Attributor, "rows", rows)
+    monkeypatch.setattr(LocalEngine, "group", group)
     summary = scan(crawl, tmp_path / "workers.db", Params(), jobs=2)
+    assert grouped_during[0] is False and all(grouped_during[1:])  # the first slice before any attributing
+    if slices == "many":
+        assert len(grouped_during) == 7  # a slice a component: the sample's and the six added
     in_workers = list(done_in.iterdir())
     assert summary.clusters_attributed >= (3 if slices == "one" else 9)
     assert len(in_workers) == summary.clusters_attributed - 1  # one task a cluster, but document 1's
