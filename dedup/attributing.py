@@ -106,6 +106,8 @@ class Attributor:
                 if meanwhile is not None:
                     meanwhile()
                     meanwhile = None
+        if meanwhile is not None:  # no task at all: still called once
+            meanwhile()
         return out
 
     def close(self) -> None:

@@ -847,10 +847,10 @@ def _search_beside(
     """A batch's candidate pairs found by a forked process and this one at once, each taking the
     next texts of the batch no one has taken (find_batch_pairs' `taken`), this one after it has
     verified the batch before, if any, and made and written the next batch's rows (`prepare`,
-    returned with the pairs). The workers verify while this process waits: a 1M first scan spent ~12 s a batch
-    searching with the workers idle, then verified with the search idle; at 100k a search alone
-    beside a shorter verification left a core idle ~3 s a batch, and making the next rows ~1 s.
-    The pairs are the same however the texts are shared out."""
+    returned with the pairs). The workers verify while this process waits: a 1M first scan spent
+    ~12 s a batch searching with the workers idle, then verified with the search idle; at 100k a
+    search alone beside a shorter verification left a core idle ~3 s a batch, and making the next
+    rows ~1 s. The pairs are the same however the texts are shared out."""
     taken = SharedCount()
     with Background(partial(_search_codes, search, str(store.path), taken)) as job:
         if ahead is not None:
