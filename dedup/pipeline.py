@@ -247,6 +247,7 @@ def _apply_stamps(store, stamps: Stamps, summary: RunSummary) -> None:
 def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress, jobs, boilerplate,
                 options: ScanOptions, stamps: Stamps, engine: Engine = LOCAL) -> None:  # fmt: skip
     """Discover, refuse a mass removal before writing anything, then record and read what changed."""
+    store.restore_indexes()  # a first scan stopped while it filled the documents table left them dropped
     plan = plan_files(store, root, options, summary, reread_all=store.stamp("extract_stamp") != stamps.extract,
                       walk_in_two=_forks_beside(engine, jobs), meanwhile=preload_signing)  # fmt: skip
     guard_mass_removal(root, plan.live, plan.gone, summary, options)
@@ -264,9 +265,38 @@ def _scan_files(store, root: Path, params: Params, summary: RunSummary, progress
     for p in plan.problems:
         note_skip(summary, Skipped(p.path, p.reason))
     touched_sites: set[str] = store.mark_gone(plan.gone, summary.run_id)
-    read_files(store, root, params, summary, progress, jobs, options, stamps.sign, plan.todo, plan.states,
-               touched_sites, engine, boilerplate)  # fmt: skip
-    sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps.sign, touched_sites, engine)
+    # A first scan fills the documents table without the indexes its saves would move an entry of
+    # for every document (schema.DEFERRED_INDEXES), and makes them again once it is signed: the
+    # one the sign stage selects its documents by before it starts.
+    first_load = bool(plan.todo) and store.is_empty()
+    if first_load:
+        store.drop_deferred_indexes()
+    try:
+        read_files(store, root, params, summary, progress, jobs, options, stamps.sign, plan.todo, plan.states,
+                   touched_sites, engine, boilerplate)  # fmt: skip
+        if first_load:
+            store.restore_indexes(SIGNING_SELECTS_BY)
+        sign_pending(store, params, summary, progress, jobs, boilerplate, options, stamps.sign, touched_sites, engine)
+    except BaseException:
+        if first_load:
+            _restore_quietly(store)
+        raise
+    if first_load:
+        store.restore_indexes()
+
+
+# The index the sign stage finds its documents by (the pending ones, and a site's live pages when
+# it learns boilerplate): a first scan makes it again before signing, the others after.
+SIGNING_SELECTS_BY = ("documents_not_ok",)
+
+
+def _restore_quietly(store) -> None:
+    """The deferred indexes made again after a first scan failed; if that fails too (a full disk),
+    the next scan makes them (_scan_files) and readers meanwhile read the table without them."""
+    try:
+        store.restore_indexes()
+    except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+        log.warning("could not make the indexes of %s again: %s (the next scan will)", store.path, exc)
 
 
 def _fill_counts(store, summary: RunSummary) -> None:

@@ -233,6 +233,71 @@ def test_an_interrupted_scan_is_finished_by_the_next(tmp_path, crawl, monkeypatc
     assert conn.execute("SELECT count(*) FROM documents WHERE status = 'pending'").fetchone()[0] == 0
 
 
+def _index_schema(db) -> list[tuple[str, str]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return sorted(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+
+
+def test_a_first_scan_fills_the_documents_table_without_the_deferred_indexes(tmp_path, crawl, monkeypatch):
+    """A first scan reads its files without the indexes that saving every document would move an
+    entry of (schema.DEFERRED_INDEXES), signs with the one it selects documents by, and leaves the
+    indexes a fresh database has; a rescan keeps them all. A first scan that fails makes them again,
+    and one killed before it could leaves them to the next scan."""
+    import dedup.pipeline as pl
+    from dedup.store.schema import DEFERRED_INDEXES
+
+    fresh = tmp_path / "fresh.db"
+    Store(fresh).close()
+    seen: dict[str, set[str]] = {}
+
+    def watched(stage, real):
+        def run(store, *args, **kwargs):
+            seen[stage] = {name for name in DEFERRED_INDEXES if store.has_index(name)}
+            return real(store, *args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(pl, "read_files", watched("read", pl.read_files))
+    monkeypatch.setattr(pl, "sign_pending", watched("sign", pl.sign_pending))
+    db = tmp_path / "d.db"
+    first = scan(crawl, db, Params(), jobs=1)
+    assert seen == {"read": set(), "sign": {"documents_not_ok"}}
+    assert _index_schema(db) == _index_schema(fresh)
+    with closing(Store(db)) as store:
+        clusters = {r["path"]: r["cluster"] for r in store.export_rows()}
+        assert first.clusters == 3 and len(clusters) == 14
+
+    # A rescan, here with a new copy of a story, keeps every index while it saves.
+    copy = crawl / "www.qcnews.cn/2023/0312/1000234567.html"
+    (crawl / "www.copy.cn").mkdir()
+    (crawl / "www.copy.cn/1.html").write_bytes(copy.read_bytes())
+    seen.clear()
+    again = scan(crawl, db, Params(), jobs=1)
+    assert again.files_new == 1 and seen == {"read": set(DEFERRED_INDEXES), "sign": set(DEFERRED_INDEXES)}
+    assert _index_schema(db) == _index_schema(fresh)
+
+    # Killed while it filled the table (the indexes dropped, never made again): the next scan makes them.
+    with closing(Store(db)) as store:
+        store.drop_deferred_indexes()
+        hashes = {h for (h,) in store.conn.execute("SELECT content_hash FROM documents WHERE status = 'ok'")}
+        assert hashes and store.signed_texts(hashes) == {}  # no search of every row without it
+    scan(crawl, db, Params(), jobs=1)
+    assert _index_schema(db) == _index_schema(fresh)
+    with closing(Store(db)) as store:
+        assert set(store.signed_texts(hashes)) == hashes
+        assert {r["path"]: r["cluster"] for r in store.export_rows() if r["path"] in clusters} == clusters
+
+    # A first scan that fails while signing makes them again before it reports the failure.
+    def fails(*args, **kwargs):
+        raise RuntimeError("signing broke")
+
+    monkeypatch.setattr(pl, "sign_pending", fails)
+    other = tmp_path / "other.db"
+    with pytest.raises(RuntimeError, match="signing broke"):
+        scan(crawl, other, Params(), jobs=1)
+    assert _index_schema(other) == _index_schema(fresh)
+
+
 def test_yuan_biaoti_reaches_attribution(tmp_path):
     crawl = tmp_path / "c"
     (crawl / "www.a-daily.cn").mkdir(parents=True)

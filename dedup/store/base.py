@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import sqlite_utils
 from dedup.dbfile import APPLICATION_ID, connect, identify, open_for_reading
 from dedup.errors import StoreError
 from dedup.models import Params
-from dedup.store.schema import MIGRATIONS, migrate
+from dedup.store.schema import DEFERRED_INDEXES, MIGRATIONS, migrate
 
 # Values bound per `IN (...)` list: SQLite allows 32,766 variables a statement; smaller lists keep
 # each statement's plan and memory small.
@@ -147,6 +147,33 @@ class Connection:
     def clustering_is_current(self, stamp: str) -> bool:
         """True when no document changed since clusters were computed with this stamp."""
         return self._get("clusters_stamp") == stamp and self._get("documents_changed") == "0"
+
+    # ------------------------------------------------------------------ indexes a first scan defers
+
+    def is_empty(self) -> bool:
+        """No document stored: a first scan's database (schema.DEFERRED_INDEXES)."""
+        return self.conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None
+
+    def has_index(self, name: str) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
+            is not None
+        )
+
+    def drop_deferred_indexes(self) -> None:
+        """Drop the indexes a first scan fills the documents table without (schema.DEFERRED_INDEXES)."""
+        with self.write():
+            for name in DEFERRED_INDEXES:
+                self.conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def restore_indexes(self, names: Iterable[str] = tuple(DEFERRED_INDEXES)) -> list[str]:
+        """Make again those of the deferred indexes (`names`) that are missing; returns their names."""
+        missing = [name for name in names if not self.has_index(name)]
+        if missing:
+            with self.write():
+                for name in missing:
+                    self.conn.execute(DEFERRED_INDEXES[name])
+        return missing
 
     # ------------------------------------------------------------------ runs
 

@@ -197,8 +197,14 @@ class SigningMixin:
         """What signing made of stored documents with these content hashes, by hash (any one
         document of each). Only documents signed with the current settings (a change sets every
         document back to pending: resign_all) and in the current form: words kept (schema 14)
-        and anchors packed."""
+        and anchors packed.
+
+        None found while a first scan fills the table without its hash index (schema.DEFERRED_INDEXES):
+        each search would read every row. What it spares is signing equal words again, which the sign
+        stage's order spares mostly anyway (equal texts are handed out together: docs_to_sign)."""
         found: dict[str, tuple[int, SignedText]] = {}
+        if not self.has_index("documents_hash"):
+            return {}
         cols = "id, content_hash, n_tokens, n_shingles, signature, samples, words, anchors, status"
         for part, marks in in_chunks(sorted(hashes)):
             for r in self.db.execute(
