@@ -391,12 +391,13 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 # The indexes of `documents` that a first scan drops while it fills the table, and makes again once
 # the table is signed (pipeline._scan_files, Connection.drop_deferred_indexes / restore_indexes).
-# Signing rewrites each row with its content hash, status and sizes, so each of these moved an entry
-# a document as the sign stage saved it, the hash index at a random place (every batch of 500 dirtied
-# most of its pages): replaying the saves of the 100k crawl's sign stage took 6.6-6.7 CPU-s with it,
-# 5.0-5.1 without. Made again from the finished table, the three took 0.5 s. A first scan is the only
-# scan that writes nearly all rows of the table; a rescan keeps them. As the migrations made them (a
-# test compares); a scan stopped before it made them again leaves them to the next scan.
+# Signing rewrites each row with its content hash, status and sizes, so each of these moved one entry
+# per document as the sign stage saved it, the hash index at a random place (every batch of 500
+# dirtied most of its pages): replaying the saves of the 100k crawl's sign stage took 6.6-6.7 CPU-s
+# with it, 5.0-5.1 without; a first scan there, 6.5-9 CPU-s less in all (benchmarks/RESULTS.md, "A
+# first scan without three of its indexes"). Made again from the finished table, the three took
+# 0.5 s. Only a first scan writes every row of the table; a rescan keeps them. As the migrations made
+# them (a test compares); a scan stopped before it made them again leaves them to the next scan.
 DEFERRED_INDEXES = {
     "documents_hash": "CREATE INDEX documents_hash ON documents(content_hash)",
     "documents_index_rows": (
