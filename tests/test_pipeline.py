@@ -266,6 +266,15 @@ def test_a_first_scan_fills_the_documents_table_without_the_deferred_indexes(tmp
     with closing(Store(db)) as store:
         clusters = {r["path"]: r["cluster"] for r in store.export_rows()}
         assert first.clusters == 3 and len(clusters) == 14
+        rows = list(store.export_rows())
+    # The same rows as a first scan that keeps its indexes throughout.
+    with monkeypatch.context() as m:
+        m.setattr(Store, "is_empty", lambda self: False)
+        kept = tmp_path / "kept.db"
+        scan(crawl, kept, Params(), jobs=1)
+    assert seen == {"read": set(DEFERRED_INDEXES), "sign": set(DEFERRED_INDEXES)}
+    with closing(Store(kept)) as store:
+        assert list(store.export_rows()) == rows
 
     # A rescan, here with a new copy of a story, keeps every index while it saves.
     copy = crawl / "www.qcnews.cn/2023/0312/1000234567.html"
