@@ -166,14 +166,14 @@ class Connection:
             for name in DEFERRED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {name}")
 
-    def restore_indexes(self, names: Iterable[str] = tuple(DEFERRED_INDEXES)) -> list[str]:
-        """Make again those of the deferred indexes (`names`) that are missing; returns their names."""
-        missing = [name for name in names if not self.has_index(name)]
+    def restore_indexes(self, names: Iterable[str] = tuple(DEFERRED_INDEXES)) -> None:
+        """Make again those of the deferred indexes (`names`) that are missing (every scan asks)."""
+        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        missing = [name for name in names if name not in present]
         if missing:
             with self.write():
                 for name in missing:
                     self.conn.execute(DEFERRED_INDEXES[name])
-        return missing
 
     # ------------------------------------------------------------------ runs
 
