@@ -24,7 +24,7 @@ from dedup.engine import LOCAL, Engine
 from dedup.errors import MassRemovalError
 from dedup.extract import extract_documents
 from dedup.models import Document, Params, RunSummary, ScanOptions, Skipped, SourceFile
-from dedup.normalize import LineParts, learnable_lines, line_parts, load_patterns, normalize_parts
+from dedup.normalize import LineParts, learnable_lines, line_parts, load_patterns, load_t2s, normalize_parts
 from dedup.shingle import (
     anchors,
     content_hash,
@@ -601,6 +601,8 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
     reader = partial(read_one, str(root), options.max_file_size)
     t_read = time.perf_counter()
     sign_sites = store.settled_sites(SIGN_AT_READ_MIN_PAGES) if todo else {}
+    if todo:
+        load_t2s()  # before the workers start: they share it (plan_files loaded it already beside a split walk)
     if sign_sites:  # before the workers start: they share these
         _load_signing(store, params)
     # A database that never signed has no permutations to give back: datasketch makes them (below,
@@ -670,13 +672,14 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
 
 
 def preload_signing() -> None:
-    """What reading and signing load before their workers start (they share it: the tokenizer and
-    the name table, ~0.15 s), loaded ahead: the scan has plan_files call it while its forked helper
+    """What reading and signing load before their workers start (they share it: the tokenizer, the
+    name table and OpenCC's t2s, ~0.25 s), loaded ahead: the scan has plan_files call it while its forked helper
     walks a rescan's crawl, where this process would otherwise load it alone after the walk, the
     other core idle. A rescan with nothing new loads it for nothing (measured in
     benchmarks/RESULTS.md, "Both cores on a nightly run")."""
     load_tokenizer()
     load_names()
+    load_t2s()
 
 
 def _load_signing(store, params: Params) -> None:
