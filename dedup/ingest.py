@@ -673,9 +673,9 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
 
 def preload_signing() -> None:
     """What reading and signing load before their workers start (they share it: the tokenizer, the
-    name table and OpenCC's t2s, ~0.25 s), loaded ahead: the scan has plan_files call it while its forked helper
-    walks a rescan's crawl, where this process would otherwise load it alone after the walk, the
-    other core idle. A rescan with nothing new loads it for nothing (measured in
+    name table and OpenCC's t2s, ~0.2 s), loaded ahead: the scan has plan_files call it while its
+    forked helper walks a rescan's crawl, where this process would otherwise load it alone after
+    the walk, the other core idle. A rescan with nothing new loads it for nothing (measured in
     benchmarks/RESULTS.md, "Both cores on a nightly run")."""
     load_tokenizer()
     load_names()

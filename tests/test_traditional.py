@@ -80,6 +80,11 @@ def test_change_test_on_given_characters():
     assert test("中華人民共和國") and test("開會") and test("x\U0002a6a5")
     assert not test("中华人民共和国") and not test("\U00020000") and not test("")
 
+    class Text(str):
+        pass
+
+    assert test(Text("报道\U0002a6a5")) and not test(Text("报道\U00020000"))
+
 
 @pytest.mark.parametrize("text", ["", "abc", "中文", "é"])
 def test_short_texts(text):
