@@ -3,8 +3,9 @@
 normalize.to_simplified converts every text, and on a Chinese crawl most of them are Simplified
 and come out as they went in; the conversion still walks each one (~50 ns a character: 6 % of a
 read worker's time on the generated 100k crawl, and the sign stage converts each text again).
-`may_change(text)` says, with one regular-expression search, whether a text holds a character
-that t2s could change; a text without one is left as it is.
+`ChangeTest(changing_characters(...))(text)` says, with one regular-expression search, whether
+a text holds a character that t2s could change; normalize.to_simplified leaves a text without one
+as it is.
 
 Why that is exact. t2s (its JSON configuration: a normalization step, then a conversion chain)
 cuts a text into the longest keys of its dictionaries, characters or phrases, and puts each
