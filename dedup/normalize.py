@@ -71,13 +71,17 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC(T2S_CONFIG)
 
 
+def t2s_config() -> Path:
+    """The installed OpenCC's t2s configuration file (its dictionaries lie beside it)."""
+    return Path(opencc.__file__).parent / "clib" / "share" / "opencc" / T2S_CONFIG
+
+
 @lru_cache(maxsize=1)
 def _t2s_may_change() -> ChangeTest | None:
     """Whether t2s can change a text (dedup.traditional), from the installed OpenCC's tables;
     None (convert every text) when they cannot be read. Made once per process, ~0.03 s: the
     scanning process makes it before its workers start, and they inherit it."""
-    config = Path(opencc.__file__).parent / "clib" / "share" / "opencc" / T2S_CONFIG
-    chars = changing_characters(config, _t2s().convert)
+    chars = changing_characters(t2s_config(), _t2s().convert)
     return ChangeTest(chars) if chars is not None else None
 
 

@@ -1,9 +1,7 @@
 """to_simplified leaves alone the texts OpenCC's t2s cannot change (dedup.traditional), and only those."""
 
 import json
-from pathlib import Path
 
-import opencc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +9,7 @@ from hypothesis import strategies as st
 from dedup import normalize
 from dedup.traditional import ChangeTest, changing_characters, dictionary_files, dictionary_keys
 
-T2S = Path(opencc.__file__).parent / "clib" / "share" / "opencc" / normalize.T2S_CONFIG
+T2S = normalize.t2s_config()
 CONVERT = normalize._t2s().convert
 MAY_CHANGE = normalize._t2s_may_change()
 KEYS = [k for p in dictionary_files(T2S) for k in dictionary_keys(p)]
