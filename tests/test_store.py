@@ -297,6 +297,67 @@ def test_a_database_of_schema_18_keeps_its_index_and_attributions(crawl, tmp_pat
     assert rows["www.farm-news.net/2023/0311/drill.html"]["cluster"] == rows[drill]["cluster"] is not None
 
 
+def test_line_keys_open_with_the_site_and_a_database_keyed_whole_stays_so(tmp_path):
+    """Schema migration 24: site_lines_once keys open with a hash of their site (a batch of one
+    site's pages touches a few pages of the table); a database holding keys made the old way
+    (the whole (site, line) hashed) is marked by the migration and goes on making them, so a line
+    its one page had is still found when a second page carries it."""
+    from collections import Counter
+
+    from dedup.normalize import learnable_lines
+    from dedup.pipeline import scan
+    from dedup.store.files import SITE_KEY_BITS, line_key, whole_line_key
+
+    crawl = tmp_path / "crawl"
+    site = crawl / "www.xsxw.gov.cn"
+    site.mkdir(parents=True)
+    shared = "本周六上午九时在文化广场举行义诊活动"
+
+    def page(i: int, extra: str) -> str:
+        return (
+            f"新市镇卫生院第{i}期健康简讯\n{extra}\n责任编辑：周雨桐\n"
+            f"新市镇卫生院第{i}期健康简讯发布，内容包括秋冬季流感预防、老年人慢病随访安排和家庭医生签约服务，"
+            f"请居民关注，编号XS{i * 41}。\n"
+        )
+
+    (site / "1.txt").write_text(page(1, shared), encoding="utf-8")
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+
+    def once_lines(conn) -> set[tuple[str, str]]:
+        counts = Counter(
+            (st or "", line)
+            for st, text in conn.execute("SELECT site, text FROM documents WHERE status != 'gone'")
+            for line in learnable_lines(text)
+        )
+        rows = {(a, b) for a, b in conn.execute("SELECT site, line FROM site_lines")}
+        return {k for k, n in counts.items() if n == 1 and k not in rows}
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    lines = once_lines(conn)
+    assert ("www.xsxw.gov.cn", shared) in lines
+    keys = {k for (k,) in conn.execute("SELECT key FROM site_lines_once")}
+    assert keys == {line_key(*k) for k in lines} != {whole_line_key(*k) for k in lines}
+    assert len({k >> (64 - SITE_KEY_BITS) for k in keys}) == 1  # one site: one high part
+    assert conn.execute("SELECT value FROM settings WHERE key = 'line_keys'").fetchall() == []
+    # The database as a dedup before migration 24 left it: the same lines, keyed whole.
+    conn.execute("DELETE FROM site_lines_once")
+    conn.executemany("INSERT INTO site_lines_once (key) VALUES (?)", [(whole_line_key(*k),) for k in lines])
+    conn.execute("PRAGMA user_version = 23")
+    conn.close()
+
+    (site / "2.txt").write_text(page(2, shared), encoding="utf-8")
+    scan(crawl, db, Params(), jobs=1)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT value FROM settings WHERE key = 'line_keys'").fetchall() == [("whole",)]
+    assert conn.execute("SELECT n_docs FROM site_lines WHERE line = ?", [shared]).fetchall() == [(2,)]
+    lines = once_lines(conn)
+    assert ("www.xsxw.gov.cn", shared) not in lines and len(lines) == 2  # each page's numbered paragraph
+    keys = {k for (k,) in conn.execute("SELECT key FROM site_lines_once")}
+    conn.close()
+    assert keys == {whole_line_key(*k) for k in lines}
+
+
 def test_rows_written_keep_plain_values_and_store_lists_and_dicts_as_json(tmp_path):
     """store.results._values: the values of each column in order; lists and dicts as JSON, as
     sqlite-utils stores them, whichever rows of a column hold them; other values as they are."""

@@ -10,8 +10,10 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
+from dedup.errors import StoreError
 from dedup.models import Document, Skipped
 from dedup.normalize import learnable_lines
 from dedup.store.base import in_chunks
@@ -81,10 +83,45 @@ DOC_COLUMNS = (
 )  # fmt: skip
 
 
+# The keys of site_lines_once (schema migrations 18 and 24). A scan saves the files it reads a
+# batch at a time, mostly the pages of a few sites (a crawl is walked a folder at a time, and
+# crawlers keep a host's pages in a folder of its own), and looks up and inserts the short lines
+# of each batch. Keys hashed whole from (site, line) fell all over the table, so each batch read
+# and dirtied most of its pages: the line counts of the generated 100k crawl's first scan,
+# replayed (51 batches, ~534,000 keys), made 369,117 reads and 206,859 writes. A key that opens
+# with SITE_KEY_BITS of a hash of the site keeps a site's lines together: 3,801 reads and 22,885
+# writes, 3.7-3.9 -> 2.9 CPU-s (benchmarks/RESULTS.md, "Short lines keyed by their site"). The line
+# has the other 48 bits: two of one site's lines share a key with a chance of 2**-48 a pair
+# (~0.002 expected among the million short lines of a site of 200,000 pages). Such a pair counts
+# its second line as seen on two pages: one page more for a line that is learned on five pages and
+# a fifth of its site's (ingest.LEARN_MIN_DOCS, LEARN_MIN_SHARE).
+SITE_KEY_BITS = 16
+_LINE_BITS = 64 - SITE_KEY_BITS
+
+
+@lru_cache(maxsize=4096)
+def _site_key(site: str) -> int:
+    digest = hashlib.blake2b(site.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> _LINE_BITS) << _LINE_BITS
+
+
 def line_key(site: str, line: str) -> int:
-    """A short line of a site as a signed 64-bit integer (site_lines_once)."""
+    """A short line of a site as a signed 64-bit integer (site_lines_once): the site's hash in the
+    high bits, the line's below."""
+    digest = hashlib.blake2b(f"{site}\n{line}".encode(), digest_size=_LINE_BITS // 8).digest()
+    key = _site_key(site) | int.from_bytes(digest, "big")
+    return key - (1 << 64) if key >> 63 else key
+
+
+def whole_line_key(site: str, line: str) -> int:
+    """line_key as databases that counted lines before schema migration 24 make it: (site, line)
+    hashed whole. Such a database keeps its keys (setting `line_keys`)."""
     digest = hashlib.blake2b(f"{site}\n{line}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+# The setting `line_keys` -> how that database keys its lines (no setting: line_key).
+LINE_KEYS = {"site-first": line_key, "whole": whole_line_key}
 
 
 # A line at least this long is story text rather than page furniture (a footer, a byline): the
@@ -318,7 +355,8 @@ class FilesMixin:
         total: Counter[tuple[str, str]] = Counter()
         for site, line, delta in rows:
             total[(site or "", line)] += delta
-        items = [(site, line, line_key(site, line), n) for (site, line), n in total.items() if n]
+        key = self._line_key()
+        items = [(site, line, key(site, line), n) for (site, line), n in total.items() if n]
         if not items:
             return
         c = self.conn
@@ -347,6 +385,13 @@ class FilesMixin:
         c.execute(
             "INSERT OR IGNORE INTO site_lines_once (key) SELECT key FROM line_delta WHERE delta + once = 1 ORDER BY key"
         )
+
+    def _line_key(self):
+        """This database's line_key (LINE_KEYS by its setting `line_keys`)."""
+        scheme = self._get("line_keys") or "site-first"
+        if scheme not in LINE_KEYS:
+            raise StoreError(f"{self.path}: lines keyed as {scheme!r}, which this dedup does not know")
+        return LINE_KEYS[scheme]
 
     def sites_of_file(self, path: str) -> set[str]:
         return {s for (s,) in self.db.execute("SELECT DISTINCT site FROM documents WHERE file_path = ?", [path])}

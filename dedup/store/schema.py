@@ -375,6 +375,13 @@ MIGRATIONS: list[str] = [
     DROP INDEX documents_not_ok;
     CREATE INDEX documents_not_ok ON documents(status, id, text_key) WHERE status != 'ok';
     """,
+    # 24: the keys of site_lines_once open with a hash of their site (store.files.line_key), so that
+    # a batch of one site's pages reads and writes a few pages of that table, not most of it. A
+    # database that holds keys made the old way (the whole (site, line) hashed) goes on making them
+    # so: a key cannot be made again without its line.
+    """
+    INSERT INTO settings (key, value) SELECT 'line_keys', 'whole' WHERE EXISTS (SELECT 1 FROM site_lines_once);
+    """,
 ]
 
 
