@@ -500,6 +500,32 @@ def test_the_quick_test_at_a_line_start_changes_no_answer(line):
         assert credit_line_in(line, kinds, formats) == credit_line_in(line, kinds, scanned), line
 
 
+@given(st.lists(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=10).map("".join), max_size=6).map("\n".join))
+@example("图/新华社\n文/人民日报")  # a photo's and a byline's credit: no source
+@example("(图/新华社)\n——新华社")
+@example("新华社记者 张三 摄\n新华社记者李小明报道")  # a byline's agency is a source
+@example("来(lái)源:青川日报\n（青川日报）")  # a pinyin gloss inside the label; full-width marks
+@example("版权所有 来源:新华社\n原标题:来源:上饶日报")
+def test_source_names_skips_only_lines_that_name_no_source(text):
+    """source_names leaves out the lines that no source format's gate passes (Formats.source_gate):
+    the same names, in the same order, as every credit parse_credits finds."""
+    from dedup.credits import _formats
+
+    assert _formats().source_gate is not None  # the shipped formats all have gates
+    assert source_names(text) == [c.name for c in parse_credits(text) if c.kind == "source"]
+
+
+def test_a_source_format_without_required_words_leaves_no_source_gate(tmp_path):
+    photo = "[[format]]\nkind = 'photo'\nregex = '图/(?P<name>\\w+)'\nrequires = ['图']\n"
+    source = "[[format]]\nkind = 'source'\nregex = '来源:(?P<name>\\w+)'\n"
+    path = tmp_path / "credits.toml"
+    path.write_text(f"{FRAGMENTS}{photo}{source}", encoding="utf-8")
+    assert load_formats(path).source_gate is None  # every line is parsed for sources
+    path.write_text(f"{FRAGMENTS}{photo}{source}requires = ['来源']\n", encoding="utf-8")
+    gate = load_formats(path).source_gate
+    assert gate.search("来源:青川日报") and not gate.search("图/青川日报")
+
+
 def test_formats_that_do_not_join_are_scanned_whole(tmp_path):
     from dedup.credits import _line_start
 
