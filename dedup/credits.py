@@ -125,8 +125,9 @@ class Formats:
     line_start: re.Pattern | None = None
     # The `requires` words of the formats that can name a source (kind "source", or a group
     # `source`: a byline's agency), when each of them has some: a line with none of them names no
-    # source, whatever else it credits (source_names skips it). A third of the lines that pass
-    # the common gate pass it for a byline's "文", a photo's "图" or an editor's title.
+    # source, whatever else it credits (source_names skips it). A fifth of the lines that pass
+    # the common gate (3,529 of 17,110 in the texts of a twentieth of the generated 100k crawl)
+    # pass it only for a byline's "文", a photo's "图", an editor's title or the like.
     source_gate: re.Pattern | None = None
 
 

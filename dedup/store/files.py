@@ -8,7 +8,7 @@ import os
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -386,7 +386,7 @@ class FilesMixin:
             "INSERT OR IGNORE INTO site_lines_once (key) SELECT key FROM line_delta WHERE delta + once = 1 ORDER BY key"
         )
 
-    def _line_key(self):
+    def _line_key(self) -> Callable[[str, str], int]:
         """This database's line_key (LINE_KEYS by its setting `line_keys`)."""
         scheme = self._get("line_keys") or "site-first"
         if scheme not in LINE_KEYS:
