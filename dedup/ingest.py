@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dedup.credits import add_sources, parse_credits
+from dedup.credits import preload as preload_credits
 from dedup.discover import Found, ReadRefused, discover_files, is_under, name_bytes, read_source
 from dedup.engine import LOCAL, Engine
 from dedup.errors import MassRemovalError
@@ -601,8 +602,9 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
     reader = partial(read_one, str(root), options.max_file_size)
     t_read = time.perf_counter()
     sign_sites = store.settled_sites(SIGN_AT_READ_MIN_PAGES) if todo else {}
-    if todo:
-        load_t2s()  # before the workers start: they share it (plan_files loaded it already beside a split walk)
+    if todo:  # before the workers start: they share these (plan_files loaded them already beside a split walk)
+        load_t2s()
+        preload_credits()
     if sign_sites:  # before the workers start: they share these
         _load_signing(store, params)
     # A database that never signed has no permutations to give back: datasketch makes them (below,
@@ -673,13 +675,14 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
 
 def preload_signing() -> None:
     """What reading and signing load before their workers start (they share it: the tokenizer, the
-    name table and OpenCC's t2s, ~0.2 s), loaded ahead: the scan has plan_files call it while its
-    forked helper walks a rescan's crawl, where this process would otherwise load it alone after
-    the walk, the other core idle. A rescan with nothing new loads it for nothing (measured in
-    benchmarks/RESULTS.md, "Both cores on a nightly run")."""
+    name table, OpenCC's t2s and the credit formats, ~0.3 s), loaded ahead: the scan has plan_files
+    call it while its forked helper walks a rescan's crawl, where this process would otherwise load
+    it alone after the walk, the other core idle. A rescan with nothing new loads it for nothing
+    (measured in benchmarks/RESULTS.md, "Both cores on a nightly run")."""
     load_tokenizer()
     load_names()
     load_t2s()
+    preload_credits()
 
 
 def _load_signing(store, params: Params) -> None:

@@ -557,3 +557,29 @@ def test_lines_parsed_again_come_from_the_cache_which_stays_bounded(monkeypatch)
         assert kinds(f"第{n}段") == []
     assert credits._recent_line_credits.cache_info().currsize == credits.LINE_CACHE
     assert kinds("责任编辑：张三") == [("editor", "张三")]
+
+
+def test_a_scan_compiles_the_formats_once_before_its_workers_fork(crawl, tmp_path, monkeypatch):
+    """The read workers are forked with the formats compiled (ingest.read_files, preload_signing):
+    they do not compile them again on their first page."""
+    import os
+
+    import dedup.credits as credits
+    from dedup.pipeline import scan
+
+    calls = tmp_path / "compiled"
+    load = credits.load_formats
+
+    def counted(path=None):
+        with calls.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return load(path)
+
+    monkeypatch.setattr(credits, "load_formats", counted)
+    credits._formats.cache_clear()
+    try:
+        result = scan(crawl, tmp_path / "d.db", Params(), jobs=2)
+    finally:
+        credits._formats.cache_clear()
+    assert result.documents > 10
+    assert calls.read_text().split() == [str(os.getpid())]  # here, once; in no worker
