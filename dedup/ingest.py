@@ -675,10 +675,10 @@ def _skip_unsigned(store, doc_id: int, res: TaskFailure | Skipped) -> None:
 
 def preload_signing() -> None:
     """What reading and signing load before their workers start (they share it: the tokenizer, the
-    name table, OpenCC's t2s and the credit formats, ~0.3 s), loaded ahead: the scan has plan_files
-    call it while its forked helper walks a rescan's crawl, where this process would otherwise load
-    it alone after the walk, the other core idle. A rescan with nothing new loads it for nothing
-    (measured in benchmarks/RESULTS.md, "Both cores on a nightly run")."""
+    name table and OpenCC's t2s, ~0.2 s, and the credit formats, ~0.05-0.1 s), loaded ahead: the
+    scan has plan_files call it while its forked helper walks a rescan's crawl, where this process
+    would otherwise load it alone after the walk, the other core idle. A rescan with nothing new
+    loads it for nothing (measured in benchmarks/RESULTS.md, "Both cores on a nightly run")."""
     load_tokenizer()
     load_names()
     load_t2s()
