@@ -602,9 +602,8 @@ def read_files(store, root: Path, params: Params, summary: RunSummary, progress,
     reader = partial(read_one, str(root), options.max_file_size)
     t_read = time.perf_counter()
     sign_sites = store.settled_sites(SIGN_AT_READ_MIN_PAGES) if todo else {}
-    if todo:  # before the workers start: they share these (plan_files loaded them already beside a split walk)
-        load_t2s()
-        preload_credits()
+    if todo:  # before the workers start (plan_files loaded it already beside a split walk)
+        preload_reading()
     if sign_sites:  # before the workers start: they share these
         _load_signing(store, params)
     # A database that never signed has no permutations to give back: datasketch makes them (below,
@@ -681,6 +680,12 @@ def preload_signing() -> None:
     loads it for nothing (measured in benchmarks/RESULTS.md, "Both cores on a nightly run")."""
     load_tokenizer()
     load_names()
+    preload_reading()
+
+
+def preload_reading() -> None:
+    """What every read worker uses and shares when loaded before it forks: OpenCC's t2s and its
+    test of texts, and the credit formats."""
     load_t2s()
     preload_credits()
 
