@@ -25,7 +25,6 @@ import json
 import logging
 import mmap
 import os
-from array import array
 from collections import ChainMap
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import closing
@@ -741,7 +740,7 @@ def lookup_take(rows: int, texts: int) -> int:
 
 
 class IndexState(NamedTuple):
-    """What matching new texts reads of every stored document, in one pass (store.index_rows), as
+    """What matching new texts reads of every stored document, in one pass (store.index_columns), as
     arrays: they are held through the whole match (dicts of a million ids took ~150 MB)."""
 
     reps: np.ndarray  # sorted ids: the first document of each distinct content that may join clusters
@@ -750,20 +749,25 @@ class IndexState(NamedTuple):
 
     @classmethod
     def read(cls, store) -> IndexState:
-        reps, indexed, texts = array("q"), array("q"), array("q")
-        seen: set[str] = set()
-        for doc_id, content, n, k, seg, ok in store.index_rows():  # store.index.IndexRow's fields
-            if seg is not None:
-                indexed.extend((doc_id, seg))
-            if ok:
-                texts.extend((doc_id, n, k))
-                if content not in seen:
-                    seen.add(content)
-                    reps.append(doc_id)
+        reps: list[np.ndarray] = []
+        indexed: list[np.ndarray] = []
+        texts: list[np.ndarray] = []
+        seen: set[str] = set()  # the contents met so far
+        for cols in store.index_columns():  # by id
+            has_seg = cols.segments > 0
+            indexed.append(np.stack([cols.ids[has_seg], cols.segments[has_seg]], axis=1))
+            ok = np.flatnonzero(cols.ok)
+            texts.append(np.stack([cols.ids[ok], cols.n_shingles[ok], cols.n_samples[ok]], axis=1))
+            ok_ids = cols.ids[ok].tolist()
+            hashes = [cols.content_hashes[j] for j in ok.tolist()]
+            first = dict(zip(reversed(hashes), reversed(ok_ids), strict=True))  # content -> its smallest id
+            fresh = first.keys() - seen
+            seen |= fresh
+            reps.append(np.sort(np.fromiter((first[h] for h in fresh), np.int64, len(fresh))))
         return cls(
-            np.frombuffer(reps, dtype=np.int64),
-            np.frombuffer(indexed, dtype=np.int64).reshape(-1, 2),
-            np.frombuffer(texts, dtype=np.int64).reshape(-1, 3),
+            np.concatenate(reps) if reps else np.zeros(0, np.int64),
+            np.concatenate(indexed) if indexed else np.zeros((0, 2), np.int64),
+            np.concatenate(texts) if texts else np.zeros((0, 3), np.int64),
         )
 
 

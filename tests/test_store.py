@@ -7,7 +7,7 @@ import pytest
 from dedup.errors import NotFoundError, StoreError
 from dedup.models import Document, Params
 from dedup.store import MIGRATIONS, FileOutcome, Store
-from dedup.store.index import INDEX_ROWS_SQL
+from dedup.store.index import INDEX_COLUMNS_SQL
 
 
 def test_schema_is_created_once_and_versioned(tmp_path):
@@ -384,32 +384,48 @@ def test_json_text_is_what_json_dumps_writes():
         assert json_text(value) == json.dumps(value, ensure_ascii=False)
 
 
-def test_what_matching_reads_of_every_document_is_read_from_an_index(tmp_path):
-    """index_rows, read by every run that matches new texts, is answered from the covering index
-    of migration 21, not from the ~3.5 KB rows of the table; its rows are the table's."""
+def test_what_matching_reads_of_every_document_is_read_from_an_index(tmp_path, monkeypatch):
+    """index_columns, read by every run that matches new texts, is answered from the covering index
+    of migration 21, not from the ~3.5 KB rows of the table; its columns are the table's, a few ids
+    at a time, and IndexState takes the first document of each content across those reads."""
+    from dedup import candidates
+    from dedup.store import index
+
     s = Store(tmp_path / "d.db")
     run = s.start_run("/x", Params())
-    docs = [Document(path=f"f{i}.txt", file_path=f"f{i}.txt", kind="txt", text="甲乙" * 500) for i in range(3)]
+    docs = [Document(path=f"f{i}.txt", file_path=f"f{i}.txt", kind="txt", text="甲乙" * 500) for i in range(5)]
     files = [FileOutcome(d.path, "txt", 1, 1.0, f"h{i}", "ok", None, [d], []) for i, d in enumerate(docs)]
     s.save_files(files, run, "fp")
     s.db.execute(
         "UPDATE documents SET status = 'ok', content_hash = 'c' || id, n_shingles = 10 * id, "
         "samples = x'0000000011111111'"
     )
-    s.db.execute("UPDATE documents SET status = 'gone' WHERE id = 2")
-    plan = " ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + INDEX_ROWS_SQL))
+    s.db.execute("UPDATE documents SET status = 'gone', content_hash = NULL, n_shingles = NULL WHERE id = 2")
+    s.db.execute("UPDATE documents SET content_hash = 'c1' WHERE id = 4")  # an exact copy of 1
+    s.db.execute("INSERT INTO indexed_documents (document_id, segment) VALUES (2, 7), (3, 7)")
+    plan = " ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + INDEX_COLUMNS_SQL, (0, 10)))
     assert "USING COVERING INDEX documents_index_rows" in plan or "USING INDEX documents_index_rows" in plan
-    assert list(s.index_rows()) == [(1, "c1", 10, 2, None, 1), (3, "c3", 30, 2, None, 1)]
-    first = next(s.index_rows())
-    assert (first.doc_id, first.content_hash, first.n_samples, first.segment, first.ok) == (1, "c1", 2, None, 1)
-    assert sorted((t.doc_id, t.n_shingles, t.n_samples) for t in s.text_sizes()) == [(1, 10, 2), (3, 30, 2)]
+    (cols,) = s.index_columns()
+    assert cols.ids.tolist() == [1, 2, 3, 4, 5]
+    assert cols.content_hashes == ["c1", "", "c3", "c1", "c5"]
+    assert (cols.n_shingles.tolist(), cols.n_samples.tolist()) == ([10, 0, 30, 40, 50], [2, 2, 2, 2, 2])
+    assert (cols.segments.tolist(), cols.ok.tolist()) == ([0, 7, 7, 0, 0], [True, False, True, True, True])
+    monkeypatch.setattr(index, "INDEX_COLUMNS_IDS", 2)  # ids [0, 2), [2, 4), [4, 6): 4 copies 1, read before
+    assert [c.ids.tolist() for c in s.index_columns()] == [[1], [2, 3], [4, 5]]
+    state = candidates.IndexState.read(s)
+    assert state.reps.tolist() == [1, 3, 5]
+    assert state.indexed.tolist() == [[2, 7], [3, 7]]
+    assert state.texts.tolist() == [[1, 10, 2], [3, 30, 2], [4, 40, 2], [5, 50, 2]]
+    assert sorted((t.doc_id, t.n_shingles, t.n_samples) for t in s.text_sizes()) == [
+        (1, 10, 2), (3, 30, 2), (4, 40, 2), (5, 50, 2)
+    ]  # fmt: skip
     reps = s.representatives()
-    assert (reps.sizes, reps.copies) == ({1: 10, 3: 30}, {})
+    assert (reps.sizes, reps.copies) == ({1: 10, 3: 30, 5: 50}, {1: [4]})
     # The counts by status search the documents that are not 'ok' by their status.
     count = "SELECT count(*) FROM documents WHERE status != 'ok' AND status = ?"
     plan = " ".join(r[3] for r in s.db.execute("EXPLAIN QUERY PLAN " + count, ["gone"]))
     assert "documents_not_ok (status=?)" in plan
-    assert s.stats()["documents"] == 2
+    assert s.stats()["documents"] == 4
     s.close()
 
 
