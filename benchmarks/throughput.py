@@ -565,13 +565,29 @@ class Measured:
         return "ok"
 
 
+# Each timed run starts with what the harness wrote flushed to disk (os.sync), as a nightly run finds
+# a database written the night before: otherwise the first checkpoint of a +new run (its fdatasync)
+# waited for the pages of the database copy restore_db had just made, or of the scan before, to
+# reach the disk: +0.3-0.5 s of a ~3 s step (the same step on copies of one database, three runs
+# each, benchmarks/RESULTS.md "The harness flushes before each run"). The crawl just built is
+# flushed before the full scan and the peers alike.
+SETTLE_S = 1.0
+
+
+def settle_writes() -> None:
+    os.sync()
+    time.sleep(SETTLE_S)
+
+
 def run_measured(cmd: list[str], name: str, logs: Path, timeout: float, env: dict | None = None,
                  cwd: Path | None = None) -> Measured:  # fmt: skip
-    """Run cmd in its own session; sample its tree's memory every SAMPLE_S; kill the group at timeout."""
+    """Run cmd in its own session; sample its tree's memory every SAMPLE_S; kill the group at timeout.
+    What the harness wrote before is flushed to disk first (settle_writes)."""
     logs.mkdir(parents=True, exist_ok=True)
     m = Measured(name, cmd)
     out, err = logs / f"{name}.out", logs / f"{name}.err"
     m.stdout_path = str(out)
+    settle_writes()
     t0 = time.monotonic()
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=env,
