@@ -380,7 +380,7 @@ def _file(full: str, name: str, rel: str, root_real: str, follow: bool, cap: int
     return Found(path, rel, None, False, True, kind, st.st_size, st.st_mtime, is_link)  # positional: per file
 
 
-def read_source(root: Path, sf: SourceFile, max_file_size: int = MAX_FILE_SIZE) -> SourceFile:
+def read_source(root: Path | str, sf: SourceFile, max_file_size: int = MAX_FILE_SIZE) -> SourceFile:
     """Fill in the bytes and their SHA-1.
 
     Raises OSError (open/read failed, strerror says why) or ReadRefused: the path is no longer a regular
