@@ -27,6 +27,7 @@ from dedup.extract import extract_documents
 from dedup.models import Document, Params, RunSummary, ScanOptions, Skipped, SourceFile
 from dedup.normalize import LineParts, learnable_lines, line_parts, load_patterns, load_t2s, normalize_parts
 from dedup.shingle import (
+    Words,
     anchors,
     content_hash,
     line_numbers,
@@ -126,10 +127,10 @@ def prepare_document(doc: Document, params: Params, patterns, learned: frozenset
     return sign_tokens(doc, tokenize_document(doc, patterns, learned), params)
 
 
-def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozenset()) -> list[str]:
+def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozenset()) -> Words:
     """Normalize and tokenize one document; sets what comes of its text beside the words (in
     place: boilerplate, credits, original title, numbers, token count and content hash). Returns
-    its words, which sign_tokens turns into everything else.
+    its words (with them joined), which sign_tokens turns into everything else.
 
     What a text gives depends on the text, the boilerplate patterns and its site's learned lines
     alone: a text equal to one of the last few tokenized here (a page saved under two addresses, a
@@ -155,7 +156,7 @@ def tokenize_document(doc: Document, patterns, learned: frozenset[str] = frozens
     doc.n_tokens = len(got.tokens)
     doc.content_hash = got.content_hash
     doc.numbers = list(got.numbers)
-    return list(got.tokens)
+    return Words(list(got.tokens), got.joined)
 
 
 class _Prepared(NamedTuple):
@@ -164,6 +165,7 @@ class _Prepared(NamedTuple):
     boilerplate: tuple[str, ...]
     credits: tuple[tuple[str, str], ...]  # (kind, name) of the credit lines normalizing took out
     tokens: tuple[str, ...]
+    joined: bytes  # the tokens joined (shingle.Words.joined)
     content_hash: str
     numbers: tuple
 
@@ -210,13 +212,12 @@ def _prepare_text(text: str, patterns, learned: frozenset[str]) -> _Prepared:
     norm = normalize_parts([line.parts for line in lines], learned)
     # The credit lines normalize took out (folded to Simplified), and the agencies of datelines.
     credits = tuple((c.kind, c.name) for c in parse_credits("\n".join(norm.credits)))
-    tokens: list[str] = []
-    found: list[str] = []
-    for i in norm.kept:
-        if lines[i].words:
-            tokens.extend(lines[i].words.split("\x1f"))
-        found.extend(lines[i].numbers)
-    return _Prepared(tuple(norm.boilerplate), credits, tuple(tokens), content_hash(tokens), tuple(found))
+    # The kept lines' words joined as a text's are (shingle.Words.joined): each line's are already.
+    joined = "\x1f".join([words for i in norm.kept if (words := lines[i].words)])
+    found = [n for i in norm.kept for n in lines[i].numbers]
+    data = joined.encode("utf-8")
+    tokens = tuple(joined.split("\x1f")) if joined else ()
+    return _Prepared(tuple(norm.boilerplate), credits, tokens, data, content_hash(data), tuple(found))
 
 
 # What the last texts tokenized gave, per process (tokenize_document). The sign stage hands out
@@ -229,12 +230,13 @@ _PREPARED: dict[tuple[str, frozenset[str]], _Prepared] = {}
 _PREPARED_WITH: list = [None]  # the boilerplate patterns _PREPARED was made with (by identity)
 
 
-def sign_tokens(doc: Document, tokens: list[str], params: Params) -> Document:
+def sign_tokens(doc: Document, words: Words, params: Params) -> Document:
     """Shingle and sign a document's words (in place: words, anchors, shingle count, status,
     signatures, samples). All of it depends on the words alone (store.SignedText)."""
+    tokens = words.tokens
     ordered = shingle_list(tokens, params.shingle_size)
     sh = set(ordered)
-    doc.words = pack_words(tokens)
+    doc.words = pack_words(words.joined)
     doc.n_shingles = len(sh)
     doc.anchors = anchors(tokens)
     if len(sh) < params.min_shingles:
@@ -325,7 +327,7 @@ def sign_read(docs: list[Document]) -> None:
     sites = worker_state.get("sign_sites")
     if not sites:
         return
-    tokenized: list[tuple[Document, list[str]]] = []
+    tokenized: list[tuple[Document, Words]] = []
     for doc in [d for d in docs if sites.get(d.site) is not None][:SIGN_AT_READ_MAX_DOCS]:
         learned = sites.get(doc.site)
         try:
@@ -364,7 +366,7 @@ class _Tokenized(NamedTuple):
 
     doc_id: int
     doc: Document
-    tokens: list[str]
+    tokens: Words
 
 
 def _tokenize_stored(doc_id: int, r: dict | None) -> _Tokenized | Skipped:

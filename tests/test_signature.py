@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup.shingle import content_hash, line_numbers, numbers, shingles, tokenize, tokenize_lines
+from dedup.shingle import line_numbers, numbers, pack_words, shingles, tokenize, tokenize_lines, unpack_words
 from dedup.signature import SAMPLE_MOD, containment, from_bytes, jaccard, make_signature, to_bytes
 from tests.conftest import SAMPLE
 
@@ -28,7 +28,22 @@ def test_shingles_and_hash():
     sh = shingles(toks, 3)
     assert len(sh) <= len(toks) - 2 and all(len(s.split(" ")) == 3 for s in sh)
     assert shingles(["a"], 3) == {"a"} and shingles([], 3) == set()
-    assert content_hash(tokenize(A)) == content_hash(tokenize(A.replace("，", ",")))
+
+
+def test_a_texts_words_are_hashed_and_packed_joined_once():
+    """tokenize_document's words come joined as stored (U+001F, UTF-8): the content hash is of
+    them, equal for copies that differ only in punctuation, and packing them gives the tokens back."""
+    from dedup.ingest import tokenize_document
+    from dedup.models import Document
+    from dedup.normalize import load_patterns
+
+    a = Document(path="a.txt", file_path="a.txt", kind="txt", text=A)
+    b = Document(path="b.txt", file_path="b.txt", kind="txt", text=A.replace("，", ","))
+    words = tokenize_document(a, load_patterns(None))
+    assert words.tokens == tokenize(A) and words.joined == "\x1f".join(words.tokens).encode("utf-8")
+    assert tokenize_document(b, load_patterns(None)).tokens == words.tokens
+    assert a.content_hash == b.content_hash and len(a.content_hash) == 40
+    assert unpack_words(pack_words(words.joined)) == words.tokens
 
 
 def test_signature_round_trip_and_estimates():
