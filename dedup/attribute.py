@@ -137,11 +137,14 @@ class SiteTally:
     names: Counter[str] = field(default_factory=Counter)  # name the page gives its site -> pages
 
     def add(self, credits: list[str], boilerplate: list[str], site_names: list[str]) -> None:
+        # Each name once a page, first met first: counts that tie keep the order of the pages
+        # (a set's order changes with the hash seed of the process, and so did the order of a
+        # site's names, from one scan of the same crawl to the next).
         self.n += 1
-        self.credited.update(set(credits))
+        self.credited.update(dict.fromkeys(credits).keys())
         self.credit_sets[frozenset(credits)] += 1
         self.with_repost_lines += bool(repost_lines(boilerplate))
-        self.names.update(set(site_names))
+        self.names.update(dict.fromkeys(site_names).keys())
 
     def to_json(self) -> str:
         return json.dumps(

@@ -314,3 +314,18 @@ def test_a_titles_key_keeps_what_isalnum_keeps_on_every_code_point():
     every = "".join(map(chr, range(sys.maxunicode + 1)))
     assert _title_key(every) == "".join(c for c in every.lower() if c.isalnum())
     assert _title_key("【快讯】上饶 DAILY_News：2023年第３期！") == "快讯上饶dailynews2023年第３期"
+
+
+def test_a_sites_tied_names_and_credits_keep_the_order_of_its_pages():
+    """A site's names (and credits) that tie keep the order they were met in, not a set's order,
+    which changes with the process's hash seed: the same crawl gives the same sites table."""
+    from dedup.attribute import SiteTally, profile_tallies
+
+    names = ["上饶日报", "上饶新闻网", "信江日报", "赣东北报", "上饶发布", "饶城晚报"]
+    t = SiteTally()
+    for _ in range(3):
+        t.add(credits=list(reversed(names)), boilerplate=[], site_names=names)
+    assert list(t.names) == names and list(t.credited) == list(reversed(names))
+    again = SiteTally.from_json(t.to_json())
+    assert list(again.names) == names and list(again.credited) == list(reversed(names))
+    assert profile_tallies({"www.srxww.com": again}, [])["www.srxww.com"].names[: len(names)] == names
