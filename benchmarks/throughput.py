@@ -31,7 +31,9 @@ folder dedup's code was imported from; dedup runs with Python's bytecode
 cache allowed, as installed: `dedup_env`); "in-process s" is the summary's own
 `seconds`. The host's speed is probed (`host_probe`: a Python loop on one core, ~1 s) before the
 full scan, after dedup's runs and after the peers: this VM's speed drifted by half within one
-session. The sampler costs the harness a few % of one core. A run longer than --timeout
+session. Before each run the harness flushes what it wrote (os.sync, then a second's wait:
+settle_writes), so no run pays for the crawl just built or the database just copied. The sampler
+costs the harness a few % of one core. A run longer than --timeout
 (default 2 h) is killed with its process group and reported as a timeout; the next sizes go on.
 
 The crawl. The source is ../shared/corpus/source/xwlb_articles.jsonl.gz (18,186 stories). Stories at
