@@ -412,10 +412,13 @@ def test_what_matching_reads_of_every_document_is_read_from_an_index(tmp_path, m
     assert (cols.segments.tolist(), cols.ok.tolist()) == ([0, 7, 7, 0, 0], [True, False, True, True, True])
     monkeypatch.setattr(index, "INDEX_COLUMNS_IDS", 2)  # ids [0, 2), [2, 4), [4, 6): 4 copies 1, read before
     assert [c.ids.tolist() for c in s.index_columns()] == [[1], [2, 3], [4, 5]]
-    state = candidates.IndexState.read(s)
-    assert state.reps.tolist() == [1, 3, 5]
-    assert state.indexed.tolist() == [[2, 7], [3, 7]]
-    assert state.texts.tolist() == [[1, 10, 2], [3, 30, 2], [4, 40, 2], [5, 50, 2]]
+    for ids_a_read in (2, 1):  # 1: the gone document's read holds it alone, with no hash
+        monkeypatch.setattr(index, "INDEX_COLUMNS_IDS", ids_a_read)
+        state = candidates.IndexState.read(s)
+        assert state.reps.tolist() == [1, 3, 5]
+        assert state.indexed.tolist() == [[2, 7], [3, 7]]
+        assert state.texts.tolist() == [[1, 10, 2], [3, 30, 2], [4, 40, 2], [5, 50, 2]]
+    assert [c.content_hashes for c in s.index_columns()] == [["c1"], [""], ["c3"], ["c1"], ["c5"]]
     assert sorted((t.doc_id, t.n_shingles, t.n_samples) for t in s.text_sizes()) == [
         (1, 10, 2), (3, 30, 2), (4, 40, 2), (5, 50, 2)
     ]  # fmt: skip

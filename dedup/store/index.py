@@ -230,7 +230,8 @@ class IndexMixin:
         for lo in range(0, top + 1, INDEX_COLUMNS_IDS):
             row = self.db.execute(INDEX_COLUMNS_SQL, (lo, lo + INDEX_COLUMNS_IDS)).fetchone()
             ids, hashes, n, k, seg, ok = row
-            cols = IndexColumns(_ints(ids), hashes.split(",") if hashes else [], _ints(n), _ints(k), _ints(seg),
+            # (A lone row with no hash gives "": one hash, not none.)
+            cols = IndexColumns(_ints(ids), hashes.split(",") if ids else [], _ints(n), _ints(k), _ints(seg),
                                 _ints(ok).astype(bool))  # fmt: skip
             if not (np.diff(cols.ids) > 0).all():  # (in the index's order, ascending, as far as seen)
                 order = np.argsort(cols.ids, kind="stable")
