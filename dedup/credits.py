@@ -345,19 +345,18 @@ def parse_credits(text: str) -> list[Credit]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        found = _recent_line_credits(line) if len(line) <= CACHED_LINE_MAX else _line_credits(line)
-        for kind, name in found:
+        for kind, name in _credits_of_line(_prepare(line)):
             if name and (kind, name) not in seen:
                 seen.add((kind, name))
                 out.append(Credit(kind, name, line))
     return out
 
 
-def _line_credits(line: str) -> tuple[tuple[str, str | None], ...]:
-    """The credits of one line, in order, as (kind, name) pairs: the name cleaned, None where
-    cleaning leaves nothing of it (parse_credits drops those)."""
+def _line_credits(prepared: str) -> tuple[tuple[str, str | None], ...]:
+    """The credits of one line (as _prepare makes it), in order, as (kind, name) pairs: the name
+    cleaned, None where cleaning leaves nothing of it (parse_credits drops those)."""
     found: list[tuple[str, str | None]] = []
-    for m in _scan(_prepare(line), _formats()):
+    for m in _scan(prepared, _formats()):
         found.extend(("source", clean_name(raw)) for raw in m.sources)
         found.extend((m.kind, _clean(m.value, raw)) for raw in m.names)
     return tuple(found)
@@ -365,14 +364,20 @@ def _line_credits(line: str) -> tuple[tuple[str, str | None], ...]:
 
 # A crawl repeats lines: a site's header and footer lines on each of its pages, a story's credit
 # lines on each of its copies. parse_credits keeps what it found in the last LINE_CACHE lines it
-# parsed (per process): on the generated 100k crawl, in the order a read worker gets its files,
-# a third of the lines were among its last 16,384 (source_names was ~30 % of read_file's time;
-# read_file's CPU a page 416-805 -> 344-517 us in six alternating pairs; not shown end to end,
-# where this machine's noise is larger: benchmarks/RESULTS.md). A longer line than CACHED_LINE_MAX is
-# parsed each time, so the cache holds at most ~32 MB of lines (two bytes a CJK character).
+# parsed (per process, by the line as _prepare makes it, which source_names' gate reads too): on
+# the generated 100k crawl, in the order a read worker gets its files, a third of the lines were
+# among its last 16,384 (source_names was ~30 % of read_file's time; read_file's CPU a page
+# 416-805 -> 344-517 us in six alternating pairs; not shown end to end, where this machine's noise
+# is larger: benchmarks/RESULTS.md). A longer line than CACHED_LINE_MAX is parsed each time, so the
+# cache holds at most ~32 MB of lines (two bytes a CJK character).
 LINE_CACHE = 16_384
 CACHED_LINE_MAX = 1_000
 _recent_line_credits = lru_cache(maxsize=LINE_CACHE)(_line_credits)
+
+
+def _credits_of_line(prepared: str) -> tuple[tuple[str, str | None], ...]:
+    """_line_credits, kept among the last LINE_CACHE lines' when it is CACHED_LINE_MAX long or less."""
+    return _recent_line_credits(prepared) if len(prepared) <= CACHED_LINE_MAX else _line_credits(prepared)
 
 
 def source_names(text: str) -> list[str]:
@@ -384,10 +389,12 @@ def source_names(text: str) -> list[str]:
         return [c.name for c in parse_credits(text) if c.kind == "source"]
     names: list[str] = []
     for line in text.splitlines():
-        if not line.strip() or gate.search(_prepare(line)) is None:
+        if not line.strip():
             continue
-        found = _recent_line_credits(line) if len(line) <= CACHED_LINE_MAX else _line_credits(line)
-        for kind, name in found:
+        prepared = _prepare(line)
+        if gate.search(prepared) is None:
+            continue
+        for kind, name in _credits_of_line(prepared):
             if kind == "source" and name and name not in names:
                 names.append(name)
     return names
