@@ -175,6 +175,69 @@ def test_a_rescan_walked_in_two_processes_plans_what_one_walk_plans(crawl, tmp_p
     assert "walking the crawl in a second process failed" in caplog.text
 
 
+def test_a_first_scan_walks_in_two_processes_too(crawl, tmp_path, monkeypatch):
+    """A first scan, and one that reads every file again, split their walk as a rescan does
+    (no file kept, none stat'ed twice): the same files to read, problems and counts as one walk,
+    with the helper walking some of the folders and what the scan gives this process to do
+    meanwhile run here."""
+    import multiprocessing
+    import os
+
+    from dedup import ingest
+    from dedup.models import RunSummary, ScanOptions
+
+    (crawl / "www.qcnews.cn/logo.png").write_bytes(b"\x89PNG")
+    os.mkfifo(crawl / "mp.weixin.qq.com/pipe.html")
+    here, real, walked_here, meanwhile = os.getpid(), ingest._walk_part, [], []
+    stat_calls: list[str] = []
+    real_unchanged = ingest.discover_files.__globals__["_unchanged"]
+    parts: list[str] = []
+    list(ingest.discover_files(crawl, subdirs=parts))
+    fork = multiprocessing.get_context("fork")
+    started = {"here": fork.Event(), "helper": fork.Event()}
+
+    def walk_part(root, part, *a):
+        # Each walker, once it holds a folder, waits until the other holds one (as in the test above).
+        me, other = ("here", "helper") if os.getpid() == here else ("helper", "here")
+        first = not started[me].is_set()
+        started[me].set()
+        if first:
+            started[other].wait(30)
+        if me == "here":
+            walked_here.append(part)
+        return real(root, part, *a)
+
+    def unchanged(*a):
+        stat_calls.append(a[1])
+        return real_unchanged(*a)
+
+    monkeypatch.setattr(ingest, "_walk_part", walk_part)
+    monkeypatch.setitem(ingest.discover_files.__globals__, "_unchanged", unchanged)
+
+    def plan(db, split: bool, reread_all: bool):
+        summary = RunSummary(run_id=0, root=str(crawl))
+        with closing(Store(db)) as store:
+            got = ingest.plan_files(store, crawl, ScanOptions(), summary, reread_all=reread_all, walk_in_two=split,
+                                    meanwhile=lambda: meanwhile.append(os.getpid()))  # fmt: skip
+        return ([sf.path for sf in got.todo], got.unchanged, got.unsupported, got.problems, summary.files_seen,
+                summary.files_new)  # fmt: skip
+
+    empty = tmp_path / "first.db"
+    one = plan(empty, False, False)
+    assert one[0] and not one[1] and one[2] and len(one[3]) == 1 and one[5] == len(one[0])
+    assert plan(empty, True, False) == one
+    assert 0 < len(walked_here) < len(parts) and meanwhile == [here]
+    assert stat_calls == []  # no test of unchanged files: each file stat'ed once
+    scanned = tmp_path / "scanned.db"
+    scan(crawl, scanned, Params(), jobs=1)
+    walked_here.clear()
+    for event in started.values():
+        event.clear()
+    again = plan(scanned, True, True)  # every file read again: all of them to read
+    assert sorted(again[0]) == sorted(one[0]) and again[1] == [] and stat_calls == []
+    assert 0 < len(walked_here) < len(parts)
+
+
 def test_cluster_history_records_what_each_run_did(crawl, tmp_path):
     import json
     import sqlite3
