@@ -78,6 +78,19 @@ def identify(path: Path) -> Identity:
     raise StoreError(f"{path} is not a dedup database ({what}); refused, left untouched")
 
 
+# Whether writing connections have SQLite check the schema's foreign keys. The store keeps them
+# whole itself: clusters, files and runs are never deleted, and documents only in one place
+# (store.files.FilesMixin._delete_documents), after what refers to them; the tests and
+# benchmarks/reliability.py run `PRAGMA foreign_key_check` after scans. Checked by SQLite, each
+# membership and evidence row saved looked its document up (~0.7 CPU-s of a first scan's saves
+# at 100k documents), and each document deleted read evidence, memberships and clusters whole
+# three times over (none of the columns that refer to documents there has an index: 30 ms a
+# document at 100k, 0.33 s at 1M, so a nightly run in which a site's 10,000 pages lost their
+# article text would have taken most of an hour at 1M). The declarations stay in the schema
+# (Datasette links rows by them).
+ENFORCE_FOREIGN_KEYS = False
+
+
 def connect(path: Path, writable: bool) -> sqlite3.Connection:
     """An autocommit connection; read-only ones cannot write even by mistake (mode=ro). A writable
     one may be used from another thread than the one that opened it, one thread at a time (a scan
@@ -87,9 +100,9 @@ def connect(path: Path, writable: bool) -> sqlite3.Connection:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA foreign_keys={'ON' if ENFORCE_FOREIGN_KEYS else 'OFF'}")
         else:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-        conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     return conn

@@ -238,6 +238,50 @@ def test_a_first_scan_walks_in_two_processes_too(crawl, tmp_path, monkeypatch):
     assert 0 < len(walked_here) < len(parts)
 
 
+def test_documents_a_changed_file_no_longer_holds_are_deleted_with_what_refers_to_them(crawl, tmp_path):
+    """A feed that loses a record and a page that loses its article text (a site's new layout):
+    their documents are deleted, with their memberships, evidence and windows, and the clusters
+    and memberships that named them as original or parent no longer do. No reference is left
+    dangling (SQLite does not check them while a scan writes: dbfile.ENFORCE_FOREIGN_KEYS), the
+    short lines' counts equal a count of the live pages, and the clusters are a fresh scan's."""
+    from collections import Counter
+
+    from dedup.normalize import learnable_lines
+    from dedup.store.files import line_key
+    from tests.conftest import TREES
+
+    db = tmp_path / "d.db"
+    scan(crawl, db, Params(), jobs=1)
+    with closing(sqlite3.connect(db)) as conn:
+        (trees_id,) = conn.execute("SELECT id FROM documents WHERE path = ?", (TREES,)).fetchone()
+        assert conn.execute("SELECT count(*) FROM clusters WHERE original_id = ?", (trees_id,)).fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM memberships WHERE parent_id = ?", (trees_id,)).fetchone()[0] >= 1
+        assert conn.execute("SELECT count(*) FROM evidence WHERE document_id = ?", (trees_id,)).fetchone()[0] >= 1
+    feed = crawl / "feeds/crawl-20230315.jsonl"
+    records = feed.read_text(encoding="utf-8").splitlines()
+    feed.write_text("\n".join(records[:2]) + "\n", encoding="utf-8")  # its third record gone
+    (crawl / TREES).write_text("<html><head><title>页面已更新</title></head><body></body></html>", encoding="utf-8")
+    scan(crawl, db, Params(), jobs=1)
+
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        paths = {p for (p,) in conn.execute("SELECT path FROM documents")}
+        assert TREES not in paths and "feeds/crawl-20230315.jsonl#2" not in paths
+        assert "feeds/crawl-20230315.jsonl#1" in paths
+        for table, column in (("memberships", "document_id"), ("memberships", "parent_id"), ("evidence", "document_id"),
+                              ("windows", "document_id"), ("clusters", "original_id")):  # fmt: skip
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", (trees_id,)).fetchone()[0] == 0
+        texts = [(site or "", text) for site, text in conn.execute("SELECT site, text FROM documents")]
+        rows = {(a, b): n for a, b, n in conn.execute("SELECT site, line, n_docs FROM site_lines WHERE n_docs > 0")}
+        once = {k for (k,) in conn.execute("SELECT key FROM site_lines_once")}
+    fresh_lines = Counter((site, line) for site, text in texts for line in learnable_lines(text))
+    assert {k: n for k, n in fresh_lines.items() if n >= 2} == {k: n for k, n in rows.items() if n >= 2}
+    assert once == {line_key(*k) for k, n in fresh_lines.items() if n == 1 and k not in rows}
+    fresh = tmp_path / "fresh.db"
+    scan(crawl, fresh, Params(), jobs=1)
+    assert canonical(db) == canonical(fresh)
+
+
 def test_cluster_history_records_what_each_run_did(crawl, tmp_path):
     import json
     import sqlite3

@@ -243,9 +243,9 @@ class FilesMixin:
                     f"SELECT file_path, id, path, site, text, status FROM documents WHERE file_path IN ({marks})", part
                 ):
                     old.setdefault(row[0], []).append(row[1:])
-            for f in batch:
-                if f.path in old:
-                    self._drop_old_documents(old[f.path], {d.path for d in f.documents})
+            self._drop_old_documents(
+                [(row, {d.path for d in f.documents}) for f in batch for row in old.get(f.path, ())]
+            )
             self._count_lines_of(
                 (d.site, line, +1) for f in batch for d in f.documents for line in self._lines(d.text, d.lines)
             )
@@ -324,21 +324,32 @@ class FilesMixin:
             (last_id,),
         )
 
-    def _drop_old_documents(self, old: list[tuple], keep: set[str]) -> None:
-        """A changed file's stored documents (id, path, site, text, status) out of the counts and
-        the clustering; those it no longer holds (not in `keep`) deleted."""
+    def _drop_old_documents(self, old: list[tuple[tuple, set[str]]]) -> None:
+        """The stored documents (id, path, site, text, status) of a batch's changed files, each
+        with the paths its file holds now: all out of the counts and the clustering, those their
+        file no longer holds deleted with what refers to them."""
+        if not old:
+            return
+        self._forget_verdicts([row[0] for row, _ in old])
+        self._count_lines_of(
+            (site, line, -1) for (_, _, site, text, st), _ in old if st != "gone" for line in self._lines(text, None)
+        )
+        self._delete_documents([row[0] for row, keep in old if row[1] not in keep])
+
+    def _delete_documents(self, ids: list[int]) -> None:
+        """Documents deleted, and first what refers to them, a few hundred at a time. The columns
+        evidence.document_id, memberships.parent_id and clusters.original_id have no index (one
+        would cost every first scan its inserts): each statement here reads those tables once.
+        One document at a time, with foreign keys enforced (each delete then read the three tables
+        again to check), a document took 30 ms at 100k documents and 0.33 s at 1M."""
         c = self.conn
-        self._forget_verdicts([r[0] for r in old])
-        for doc_id, p, site, text, st in old:
-            if st != "gone":
-                self._count_lines(site, text, -1)
-            if p not in keep:
-                c.execute("DELETE FROM memberships WHERE document_id = ?", (doc_id,))
-                c.execute("DELETE FROM evidence WHERE document_id = ?", (doc_id,))
-                c.execute("DELETE FROM windows WHERE document_id = ?", (doc_id,))
-                c.execute("UPDATE memberships SET parent_id = NULL WHERE parent_id = ?", (doc_id,))
-                c.execute("UPDATE clusters SET original_id = NULL WHERE original_id = ?", (doc_id,))
-                c.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        for part, marks in in_chunks(ids):
+            c.execute(f"DELETE FROM memberships WHERE document_id IN ({marks})", part)
+            c.execute(f"DELETE FROM evidence WHERE document_id IN ({marks})", part)
+            c.execute(f"DELETE FROM windows WHERE document_id IN ({marks})", part)
+            c.execute(f"UPDATE memberships SET parent_id = NULL WHERE parent_id IN ({marks})", part)
+            c.execute(f"UPDATE clusters SET original_id = NULL WHERE original_id IN ({marks})", part)
+            c.execute(f"DELETE FROM documents WHERE id IN ({marks})", part)
 
     @staticmethod
     def _lines(text: str | None, lines: set[str] | None) -> set[str]:
