@@ -80,14 +80,14 @@ def identify(path: Path) -> Identity:
 
 # Whether writing connections have SQLite check the schema's foreign keys. The store keeps them
 # whole itself: clusters, files and runs are never deleted, and documents only in one place
-# (store.files.FilesMixin._delete_documents), after what refers to them; the tests and
-# benchmarks/reliability.py run `PRAGMA foreign_key_check` after scans. Checked by SQLite, each
-# membership and evidence row saved looked its document up (~0.7 CPU-s of a first scan's saves
-# at 100k documents), and each document deleted read evidence, memberships and clusters whole
-# three times over (none of the columns that refer to documents there has an index: 30 ms a
-# document at 100k, 0.33 s at 1M, so a nightly run in which a site's 10,000 pages lost their
-# article text would have taken most of an hour at 1M). The declarations stay in the schema
-# (Datasette links rows by them).
+# (store.files.FilesMixin._delete_documents), after what refers to them; tests of rescans (pages
+# added, changed, removed, emptied) and benchmarks/reliability.py run `PRAGMA foreign_key_check`.
+# Checked by SQLite, each membership and evidence row saved looked its document up (~0.7 CPU-s of
+# a first scan's saves at 100k documents), and each document deleted read evidence, memberships
+# and clusters whole three times over (none of the columns that refer to documents there has an
+# index: 30 ms a document at 100k, 0.33 s at 1M, so a nightly run in which a site's 10,000 pages
+# lost their article text would have taken most of an hour at 1M). The declarations stay in the
+# schema (Datasette links rows by them).
 ENFORCE_FOREIGN_KEYS = False
 
 

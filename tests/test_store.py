@@ -213,6 +213,7 @@ def test_line_counts_equal_a_fresh_count_as_pages_come_change_and_go(tmp_path):
     scan(crawl, db, Params(), jobs=1)
 
     s = Store(db, readonly=True)
+    assert s.db.execute("PRAGMA foreign_key_check").fetchall() == []  # pages added, changed, removed
     live = "SELECT site, text FROM documents WHERE status != 'gone'"
     texts = [(site or "", text) for site, text in s.db.execute(live)]
     rows = {(a, b): n for a, b, n in s.db.execute("SELECT site, line, n_docs FROM site_lines WHERE n_docs > 0")}
