@@ -355,10 +355,6 @@ class FilesMixin:
     def _lines(text: str | None, lines: set[str] | None) -> set[str]:
         return lines if lines is not None else learnable_lines(text or "")
 
-    def _count_lines(self, site: str, text: str, delta: int, lines: set[str] | None = None) -> None:
-        """Add `delta` to the page counts of the short lines of a text (`lines` when known)."""
-        self._count_lines_of((site, line, delta) for line in self._lines(text, lines))
-
     def _count_lines_of(self, rows: Iterable[tuple[str, str, int]]) -> None:
         """(site, line, delta) added to the page counts of lines, summed first (a site's furniture
         lines repeat on most of its pages). A line on one page is a key in site_lines_once (schema
@@ -415,11 +411,12 @@ class FilesMixin:
         with self.write():
             if gone:
                 self._set("documents_changed", "1")
+            uncounted: list[tuple[str, str, int]] = []  # the gone pages' lines, uncounted in one call
             for p in gone:
                 for site, text in self.db.execute(
                     "SELECT site, text FROM documents WHERE file_path = ? AND status != 'gone'", [p]
                 ).fetchall():
-                    self._count_lines(site, text, -1)
+                    uncounted.extend((site, line, -1) for line in self._lines(text, None))
                     sites.add(site)
                 self._forget_verdicts(
                     [i for (i,) in self.db.execute("SELECT id FROM documents WHERE file_path = ?", [p]).fetchall()]
@@ -427,6 +424,7 @@ class FilesMixin:
                 self.db.execute("UPDATE files SET status = 'gone', run_id = ? WHERE path = ?", [run_id, p])
                 self.db.execute("UPDATE documents SET status = 'gone' WHERE file_path = ?", [p])
                 self.db.execute("DELETE FROM skipped WHERE file_path = ?", [p])
+            self._count_lines_of(uncounted)
         return sites
 
     def forget_file_hashes(self) -> int:
